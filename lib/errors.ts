@@ -1,0 +1,121 @@
+import { getSystemErrorMap } from 'node:util';
+
+export type NsgroupsErrorCode =
+  | 'ERR_INVALID_ARG'
+  | 'ERR_UNSUPPORTED'
+  | 'ERR_PERMISSION'
+  | 'ERR_NOT_FOUND'
+  | 'ERR_BUSY'
+  | 'ERR_SYSTEM';
+
+export interface NsgroupsErrorDetails {
+  /** negative, as in Node's SystemError: -2 for ENOENT */
+  errno?: number;
+  syscall?: string;
+  path?: string;
+  /** the setup step of a spawn that failed, e.g. 'pivot_root', 'execve' */
+  step?: string;
+  cause?: unknown;
+}
+
+/**
+ * The one error class of the library (one implementation serves `require` and `import`, so
+ * `instanceof NsgroupsError` holds in both).
+ */
+export class NsgroupsError extends Error {
+  readonly code: NsgroupsErrorCode;
+  readonly errno?: number;
+  readonly syscall?: string;
+  readonly path?: string;
+  readonly step?: string;
+
+  constructor(code: NsgroupsErrorCode, message: string, details: NsgroupsErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.name = 'NsgroupsError';
+    this.code = code;
+    if (details.errno !== undefined) this.errno = details.errno;
+    if (details.syscall !== undefined) this.syscall = details.syscall;
+    if (details.path !== undefined) this.path = details.path;
+    if (details.step !== undefined) this.step = details.step;
+  }
+}
+
+export function invalidArg(message: string): NsgroupsError {
+  return new NsgroupsError('ERR_INVALID_ARG', message);
+}
+
+export function unsupported(message: string): NsgroupsError {
+  return new NsgroupsError('ERR_UNSUPPORTED', message);
+}
+
+const errorMap = getSystemErrorMap();
+
+/** 'ENOENT' for 2 or -2. */
+export function errnoName(errno: number): string {
+  return errorMap.get(-Math.abs(errno))?.[0] ?? `errno ${Math.abs(errno)}`;
+}
+
+/** 'no such file or directory' for 2 or -2. */
+export function errnoMessage(errno: number): string {
+  return errorMap.get(-Math.abs(errno))?.[1] ?? `unknown error ${Math.abs(errno)}`;
+}
+
+export function codeForErrno(errno: number): NsgroupsErrorCode {
+  switch (errnoName(errno)) {
+    case 'ENOENT':
+    case 'ESRCH':
+      return 'ERR_NOT_FOUND';
+    case 'EPERM':
+    case 'EACCES':
+    case 'EROFS':
+      return 'ERR_PERMISSION';
+    case 'EBUSY':
+      return 'ERR_BUSY';
+    case 'ENOSYS':
+    case 'EOPNOTSUPP':
+      return 'ERR_UNSUPPORTED';
+    default:
+      return 'ERR_SYSTEM';
+  }
+}
+
+/**
+ * An error for a failed system call: `what` says what was being done, `hint` what to do about
+ * it. The message reads like Node's: "EPERM: operation not permitted, mount '/x' (hint)".
+ */
+export function systemError(
+  errno: number,
+  syscall: string,
+  what: string,
+  extra: { path?: string; step?: string; hint?: string; cause?: unknown } = {},
+): NsgroupsError {
+  const n = -Math.abs(errno);
+  const hint = extra.hint ? `: ${extra.hint}` : '';
+  return new NsgroupsError(
+    codeForErrno(n),
+    `${what} failed: ${errnoName(n)} (${errnoMessage(n)})${hint}`,
+    { errno: n, syscall, path: extra.path, step: extra.step, cause: extra.cause },
+  );
+}
+
+/** Wraps an error from Node's fs (or anything with errno/syscall) as an NsgroupsError. */
+export function fromNodeError(
+  err: unknown,
+  what: string,
+  extra: { path?: string; hint?: string; step?: string } = {},
+): NsgroupsError {
+  if (err instanceof NsgroupsError) return err;
+  const e = err as NodeJS.ErrnoException;
+  if (typeof e?.errno === 'number') {
+    return systemError(e.errno, e.syscall ?? 'unknown', what, {
+      path: extra.path ?? e.path,
+      hint: extra.hint,
+      step: extra.step,
+      cause: err,
+    });
+  }
+  return new NsgroupsError('ERR_SYSTEM', `${what} failed: ${String(e?.message ?? err)}`, {
+    cause: err,
+    step: extra.step,
+  });
+}

@@ -1,0 +1,15 @@
+// nsgroups: run child processes in Linux sandboxes of your own design (API.md).
+export { NsgroupsError } from './errors';
+export type { NsgroupsErrorCode, NsgroupsErrorDetails } from './errors';
+export { run, SandboxProcess, spawn } from './spawn/index';
+export type {
+  ExitInfo,
+  NamespaceType,
+  NetworkOption,
+  RunOptions,
+  RunResult,
+  SpawnOptions,
+  StdioEntry,
+  StdioName,
+  UserOption,
+} from './spawn/index';

@@ -1,0 +1,102 @@
+// Turning what failed in the child (a {step, errno, index} record) or at clone3 into an
+// NsgroupsError that says what was being done, on which path, and what would fix it.
+import { errnoName, NsgroupsError, systemError } from '../errors';
+import { native } from '../native';
+import type { ResolvedSpawn } from './options';
+import type { PlannedOp } from './plan';
+
+export interface ChildFailure {
+  step: number;
+  errno: number; // positive, as the child reports it
+  index: number;
+}
+
+function hintFor(stepName: string, err: string, spec: ResolvedSpawn): string | undefined {
+  const userns = spec.namespaces.has('user');
+  if (err === 'EPERM' || err === 'EACCES') {
+    switch (stepName) {
+      case 'setresuid':
+      case 'setresgid':
+        return userns
+          ? 'the id must be mapped in the user namespace (uidMap/gidMap)'
+          : "changing the user needs root (CAP_SETUID/CAP_SETGID), or a user namespace ('user' in namespaces)";
+      case 'setgroups':
+        return userns && process.geteuid!() !== 0
+          ? 'an unprivileged user namespace denies setgroups (user_namespaces(7)): supplementary groups cannot be set'
+          : 'setting supplementary groups needs root (CAP_SETGID)';
+      case 'mount':
+      case 'remount':
+      case 'pivot_root':
+        return userns
+          ? 'the kernel refuses this mount inside a user namespace (locked mount flags, or a filesystem that is not mountable there)'
+          : "mounting needs root (CAP_SYS_ADMIN) or a user namespace ('user' in namespaces)";
+      case 'sethostname':
+        return "setting the hostname needs a uts namespace owned by the sandbox ('uts' and, rootless, 'user')";
+      case 'execve':
+        return 'the file is not executable (or a directory, or on a noexec mount)';
+      case 'setns':
+        return 'joining a namespace needs CAP_SYS_ADMIN in the user namespace that owns it';
+      default:
+        return undefined;
+    }
+  }
+  if (err === 'ENOENT' && stepName === 'execve') {
+    return spec.file.includes('/')
+      ? 'no such file inside the sandbox'
+      : `not found in PATH inside the sandbox (${spec.candidates.map((c) => c.slice(0, -spec.file.length - 1) || '.').join(':')})`;
+  }
+  if (err === 'ENOEXEC' && stepName === 'execve') {
+    return 'not an executable format the kernel knows (a script needs a #! line)';
+  }
+  return undefined;
+}
+
+export function childFailureError(f: ChildFailure, spec: ResolvedSpawn, ops: PlannedOp[]): NsgroupsError {
+  const step = native().steps[f.step] ?? { name: `step ${f.step}`, syscall: 'unknown' };
+  const op = f.index >= 0 && f.index < ops.length ? ops[f.index] : undefined;
+  let what: string;
+  let path: string | undefined;
+  switch (step.name) {
+    case 'execve':
+      what = `executing '${spec.file}'`;
+      path = spec.file;
+      break;
+    case 'chdir':
+      what = op ? op.describe : `changing to the working directory '${spec.cwd}'`;
+      path = op ? op.path : spec.cwd ?? undefined;
+      break;
+    case 'stdio':
+      what = `installing stdio[${f.index}]`;
+      break;
+    default:
+      what = op ? op.describe : `the sandbox setup step '${step.name}'`;
+      path = op?.path;
+  }
+  const hint = hintFor(step.name, errnoName(f.errno), spec);
+  return systemError(f.errno, step.syscall, what, { path, step: step.name, hint });
+}
+
+export function cloneError(errno: number, syscall: string, spec: ResolvedSpawn): NsgroupsError {
+  const name = errnoName(errno);
+  const list = [...spec.namespaces].join(', ');
+  let hint: string | undefined;
+  if (name === 'EPERM') {
+    hint = spec.namespaces.has('user')
+      ? 'the kernel refused a new user namespace: unprivileged user namespaces are disabled or restricted on this host (run `nsgroups doctor`)'
+      : process.geteuid!() === 0
+        ? undefined
+        : `creating namespaces (${list}) needs root (CAP_SYS_ADMIN); add 'user' to namespaces to run rootless`;
+  } else if (name === 'ENOSPC' || name === 'EUSERS') {
+    hint = 'a namespace limit was reached (/proc/sys/user/max_*_namespaces, or user namespaces nested 32 deep)';
+  } else if (name === 'EAGAIN') {
+    hint = 'a process limit was reached (RLIMIT_NPROC, or pids.max of the caller\'s cgroup)';
+  } else if (name === 'ENOSYS') {
+    return new NsgroupsError('ERR_UNSUPPORTED', `${syscall} is not available: the kernel is older than 5.3 or a seccomp filter forbids it`, {
+      errno: -Math.abs(errno),
+      syscall,
+    });
+  } else if (name === 'EINVAL' && spec.namespaces.size > 0) {
+    hint = `this kernel does not support one of the namespaces asked for (${list})`;
+  }
+  return systemError(errno, syscall, spec.namespaces.size ? `creating the sandbox (namespaces: ${list})` : 'creating the child process', { hint });
+}

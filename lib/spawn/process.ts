@@ -1,0 +1,270 @@
+// SandboxProcess: what spawn() returns. Shaped like child_process.ChildProcess (pid, stdio
+// streams, kill, 'spawn' → 'exit' → 'close') plus `exited`. The native side reports records
+// and the exit; this class turns them into events, in an order users can rely on:
+//   'spawn' once the command runs; 'exit' when it ended; 'close' after 'exit' and the end of
+//   its stdio; or, if it never ran, only 'error' (after the child was reaped, so nothing is
+//   left behind) and a rejected `exited`.
+import { EventEmitter } from 'node:events';
+import * as net from 'node:net';
+import { constants as osConstants } from 'node:os';
+import type { Readable, Writable } from 'node:stream';
+import type { NativeChildHandle, NativeError, NativeSpawnResult } from '../../types/native';
+import { NsgroupsError } from '../errors';
+import { native } from '../native';
+import { childFailureError, cloneError } from './failure';
+import { callerIdMaps, writeIdMaps } from './idmap';
+import { type ResolvedSpawn } from './options';
+import { buildPlan, type PlannedOp } from './plan';
+
+export interface ExitInfo {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+const signalNames = new Map<number, NodeJS.Signals>(
+  Object.entries(osConstants.signals).map(([name, num]) => [num, name as NodeJS.Signals]),
+);
+
+const CLD_EXITED = 1;
+const CLD_KILLED = 2;
+const CLD_DUMPED = 3;
+
+/** A signal name or number, as kill() takes it; throws ERR_INVALID_ARG for anything else. */
+export function signalNumber(signal: NodeJS.Signals | number | undefined, what = 'signal'): number {
+  if (signal === undefined) return osConstants.signals.SIGTERM;
+  if (typeof signal === 'number' && Number.isInteger(signal) && signal >= 0 && signal <= 64) return signal;
+  if (typeof signal === 'string' && signal in osConstants.signals) {
+    return osConstants.signals[signal as keyof typeof osConstants.signals];
+  }
+  throw new NsgroupsError('ERR_INVALID_ARG', `${what} must be a signal name like 'SIGTERM' or a number 0-64, got ${String(signal)}`);
+}
+
+function statusToExit(raw: number): ExitInfo {
+  // a raw wait status (wait(2)): low 7 bits = terminating signal, else exit code in bits 8-15
+  const sig = raw & 0x7f;
+  return sig === 0 ? { code: (raw >> 8) & 0xff, signal: null } : { code: null, signal: signalNames.get(sig) ?? null };
+}
+
+function siginfoToExit(siCode: number, siStatus: number): ExitInfo {
+  if (siCode === CLD_EXITED) return { code: siStatus, signal: null };
+  if (siCode === CLD_KILLED || siCode === CLD_DUMPED) return { code: null, signal: signalNames.get(siStatus) ?? null };
+  return { code: null, signal: null };
+}
+
+export class SandboxProcess extends EventEmitter {
+  /** the process's pid in the caller's pid namespace (the init's when there is one) */
+  pid: number | undefined;
+  readonly stdin: Writable | null;
+  readonly stdout: Readable | null;
+  readonly stderr: Readable | null;
+  readonly stdio: Array<Readable | Writable | null>;
+  readonly spawnfile: string;
+  readonly spawnargs: string[];
+  exitCode: number | null = null;
+  signalCode: NodeJS.Signals | null = null;
+  killed = false;
+
+  #handle: NativeChildHandle | null = null;
+  #spec: ResolvedSpawn;
+  #ops: PlannedOp[];
+  #spawned = false;
+  #failure: NsgroupsError | null = null;
+  #initStatus: number | null = null;
+  #exit: ExitInfo | null = null;
+  #closesNeeded = 1; // the exit, plus each readable stdio stream
+  #exited: Promise<ExitInfo>;
+  #resolveExited!: (info: ExitInfo) => void;
+  #rejectExited!: (err: NsgroupsError) => void;
+  #exitedObserved = false;
+
+  /** @internal use spawn() */
+  constructor(spec: ResolvedSpawn, ops: PlannedOp[], result: NativeSpawnResult | null) {
+    super();
+    this.#spec = spec;
+    this.#ops = ops;
+    this.spawnfile = spec.file;
+    this.spawnargs = spec.argv.slice();
+    this.#exited = new Promise<ExitInfo>((resolve, reject) => {
+      this.#resolveExited = resolve;
+      this.#rejectExited = reject;
+    });
+    this.#exited.catch(() => {}); // a failure is also an 'error' event; never unhandled
+    this.stdio = spec.stdio.map((s, i) => {
+      const fd = result?.stdio[i] ?? -1;
+      if (s.kind !== 'pipe' || fd < 0) return null;
+      const socket = new net.Socket({ fd, readable: !s.childReads, writable: s.childReads });
+      if (!s.childReads) {
+        this.#closesNeeded++;
+        socket.on('close', () => this.#maybeClose());
+      }
+      return socket;
+    });
+    this.stdin = (this.stdio[0] as Writable | null) ?? null;
+    this.stdout = (this.stdio[1] as Readable | null) ?? null;
+    this.stderr = (this.stdio[2] as Readable | null) ?? null;
+    if (result) {
+      this.pid = result.pid;
+      this.#handle = result.handle;
+    }
+  }
+
+  /** Resolves when the command has ended, with its own exit code or signal; rejects with
+   *  NsgroupsError if it never started. */
+  get exited(): Promise<ExitInfo> {
+    this.#exitedObserved = true;
+    return this.#exited;
+  }
+
+  /** Sends a signal (default SIGTERM); with an init, the init forwards it to the command. */
+  kill(signal?: NodeJS.Signals | number): boolean {
+    const sig = signalNumber(signal);
+    if (!this.#handle || this.#exit) return false;
+    const r = this.#handle.kill(sig);
+    if (r === 0 && sig !== 0) this.killed = true;
+    return r === 0;
+  }
+
+  /** Lets the event loop exit while the sandbox runs (its streams included). */
+  unref(): this {
+    this.#handle?.unref();
+    for (const s of this.stdio) (s as net.Socket | null)?.unref();
+    return this;
+  }
+
+  ref(): this {
+    this.#handle?.ref();
+    for (const s of this.stdio) (s as net.Socket | null)?.ref();
+    return this;
+  }
+
+  /** `await using p = spawn(...)`: kills the sandbox (SIGKILL) if it still runs, and waits. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (!this.#exit && !this.#failure) this.kill('SIGKILL');
+    await this.#exited.catch(() => {});
+  }
+
+  /** @internal */
+  _start(): void {
+    const handle = this.#handle!;
+    handle.start((event, a = 0, b = 0, c = 0, d = 0, e = 0) => {
+      switch (event) {
+        case 'record':
+          return this.#onRecord(a, b, c, d, e);
+        case 'eof':
+          if (!this.#spec.init && !this.#failure) this.#onSpawned(); // close-on-exec: the exec happened
+          return;
+        case 'child_pid':
+          this.pid = a;
+          return;
+        case 'exit':
+          return this.#onExit(a, b);
+      }
+    });
+  }
+
+  /** @internal parent-side work between clone and the child's go-ahead */
+  _release(): void {
+    const handle = this.#handle!;
+    try {
+      if (this.#spec.namespaces.has('user')) {
+        const user = this.#spec.user!;
+        writeIdMaps(this.pid!, callerIdMaps(user.uid, user.gid));
+      }
+    } catch (err) {
+      this._fail(err as NsgroupsError);
+      return;
+    }
+    handle.release();
+  }
+
+  /** @internal the spawn failed in the parent: kill the child; 'error' follows its reaping */
+  _fail(err: NsgroupsError): void {
+    if (!this.#failure) this.#failure = err;
+    this.#handle?.kill(osConstants.signals.SIGKILL);
+  }
+
+  /** @internal clone itself failed: no process exists */
+  _failBeforeClone(err: NsgroupsError): void {
+    this.#failure = err;
+    for (const s of this.stdio) (s as net.Socket | null)?.destroy();
+    process.nextTick(() => this.#emitFailure());
+  }
+
+  #onRecord(kind: number, step: number, err: number, index: number, value: number): void {
+    const reports = native().constants.reports;
+    if (kind === reports.error) {
+      if (!this.#failure) this.#failure = childFailureError({ step, errno: err, index }, this.#spec, this.#ops);
+    } else if (kind === reports.spawned) {
+      this.#onSpawned();
+    } else if (kind === reports.status) {
+      this.#initStatus = value;
+    }
+  }
+
+  #onSpawned(): void {
+    if (this.#spawned) return;
+    this.#spawned = true;
+    this.#handle?.closeSync();
+    this.emit('spawn');
+  }
+
+  #onExit(siCode: number, siStatus: number): void {
+    this.#handle = null;
+    if (this.#failure) {
+      for (const s of this.stdio) (s as net.Socket | null)?.destroy();
+      this.#emitFailure();
+      return;
+    }
+    // The init reports the command's raw status; without one (no init, or the init itself was
+    // killed) the process's own status is the command's.
+    const info = this.#initStatus !== null ? statusToExit(this.#initStatus) : siginfoToExit(siCode, siStatus);
+    this.#onSpawned(); // a child killed before its exec still counts as started (then ended)
+    this.#exit = info;
+    this.exitCode = info.code;
+    this.signalCode = info.signal;
+    this.emit('exit', info.code, info.signal);
+    this.#resolveExited(info);
+    this.#maybeClose();
+  }
+
+  #emitFailure(): void {
+    const err = this.#failure!;
+    this.#rejectExited(err);
+    // Like child_process, failures are 'error' events; but a caller who awaits `exited` and
+    // listens to nothing else gets the rejection instead of an uncaught 'error'.
+    if (this.listenerCount('error') > 0 || !this.#exitedObserved) this.emit('error', err);
+  }
+
+  #maybeClose(): void {
+    if (--this.#closesNeeded > 0) return;
+    const info = this.#exit;
+    if (info) this.emit('close', info.code, info.signal);
+  }
+}
+
+/**
+ * Runs `command` with `args` in a sandbox described by `options` (API.md "spawn and run").
+ * Bad input throws NsgroupsError (ERR_INVALID_ARG) before anything is created; a failure to
+ * start is an 'error' event and a rejected `exited`.
+ */
+export function spawnResolved(spec: ResolvedSpawn): SandboxProcess {
+  const { plan, ops } = buildPlan(spec);
+  let result: NativeSpawnResult;
+  try {
+    result = native().spawn(plan);
+  } catch (err) {
+    const e = err as NativeError;
+    const proc = new SandboxProcess(spec, ops, null);
+    proc._failBeforeClone(
+      typeof e.errno === 'number'
+        ? cloneError(e.errno, e.syscall, spec)
+        : new NsgroupsError('ERR_SYSTEM', `spawn failed: ${e.message}`, { cause: err }),
+    );
+    return proc;
+  }
+  const proc = new SandboxProcess(spec, ops, result);
+  proc._start();
+  proc._release();
+  return proc;
+}
+

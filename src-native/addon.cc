@@ -1,0 +1,69 @@
+// Module registration. Context-aware: each environment (main thread, every worker) gets its own
+// EnvState and ChildHandle class.
+#include <napi.h>
+
+#include "child.h"
+#include "child_handle.h"
+#include "env_state.h"
+#include "report.h"
+#include "spawn.h"
+
+namespace {
+
+Napi::Array Steps(Napi::Env env) {
+  struct Step {
+    const char *name, *syscall;
+  };
+#define NSG_STEP_ENTRY(id, name, syscall) {name, syscall},
+  static const Step steps[] = {NSG_STEPS(NSG_STEP_ENTRY)};
+#undef NSG_STEP_ENTRY
+  Napi::Array array = Napi::Array::New(env, NSG_STEP_COUNT);
+  for (uint32_t i = 0; i < NSG_STEP_COUNT; i++) {
+    Napi::Object step = Napi::Object::New(env);
+    step.Set("name", steps[i].name);
+    step.Set("syscall", steps[i].syscall);
+    array.Set(i, step);
+  }
+  return array;
+}
+
+Napi::Object Constants(Napi::Env env) {
+  Napi::Object ops = Napi::Object::New(env);
+  ops.Set("mount", (int)NSG_OP_MOUNT);
+  ops.Set("mkdir", (int)NSG_OP_MKDIR);
+  ops.Set("mkfile", (int)NSG_OP_MKFILE);
+  ops.Set("symlink", (int)NSG_OP_SYMLINK);
+  ops.Set("remount", (int)NSG_OP_REMOUNT);
+  ops.Set("mountSetattr", (int)NSG_OP_MOUNT_SETATTR);
+  ops.Set("pivotRoot", (int)NSG_OP_PIVOT_ROOT);
+  ops.Set("umount", (int)NSG_OP_UMOUNT);
+  ops.Set("sethostname", (int)NSG_OP_SETHOSTNAME);
+  ops.Set("loopbackUp", (int)NSG_OP_LOOPBACK_UP);
+  ops.Set("chdir", (int)NSG_OP_CHDIR);
+  Napi::Object reports = Napi::Object::New(env);
+  reports.Set("error", (int)NSG_REPORT_ERROR);
+  reports.Set("spawned", (int)NSG_REPORT_SPAWNED);
+  reports.Set("status", (int)NSG_REPORT_STATUS);
+  reports.Set("request", (int)NSG_REPORT_REQUEST);
+  Napi::Object requests = Napi::Object::New(env);
+  requests.Set("idMaps", (int)NSG_REQUEST_ID_MAPS);
+  requests.Set("timeOffsets", (int)NSG_REQUEST_TIME_OFFSETS);
+  Napi::Object constants = Napi::Object::New(env);
+  constants.Set("ops", ops);
+  constants.Set("reports", reports);
+  constants.Set("requests", requests);
+  return constants;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  EnvState *state = EnvState::Install(env);
+  state->child_ctor = Napi::Persistent(ChildHandle::Define(env));
+  exports.Set("spawn", Napi::Function::New(env, Spawn));
+  exports.Set("steps", Steps(env));
+  exports.Set("constants", Constants(env));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(nsgroups, Init)

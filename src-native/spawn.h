@@ -1,0 +1,40 @@
+// The parent side of a spawn: turns the plan TypeScript built into the child's plan (child.h),
+// creates the pipes, clones, and hands back the pid, the parent's pipe ends and a ChildWatch.
+#ifndef NSGROUPS_SPAWN_H
+#define NSGROUPS_SPAWN_H
+
+#include <napi.h>
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "child.h"
+
+// Everything the child reads before it execs. With CLONE_VM the child reads it from our memory,
+// so it lives until the child has exec'd or died (ChildWatch frees it after reaping).
+struct SpawnMemory {
+  std::deque<std::string> strings;  // a deque never moves its elements: c_str() stays valid
+  std::vector<const char *> candidates, argv, envp, init_argv;
+  std::vector<nsg_op> ops;
+  std::vector<nsg_join> joins;
+  std::vector<int32_t> stdio;
+  std::vector<uint32_t> groups;
+  nsg_plan plan{};
+  void *stack = nullptr;
+  size_t stack_size = 0;
+
+  const char *Keep(std::string s) {
+    strings.push_back(std::move(s));
+    return strings.back().c_str();
+  }
+  ~SpawnMemory();
+};
+
+Napi::Value Spawn(const Napi::CallbackInfo &info);
+
+// The init's executable as a sealed memfd, made once per process; -errno on failure.
+int InitExecutableFd();
+
+#endif

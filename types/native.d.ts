@@ -1,0 +1,108 @@
+// The typed surface of the native binding (src-native/), so that lib/ never touches `any`.
+// Mechanism only: every value here was validated and resolved by lib/ before it gets here.
+
+export interface NativeStdio {
+  kind: 'pipe' | 'fd' | 'null' | 'close';
+  /** pipe: the child reads from it (stdin-like) rather than writes to it */
+  childReads?: boolean;
+  /** fd: a descriptor of this process to install in the child */
+  fd?: number;
+}
+
+export interface NativeOp {
+  kind: number;
+  a?: string;
+  b?: string;
+  c?: string;
+  d?: string;
+  flags?: number;
+  flags2?: number;
+  mode?: number;
+}
+
+export interface NativePlan {
+  /** CLONE_NEW* flags for clone3 (the namespaces made at birth) */
+  cloneFlags: number;
+  /** an open cgroup v2 directory for CLONE_INTO_CGROUP, or -1 */
+  cgroupFd: number;
+  /** clone with CLONE_VM (no page-table copy); only for plans that never change the kuid */
+  useVm: boolean;
+  /** exec the init as pid 1, which runs the command */
+  init: boolean;
+  stdio: NativeStdio[];
+  joins: Array<{ fd: number; nstype: number }>;
+  unshareUser: boolean;
+  unshareFlags: number;
+  forkAfterUnshare: boolean;
+  unshareTime: boolean;
+  unshareCgroupLate: boolean;
+  ops: NativeOp[];
+  cwd: string | null;
+  candidates: string[];
+  argv: string[];
+  envp: string[];
+  ids: { uid: number; gid: number } | null;
+  groups: number[] | null;
+  pdeathsig: number;
+  newSession: boolean;
+  noNewPrivs: boolean;
+}
+
+export type ChildEvent =
+  | [event: 'record', kind: number, step: number, err: number, index: number, value: number]
+  | [event: 'eof']
+  | [event: 'child_pid', pid: number]
+  | [event: 'exit', siCode: number, siStatus: number];
+
+export interface NativeChildHandle {
+  start(callback: (...event: ChildEvent) => void): void;
+  /** writes the go-ahead byte; 0 or -errno */
+  release(): number;
+  closeSync(): void;
+  /** pidfd_send_signal; 0 or -errno */
+  kill(signal: number): number;
+  ref(): void;
+  unref(): void;
+}
+
+export interface NativeSpawnResult {
+  pid: number;
+  handle: NativeChildHandle;
+  /** the parent's end of each 'pipe' entry, -1 for the others */
+  stdio: number[];
+}
+
+export interface NativeStep {
+  name: string;
+  syscall: string;
+}
+
+export interface NativeConstants {
+  ops: {
+    mount: number;
+    mkdir: number;
+    mkfile: number;
+    symlink: number;
+    remount: number;
+    mountSetattr: number;
+    pivotRoot: number;
+    umount: number;
+    sethostname: number;
+    loopbackUp: number;
+    chdir: number;
+  };
+  reports: { error: number; spawned: number; status: number; request: number };
+  requests: { idMaps: number; timeOffsets: number };
+}
+
+/** Errors thrown by the binding carry the errno (negative) and the failing call. */
+export interface NativeError extends Error {
+  errno: number;
+  syscall: string;
+}
+
+export interface NativeBinding {
+  spawn(plan: NativePlan): NativeSpawnResult;
+  steps: NativeStep[];
+  constants: NativeConstants;
+}
