@@ -6,6 +6,7 @@ module.exports = {
   transform: {
     '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.json', diagnostics: { warnOnly: false } }],
   },
+  globalSetup: '<rootDir>/test/global-setup.js',
   testTimeout: 30000,
   // each test file in its own worker process: spawning tests must not share a parent
   maxWorkers: 2,

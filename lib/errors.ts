@@ -1,3 +1,4 @@
+import { constants as osConstants } from 'node:os';
 import { getSystemErrorMap } from 'node:util';
 
 export type NsgroupsErrorCode =
@@ -48,16 +49,29 @@ export function unsupported(message: string): NsgroupsError {
   return new NsgroupsError('ERR_UNSUPPORTED', message);
 }
 
+// libuv's map covers the errnos it knows; os.constants.errno names all of them (ENOEXEC…).
 const errorMap = getSystemErrorMap();
+const errnoNames = new Map<number, string>(
+  Object.entries(osConstants.errno).map(([name, value]) => [value, name]),
+);
 
 /** 'ENOENT' for 2 or -2. */
 export function errnoName(errno: number): string {
-  return errorMap.get(-Math.abs(errno))?.[0] ?? `errno ${Math.abs(errno)}`;
+  const n = Math.abs(errno);
+  return errorMap.get(-n)?.[0] ?? errnoNames.get(n) ?? `errno ${n}`;
 }
 
-/** 'no such file or directory' for 2 or -2. */
+/** 'no such file or directory' for 2 or -2 (the C library's strerror text where libuv has none). */
 export function errnoMessage(errno: number): string {
-  return errorMap.get(-Math.abs(errno))?.[1] ?? `unknown error ${Math.abs(errno)}`;
+  const n = Math.abs(errno);
+  const known = errorMap.get(-n)?.[1];
+  if (known) return known;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return (require('./native') as typeof import('./native')).native().strerror(n).toLowerCase();
+  } catch {
+    return `unknown error ${n}`;
+  }
 }
 
 export function codeForErrno(errno: number): NsgroupsErrorCode {

@@ -14,6 +14,9 @@ export function native(): NativeBinding {
     const load = require('node-gyp-build') as (dir: string) => NativeBinding;
     try {
       binding = load(root);
+      // process.exit() skips the environment's cleanup hooks: end our children here as well.
+      const b = binding;
+      process.on('exit', () => b.terminateAll());
     } catch (err) {
       throw new NsgroupsError(
         'ERR_UNSUPPORTED',

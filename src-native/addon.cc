@@ -2,8 +2,13 @@
 // EnvState and ChildHandle class.
 #include <napi.h>
 
+#include <string.h>
+
+#include <vector>
+
 #include "child.h"
 #include "child_handle.h"
+#include "child_watch.h"
 #include "env_state.h"
 #include "report.h"
 #include "spawn.h"
@@ -55,10 +60,25 @@ Napi::Object Constants(Napi::Env env) {
   return constants;
 }
 
+// Kills and reaps every live child of this environment now (process.on('exit'): process.exit()
+// skips the environment's cleanup hooks, and a child must not outlive its environment).
+Napi::Value TerminateAll(const Napi::CallbackInfo &info) {
+  EnvState *state = EnvState::Get(info.Env());
+  std::vector<ChildWatch *> live(state->live.begin(), state->live.end());
+  for (ChildWatch *watch : live) watch->Terminate();
+  return info.Env().Undefined();
+}
+
+Napi::Value StrError(const Napi::CallbackInfo &info) {
+  return Napi::String::New(info.Env(), strerror(info[0].As<Napi::Number>().Int32Value()));
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   EnvState *state = EnvState::Install(env);
   state->child_ctor = Napi::Persistent(ChildHandle::Define(env));
   exports.Set("spawn", Napi::Function::New(env, Spawn));
+  exports.Set("terminateAll", Napi::Function::New(env, TerminateAll));
+  exports.Set("strerror", Napi::Function::New(env, StrError));
   exports.Set("steps", Steps(env));
   exports.Set("constants", Constants(env));
   return exports;

@@ -192,8 +192,8 @@ static void run_op(const struct child *c, const struct nsg_op *op, int i) {
   }
 }
 
-/* execvp's PATH walk (ENOENT/ENOTDIR: next; EACCES: remember), done before exec so that a
-   missing command is an error record even when the init will exec it. */
+/* execvp's PATH walk (not there: next; there but not executable: remember EACCES), done before
+   exec so that a missing command is an error record even when the init will exec it. */
 static const char *resolve_command(const struct child *c) {
   const struct nsg_plan *p = c->plan;
   long denied = 0, other = 0;
@@ -201,11 +201,13 @@ static const char *resolve_command(const struct child *c) {
     const char *path = p->candidates[i];
     struct stat st;
     long r = nsg_sys4(__NR_newfstatat, AT_FDCWD, path, &st, 0);
+    /* a directory of PATH we may not search hides the file: not found there, like a shell says */
+    if (r == -EACCES || r == -ENOENT || r == -ENOTDIR || r == -ENAMETOOLONG || r == -ELOOP) continue;
     if (r == 0 && !S_ISREG(st.st_mode)) r = -EACCES;
     if (r == 0) r = nsg_sys3(__NR_faccessat, AT_FDCWD, path, X_OK);
     if (r == 0) return path;
     if (r == -EACCES) denied = r;
-    else if (r != -ENOENT && r != -ENOTDIR && r != -ENAMETOOLONG && r != -ELOOP) other = r;
+    else other = r;
   }
   fail(c, NSG_STEP_EXECVE, denied ? denied : other ? other : -ENOENT, -1);
 }

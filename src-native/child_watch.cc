@@ -54,14 +54,17 @@ ChildWatch::Poll *ChildWatch::StartPoll(int fd, Kind kind) {
 void ChildWatch::StopPoll(Poll *&poll) {
   if (!poll) return;
   uv_poll_stop(&poll->handle);
+  // uv_close unregisters the fd from the loop before it returns; closing the fd right after
+  // (not in the close callback, a loop turn later) means no fd outlives the child's exit event.
   uv_close((uv_handle_t *)&poll->handle, OnClosed);
+  close(poll->fd);
+  poll->fd = -1;
   poll = nullptr;
 }
 
 void ChildWatch::OnClosed(uv_handle_t *handle) {
   Poll *poll = static_cast<Poll *>(handle->data);
   ChildWatch *self = poll->owner;
-  close(poll->fd);
   delete poll;
   if (--self->open_polls_ == 0 && self->finished_) {
     self->state_->Forget(self);
@@ -107,10 +110,33 @@ void ChildWatch::Ref(bool ref) {
   }
 }
 
-void ChildWatch::Emit(std::initializer_list<napi_value> args) {
+// Calls back into JS with the C API, not node-addon-api: while a worker terminates, JS cannot
+// run, and node-addon-api would turn that status into a C++ exception out of a libuv callback.
+// MakeCallback runs microtasks and keeps the async context, as for any libuv callback; an
+// exception thrown by the listener becomes an uncaught exception, as it would in Node's own.
+static void CallJs(napi_env env, napi_ref self_ref, napi_ref fn_ref, const char *event,
+                   std::initializer_list<double> numbers) {
+  napi_handle_scope scope;
+  if (!fn_ref || napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value self, fn, argv[8];
+  size_t argc = 0;
+  if (napi_get_reference_value(env, self_ref, &self) == napi_ok &&
+      napi_get_reference_value(env, fn_ref, &fn) == napi_ok && fn &&
+      napi_create_string_utf8(env, event, NAPI_AUTO_LENGTH, &argv[argc++]) == napi_ok) {
+    for (double n : numbers)
+      if (argc < 8) napi_create_double(env, n, &argv[argc++]);
+    napi_value result;
+    if (napi_make_callback(env, nullptr, self, fn, argc, argv, &result) == napi_pending_exception) {
+      napi_value error;
+      if (napi_get_and_clear_last_exception(env, &error) == napi_ok) napi_fatal_exception(env, error);
+    }
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+void ChildWatch::Emit(const char *event, std::initializer_list<double> numbers) {
   if (state_->tearing_down || callback_.IsEmpty()) return;
-  // MakeCallback: runs microtasks and keeps async context, as for any libuv callback.
-  callback_.MakeCallback(self_.Value(), args);
+  CallJs(state_->env, self_, callback_, event, numbers);
 }
 
 void ChildWatch::OnReadable(uv_poll_t *handle, int status, int events) {
@@ -118,7 +144,6 @@ void ChildWatch::OnReadable(uv_poll_t *handle, int status, int events) {
   (void)events;
   Poll *poll = static_cast<Poll *>(handle->data);
   ChildWatch *self = poll->owner;
-  Napi::HandleScope scope(self->callback_.Env());
   switch (poll->kind) {
   case Kind::Report:
     self->OnReport();
@@ -139,8 +164,7 @@ void ChildWatch::OnReadable(uv_poll_t *handle, int status, int events) {
 void ChildWatch::OnReport() {
   if (!DrainReport() || !report_) return;
   StopPoll(report_);
-  Napi::Env env = callback_.Env();
-  Emit({Napi::String::New(env, "eof")});
+  Emit("eof", {});
 }
 
 bool ChildWatch::DrainReport() {
@@ -168,10 +192,8 @@ void ChildWatch::HandleRecord(const nsg_report &rec) {
     AdoptChild(rec.value);
     return;
   }
-  Napi::Env env = callback_.Env();
-  Emit({Napi::String::New(env, "record"), Napi::Number::New(env, rec.kind),
-        Napi::Number::New(env, rec.step), Napi::Number::New(env, rec.err),
-        Napi::Number::New(env, rec.index), Napi::Number::New(env, rec.value)});
+  Emit("record", {(double)rec.kind, (double)rec.step, (double)rec.err, (double)rec.index,
+                  (double)rec.value});
 }
 
 // A pid-namespace join forks once more (CLONE_PARENT): the grandchild is our child too and is
@@ -187,8 +209,7 @@ void ChildWatch::AdoptChild(pid_t pid) {
   pidfd_ = fd;
   pid_ = pid;
   main_ = StartPoll(fd, Kind::Main);
-  Napi::Env env = callback_.Env();
-  Emit({Napi::String::New(env, "child_pid"), Napi::Number::New(env, pid)});
+  Emit("child_pid", {(double)pid});
 }
 
 void ChildWatch::OnMainExit(Poll *poll) {
@@ -207,10 +228,14 @@ void ChildWatch::OnMainExit(Poll *poll) {
   }
   exited_ = true;
   memory_.reset();  // a reaped child no longer uses our memory
-  Napi::Env env = callback_.Env();
-  Emit({Napi::String::New(env, "exit"), Napi::Number::New(env, info.si_code),
-        Napi::Number::New(env, info.si_status)});
-  Finish();
+  // Keep the callback for one last event, but release every fd first: by the time JS hears of
+  // the exit, nothing of the child is open any more.
+  Napi::FunctionReference callback = std::move(callback_);
+  Napi::ObjectReference self = std::move(self_);
+  EnvState *state = state_;
+  Finish();  // may delete this
+  if (!state->tearing_down)
+    CallJs(state->env, self, callback, "exit", {(double)info.si_code, (double)info.si_status});
 }
 
 void ChildWatch::Finish() {

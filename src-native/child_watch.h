@@ -58,7 +58,7 @@ class ChildWatch {
   void HandleRecord(const nsg_report &rec);
   void AdoptChild(pid_t pid);
   void Finish();       // after exit: stop everything, then delete once the handles closed
-  void Emit(std::initializer_list<napi_value> args);
+  void Emit(const char *event, std::initializer_list<double> numbers);
 
   EnvState *state_;
   pid_t pid_;

@@ -103,6 +103,10 @@ export interface NativeError extends Error {
 
 export interface NativeBinding {
   spawn(plan: NativePlan): NativeSpawnResult;
+  /** SIGKILL and reap every live child of this environment (process 'exit') */
+  terminateAll(): void;
+  /** the C library's message for a (positive) errno */
+  strerror(errno: number): string;
   steps: NativeStep[];
   constants: NativeConstants;
 }

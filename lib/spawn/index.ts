@@ -9,15 +9,20 @@ import { runProcess, type RunOptions, type RunResult } from './run';
 export function spawn(command: string, args?: readonly string[], options?: SpawnOptions): SandboxProcess;
 export function spawn(command: string, options?: SpawnOptions): SandboxProcess;
 export function spawn(command: string, args?: readonly string[] | SpawnOptions, options?: SpawnOptions): SandboxProcess {
-  if (args !== undefined && !Array.isArray(args)) [args, options] = [undefined, args as SpawnOptions];
+  if (args !== undefined && !Array.isArray(args) && options === undefined) [args, options] = [undefined, args as SpawnOptions];
   return spawnResolved(resolveSpawn(command, args, options));
 }
 
+type Utf8 = RunOptions & { encoding?: 'utf8' };
+type Binary = RunOptions & { encoding: 'buffer' };
+
 /** Runs `command` to completion and resolves with its exit and output (see RunResult). */
-export function run(command: string, args?: readonly string[], options?: RunOptions): Promise<RunResult>;
-export function run(command: string, options?: RunOptions): Promise<RunResult>;
+export function run(command: string, args?: readonly string[], options?: Utf8): Promise<RunResult<string>>;
+export function run(command: string, args: readonly string[], options: Binary): Promise<RunResult<Buffer>>;
+export function run(command: string, options?: Utf8): Promise<RunResult<string>>;
+export function run(command: string, options: Binary): Promise<RunResult<Buffer>>;
 export async function run(command: string, args?: readonly string[] | RunOptions, options?: RunOptions): Promise<RunResult> {
-  if (args !== undefined && !Array.isArray(args)) [args, options] = [undefined, args as RunOptions];
+  if (args !== undefined && !Array.isArray(args) && options === undefined) [args, options] = [undefined, args as RunOptions];
   return runProcess(command, args as readonly string[] | undefined, options);
 }
 

@@ -28,7 +28,7 @@ export interface UserOption {
   /** gid inside the sandbox (default: the same as uid with a new user namespace, else unchanged) */
   gid?: number;
   /** supplementary groups inside (default: none, where the kernel allows dropping them) */
-  groups?: number[];
+  groups?: readonly number[];
 }
 
 export type NetworkOption = 'none' | 'loopback' | 'host';
@@ -40,9 +40,9 @@ export interface SpawnOptions {
   env?: NodeJS.ProcessEnv;
   /** argv[0] of the command (default: the command as given) */
   argv0?: string;
-  stdio?: StdioName | StdioEntry[];
+  stdio?: StdioName | readonly StdioEntry[];
   /** namespaces to create; none by default (then spawn is child_process.spawn with pidfds) */
-  namespaces?: NamespaceType[];
+  namespaces?: readonly NamespaceType[];
   /** identity inside; with a new user namespace the caller is mapped to it (root by default) */
   user?: UserOption;
   /** hostname inside (implies a uts namespace) */

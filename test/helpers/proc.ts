@@ -37,6 +37,25 @@ export function openFds(): string[] {
   return fs.readdirSync('/proc/self/fd');
 }
 
+/** Our open fds as "fd -> target", to compare before/after (a count alone is fooled by reuse). */
+export function fdTable(): Set<string> {
+  const table = new Set<string>();
+  for (const fd of fs.readdirSync('/proc/self/fd')) {
+    try {
+      table.add(`${fd} -> ${fs.readlinkSync(`/proc/self/fd/${fd}`)}`);
+    } catch {
+      /* the fd of readdir itself, or closed meanwhile */
+    }
+  }
+  return table;
+}
+
+/** Fds open now that were not open (to the same thing) in `before`. The one fd the library
+ *  keeps for the life of the process, the sealed memfd holding the init, does not count. */
+export function newFds(before: Set<string>): string[] {
+  return [...fdTable()].filter((entry) => !before.has(entry) && !entry.includes('memfd:nsgroups-init'));
+}
+
 /** Waits (polling) until `check` returns true; throws after `ms`. */
 export async function waitFor(check: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
   const end = Date.now() + ms;
