@@ -13,3 +13,20 @@ export type {
   StdioName,
   UserOption,
 } from './spawn/index';
+export { Cgroup } from './cgroup/index';
+export type {
+  ByteSize,
+  CgroupCreateOptions,
+  CgroupDeleteOptions,
+  CgroupEvent,
+  CgroupEventsOptions,
+  CgroupEventType,
+  CgroupLimits,
+  CgroupLimitsInForce,
+  CgroupOpenOptions,
+  CgroupStats,
+  IoDeviceLimit,
+  IoDeviceStats,
+  Pressure,
+  PressureFigures,
+} from './cgroup/index';

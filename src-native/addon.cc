@@ -6,6 +6,7 @@
 
 #include <vector>
 
+#include "cgroup_eventfd.h"
 #include "child.h"
 #include "child_handle.h"
 #include "child_watch.h"
@@ -81,6 +82,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("strerror", Napi::Function::New(env, StrError));
   exports.Set("steps", Steps(env));
   exports.Set("constants", Constants(env));
+  RegisterCgroupNatives(env, exports);
   return exports;
 }
 

@@ -101,12 +101,23 @@ export interface NativeError extends Error {
   syscall: string;
 }
 
+/** An eventfd polled on the environment's loop (cgroup v1 notifications, src-native/cgroup_eventfd.h). */
+export interface NativeEventfdWatch {
+  /** the eventfd, for cgroup.event_control; -1 once closed */
+  readonly fd: number;
+  close(): void;
+  ref(): void;
+  unref(): void;
+}
+
 export interface NativeBinding {
   spawn(plan: NativePlan): NativeSpawnResult;
   /** SIGKILL and reap every live child of this environment (process 'exit') */
   terminateAll(): void;
   /** the C library's message for a (positive) errno */
   strerror(errno: number): string;
+  /** callback(count) on each wakeup, count = the eventfd counter read */
+  EventfdWatch: new (callback: (count: number) => void) => NativeEventfdWatch;
   steps: NativeStep[];
   constants: NativeConstants;
 }

@@ -1,0 +1,459 @@
+// Cgroup: one control group, whatever the hierarchy (API.md "Cgroup"). This file holds the policy
+// — names, the writable base, validation before anything is made, undo on failure, waiting —
+// and leaves the files to a backend (v1.ts, v2.ts).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fromNodeError, invalidArg, NsgroupsError, unsupported } from '../errors';
+import { checkArray, checkBoolean, checkInteger, checkKeys, checkObject, checkOneOf, checkNumber } from '../util/validate';
+import { waitUntil, type CgroupBackend, type CgroupDir, type Placement } from './backend';
+import { checkBaseRoot, checkCgroupName, chooseBase, describeBases, permissionError, type CgroupBaseReport } from './base';
+import { CgroupEventStream, type CgroupEvent, type CgroupEventsOptions } from './events';
+import { descendantsDeepestFirst, isErrno, rmdirRetrying } from './fsops';
+import {
+  detectCgroupLayoutSync,
+  hierarchyDir,
+  parseProcCgroup,
+  procPathIn,
+  type CgroupHierarchy,
+  type CgroupLayout,
+} from './layout';
+import {
+  controllersFor,
+  LIMIT_KEYS,
+  resolveLimits,
+  type CgroupLimits,
+  type CgroupLimitsInForce,
+  type ResolvedLimits,
+} from './limits';
+import type { CgroupStats } from './stats';
+import { V1_CONTROLLERS, V1Backend } from './v1';
+import { DEFAULT_V2_CONTROLLERS, V2Backend } from './v2';
+
+export interface CgroupCreateOptions extends CgroupLimits {
+  /**
+   * The base, as a path from the top of each hierarchy: '/nsgroups' as root by default, the
+   * delegated subtree's 'nsgroups' as a user; NSGROUPS_CGROUP_ROOT sets it too.
+   */
+  root?: string;
+  /**
+   * The controllers the cgroup uses (v1: the hierarchies it gets a directory in; v2: the ones
+   * enabled for it). Default: memory, pids, cpu, cpuacct, freezer, cpuset, blkio / io. Those a
+   * limit needs are always added.
+   */
+  controllers?: string[];
+}
+
+export interface CgroupOpenOptions {
+  root?: string;
+}
+
+export interface CgroupDeleteOptions {
+  /** SIGKILL what is still inside (and in child cgroups) first; without it a populated cgroup is ERR_BUSY */
+  kill?: boolean;
+  /** how long to wait for the processes to be gone, in ms (default 10000) */
+  timeout?: number;
+}
+
+const KNOWN_CONTROLLERS = [...new Set([...V1_CONTROLLERS, ...DEFAULT_V2_CONTROLLERS, 'io', 'hugetlb', 'rdma', 'misc'])];
+const EMPTY_TIMEOUT_MS = 10000;
+// pid_max can be at most 2^22 (proc(5) /proc/sys/kernel/pid_max)
+const PID_MAX_LIMIT = 4194304;
+
+let cachedLayout: CgroupLayout | undefined;
+function layout(): CgroupLayout {
+  cachedLayout ??= detectCgroupLayoutSync();
+  return cachedLayout;
+}
+
+function readSelfCgroup(): string {
+  return fs.readFileSync('/proc/self/cgroup', 'utf8');
+}
+
+function topWritable(h: CgroupHierarchy): boolean {
+  try {
+    fs.accessSync(path.join(h.mountPoint, 'cgroup.procs'), fs.constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// v1 names of what a v2-style vocabulary asks for, and back.
+const toV1 = (c: string) => (c === 'io' ? 'blkio' : c);
+const toV2 = (c: string) => (c === 'blkio' ? 'io' : c === 'cpuacct' ? 'cpu' : c);
+
+function checkControllers(value: unknown, what: string): string[] {
+  return checkArray(value, what).map((c, i) => checkOneOf(c, KNOWN_CONTROLLERS, `${what}[${i}]`));
+}
+
+function checkPid(pid: unknown, what: string): number {
+  return checkInteger(pid, what, 1, PID_MAX_LIMIT);
+}
+
+interface DirPlan {
+  dir: CgroupDir;
+  /** the hierarchy path of the base the name is relative to */
+  base: string;
+  /** a failure to make it is not fatal (the unified tracking directory of a hybrid host) */
+  optional: boolean;
+}
+
+/** mkdir -p below the hierarchy's top; returns what it made (top-down). EEXIST on the leaf is an error. */
+function makeDirs(plan: DirPlan, made: string[]): void {
+  const { h, rel } = plan.dir;
+  const levels: string[] = [];
+  for (let p = rel; p !== h.mountRoot && p !== '/'; p = path.posix.dirname(p)) levels.unshift(p);
+  for (const level of levels) {
+    const dir = hierarchyDir(h, level)!;
+    try {
+      fs.mkdirSync(dir);
+      made.push(dir);
+    } catch (err) {
+      if (isErrno(err, 'EEXIST') && level !== rel) continue;
+      if (isErrno(err, 'EEXIST')) {
+        throw new NsgroupsError('ERR_BUSY', `the cgroup ${dir} already exists: open it with Cgroup.open() or choose another name`, {
+          errno: -17,
+          syscall: 'mkdir',
+          path: dir,
+        });
+      }
+      if (isErrno(err, 'EACCES', 'EPERM', 'EROFS')) {
+        throw permissionError(layout(), h, `mkdir ${dir}: ${(err as NodeJS.ErrnoException).code}`);
+      }
+      throw fromNodeError(err, `creating the cgroup ${dir}`, { path: dir });
+    }
+  }
+}
+
+function undoDirs(made: string[]): void {
+  for (const dir of [...made].reverse()) {
+    try {
+      fs.rmdirSync(dir);
+    } catch {
+      /* someone else's child appeared in a shared parent: leave it */
+    }
+  }
+}
+
+/** The hierarchies a new cgroup gets a directory in, and its backend. */
+function planCreate(
+  lay: CgroupLayout,
+  segments: string[],
+  rootOption: string | undefined,
+  controllers: string[] | undefined,
+  limits: ResolvedLimits,
+): { plans: DirPlan[]; backend: (dirs: CgroupDir[]) => CgroupBackend } {
+  const selfCgroup = readSelfCgroup();
+  const name = segments.join('/');
+  const dirIn = (h: CgroupHierarchy, optional: boolean): DirPlan | null => {
+    const base = chooseBase(h, rootOption, selfCgroup);
+    if (!base) {
+      if (optional) return null;
+      throw permissionError(lay, h, 'no writable cgroup was found (this process\'s own cgroup and its ancestors are not writable)');
+    }
+    const rel = path.posix.join(base.rel, name);
+    const dir = hierarchyDir(h, rel);
+    if (!dir) throw invalidArg(`the cgroup base ${base.rel} is outside the part of ${h.mountPoint} this process can see (${h.mountRoot})`);
+    return { dir: { h, rel, dir }, base: base.rel, optional };
+  };
+  const needed = controllersFor(limits);
+  if (lay.mode === 'v2') {
+    const h = lay.unified!;
+    const plan = dirIn(h, false)!;
+    const wanted = controllers ? [...new Set(controllers.map(toV2).filter((c) => c !== 'freezer'))] : DEFAULT_V2_CONTROLLERS;
+    const enableFrom = topWritable(h) ? h.mountRoot : path.posix.dirname(plan.base);
+    return { plans: [plan], backend: ([dir]) => new V2Backend(dir, enableFrom, wanted) };
+  }
+  const wanted = new Set((controllers ?? V1_CONTROLLERS).map(toV1));
+  for (const c of needed) wanted.add(toV1(c));
+  for (const c of wanted) {
+    if (!lay.v1.some((h) => h.controllers.includes(c))) {
+      if (controllers?.map(toV1).includes(c) || needed.map(toV1).includes(c)) {
+        throw unsupported(`the ${c} controller is not mounted as a cgroup v1 hierarchy on this ${lay.mode} host`);
+      }
+    }
+  }
+  const plans: DirPlan[] = [];
+  for (const h of lay.v1) {
+    if (h.controllers.some((c) => wanted.has(c))) plans.push(dirIn(h, false)!);
+  }
+  const tracking = lay.unified ? dirIn(lay.unified, true) : null;
+  if (tracking) plans.push(tracking);
+  return {
+    plans,
+    backend: (dirs) => {
+      const unified = dirs.find((d) => d.h.version === 2) ?? null;
+      return new V1Backend(dirs.filter((d) => d.h.version === 1), unified);
+    },
+  };
+}
+
+/** The limits in force, as limits to restore (only the keys `touched` sets). */
+function restorable(before: CgroupLimitsInForce, touched: ResolvedLimits): ResolvedLimits {
+  const out: ResolvedLimits = { memory: {}, cpu: {}, pids: {}, io: {}, cpuset: {} };
+  for (const k of Object.keys(touched.memory) as Array<keyof ResolvedLimits['memory']>) {
+    if (before.memory?.[k] !== undefined) out.memory[k] = before.memory[k];
+  }
+  if (touched.cpu.max !== undefined && before.cpu) out.cpu.max = before.cpu.max;
+  if (touched.cpu.weight !== undefined && before.cpu) out.cpu.weight = before.cpu.weight;
+  if (touched.pids.max !== undefined && before.pids) out.pids.max = before.pids.max;
+  if (touched.io.weight !== undefined && before.io?.weight !== undefined) out.io.weight = before.io.weight;
+  if (touched.io.max) {
+    out.io.max = touched.io.max.map((d) => ({ device: d.device, ...(before.io?.max[d.device] ?? { rbps: 'max', wbps: 'max', riops: 'max', wiops: 'max' }) }));
+  }
+  if (touched.cpuset.cpus !== undefined && before.cpuset) out.cpuset.cpus = before.cpuset.cpus;
+  if (touched.cpuset.mems !== undefined && before.cpuset) out.cpuset.mems = before.cpuset.mems;
+  return out;
+}
+
+export class Cgroup {
+  /** relative to the base for create()/open(); the path in the hierarchy ('/…') for of()/self() */
+  readonly name: string;
+  /** the hierarchy that carries the limits: 2 on v2 hosts, 1 on v1 and hybrid hosts */
+  readonly version: 1 | 2;
+  /** v2: the directory; v1/hybrid: the directory per controller, plus 'unified' for the v2 tracking directory */
+  readonly path: string | Record<string, string>;
+  readonly #backend: CgroupBackend;
+  readonly #streams = new Set<CgroupEventStream>();
+
+  private constructor(name: string, backend: CgroupBackend) {
+    this.name = name;
+    this.#backend = backend;
+    this.version = backend.version;
+    this.path = backend.path();
+  }
+
+  /** Creates the cgroup (and missing parents) with these limits. Nothing is left behind if it fails. */
+  static async create(name: string, options?: CgroupCreateOptions): Promise<Cgroup> {
+    const what = 'Cgroup.create options';
+    const opts = options === undefined ? {} : checkObject(options, what);
+    checkKeys(opts, [...LIMIT_KEYS, 'root', 'controllers'], what, {
+      memoryMax: "use memory: { max }",
+      cpus: 'use cpu: { max } (in CPUs)',
+    });
+    const segments = checkCgroupName(name);
+    const rootOption = opts.root === undefined ? undefined : checkBaseRoot(opts.root, `${what}.root`);
+    const controllers = opts.controllers === undefined ? undefined : checkControllers(opts.controllers, `${what}.controllers`);
+    const limits = resolveLimits(opts, what);
+    const lay = layout();
+    const { plans, backend: makeBackend } = planCreate(lay, segments, rootOption, controllers, limits);
+    makeBackend(plans.map((p) => p.dir)).precheck(limits);
+
+    const made: string[] = [];
+    const dirs: CgroupDir[] = [];
+    try {
+      for (const plan of plans) {
+        const before = made.length;
+        try {
+          makeDirs(plan, made);
+          dirs.push(plan.dir);
+        } catch (err) {
+          if (!plan.optional || !(err instanceof NsgroupsError && err.code === 'ERR_PERMISSION')) throw err;
+          undoDirs(made.splice(before)); // no tracking directory: v1 alone still works
+        }
+      }
+      const backend = makeBackend(dirs);
+      backend.setUp(limits);
+      backend.apply(limits);
+      return new Cgroup(segments.join('/'), backend);
+    } catch (err) {
+      undoDirs(made);
+      throw err;
+    }
+  }
+
+  /** An existing cgroup under the base (ERR_NOT_FOUND when it is in no hierarchy). */
+  static async open(name: string, options?: CgroupOpenOptions): Promise<Cgroup> {
+    const what = 'Cgroup.open options';
+    const opts = options === undefined ? {} : checkObject(options, what);
+    checkKeys(opts, ['root'], what);
+    const segments = checkCgroupName(name);
+    const rootOption = opts.root === undefined ? undefined : checkBaseRoot(opts.root, `${what}.root`);
+    const lay = layout();
+    const selfCgroup = readSelfCgroup();
+    const find = (h: CgroupHierarchy): CgroupDir | null => {
+      const base = chooseBase(h, rootOption, selfCgroup);
+      if (!base) return null;
+      const rel = path.posix.join(base.rel, ...segments);
+      const dir = hierarchyDir(h, rel);
+      return dir && fs.existsSync(dir) ? { h, rel, dir } : null;
+    };
+    let backend: CgroupBackend | null = null;
+    if (lay.mode === 'v2') {
+      const d = find(lay.unified!);
+      if (d) backend = new V2Backend(d, null);
+    } else {
+      const v1 = lay.v1.filter((h) => h.controllers.some((c) => V1_CONTROLLERS.includes(c))).map(find).filter((d): d is CgroupDir => d !== null);
+      const unified = lay.unified ? find(lay.unified) : null;
+      if (v1.length) backend = new V1Backend(v1, unified);
+    }
+    if (!backend) {
+      throw new NsgroupsError('ERR_NOT_FOUND', `no cgroup named '${segments.join('/')}' under the cgroup base of this ${lay.mode} host`);
+    }
+    return new Cgroup(segments.join('/'), backend);
+  }
+
+  /** The cgroup process `pid` is in (from /proc/PID/cgroup). */
+  static async of(pid: number): Promise<Cgroup> {
+    checkPid(pid, 'Cgroup.of(pid)');
+    let text: string;
+    try {
+      text = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8');
+    } catch (err) {
+      if (isErrno(err, 'ENOENT', 'ESRCH')) throw new NsgroupsError('ERR_NOT_FOUND', `no process with pid ${pid}`, { errno: -3, syscall: 'open' });
+      throw fromNodeError(err, `reading /proc/${pid}/cgroup`);
+    }
+    const entries = parseProcCgroup(text);
+    const lay = layout();
+    const at = (h: CgroupHierarchy): CgroupDir | null => {
+      const rel = procPathIn(h, entries);
+      const dir = rel === null ? null : hierarchyDir(h, rel);
+      return rel === null || dir === null ? null : { h, rel, dir };
+    };
+    let backend: CgroupBackend | null = null;
+    if (lay.mode === 'v2') {
+      const d = at(lay.unified!);
+      if (d) backend = new V2Backend(d, null);
+    } else {
+      const v1 = lay.v1.filter((h) => h.controllers.some((c) => V1_CONTROLLERS.includes(c))).map(at).filter((d): d is CgroupDir => d !== null);
+      let unified = lay.unified ? at(lay.unified) : null;
+      if (unified && unified.rel === unified.h.mountRoot) unified = null; // the root has no cgroup.events or cgroup.kill
+      if (v1.length) backend = new V1Backend(v1, unified);
+    }
+    if (!backend) throw new NsgroupsError('ERR_NOT_FOUND', `process ${pid} is in no cgroup hierarchy this process can see`);
+    // its name: the one path if all hierarchies agree, else the most specific one
+    const paths = backend.dirs.map((d) => d.rel);
+    const name = paths.reduce((a, b) => (b.length > a.length ? b : a));
+    return new Cgroup(name, backend);
+  }
+
+  /** The cgroup of the calling process. */
+  static self(): Promise<Cgroup> {
+    return Cgroup.of(process.pid);
+  }
+
+  /** Changes limits; on failure the limits it touched go back to what they were. */
+  async set(limits: CgroupLimits): Promise<void> {
+    const what = 'cgroup.set limits';
+    const opts = checkObject(limits, what);
+    checkKeys(opts, LIMIT_KEYS, what);
+    const resolved = resolveLimits(opts, what);
+    this.#backend.precheck(resolved);
+    const before = this.#backend.limits();
+    try {
+      this.#backend.apply(resolved);
+    } catch (err) {
+      try {
+        this.#backend.apply(restorable(before, resolved));
+      } catch {
+        /* best effort: the original error says what went wrong */
+      }
+      throw err;
+    }
+  }
+
+  /** The limits in force, in the shape create() takes (sizes in bytes). */
+  async limits(): Promise<CgroupLimitsInForce> {
+    return this.#backend.limits();
+  }
+
+  async stats(): Promise<CgroupStats> {
+    return this.#backend.stats();
+  }
+
+  /** Moves process `pid` (all its threads) into this cgroup, in every hierarchy it uses. */
+  async add(pid: number): Promise<void> {
+    checkPid(pid, 'cgroup.add(pid)');
+    try {
+      this.#backend.add(pid);
+    } catch (err) {
+      if (isErrno(err, 'ESRCH')) throw new NsgroupsError('ERR_NOT_FOUND', `no process with pid ${pid}`, { errno: -3, syscall: 'write', cause: err });
+      throw err;
+    }
+  }
+
+  /** The processes in this cgroup (not in its children), sorted. */
+  async procs(): Promise<number[]> {
+    return this.#backend.procs().sort((a, b) => a - b);
+  }
+
+  /** The threads in this cgroup, sorted. */
+  async threads(): Promise<number[]> {
+    return this.#backend.threads().sort((a, b) => a - b);
+  }
+
+  /** Stops every process in it (and below) and returns once the kernel says they are frozen. */
+  async freeze(): Promise<void> {
+    return this.#backend.freeze();
+  }
+
+  async thaw(): Promise<void> {
+    return this.#backend.thaw();
+  }
+
+  /** SIGKILL to every process in it and below (cgroup.kill, else freeze → kill → thaw); returns once it is empty. */
+  async kill(options?: { timeout?: number }): Promise<void> {
+    const opts = options === undefined ? {} : checkObject(options, 'cgroup.kill options');
+    checkKeys(opts, ['timeout'], 'cgroup.kill options');
+    const timeout = opts.timeout === undefined ? EMPTY_TIMEOUT_MS : checkNumber(opts.timeout, 'cgroup.kill options.timeout', 0, 3600000);
+    await this.#backend.kill();
+    if (!(await waitUntil(() => !this.#backend.populated(), timeout))) {
+      throw new NsgroupsError('ERR_BUSY', `the processes of cgroup '${this.name}' did not exit within ${timeout} ms of SIGKILL`);
+    }
+  }
+
+  /** What happens to the cgroup: oom, oomKill, populated, empty, frozen, thawed. Ends on abort or delete(). */
+  events(options?: CgroupEventsOptions): AsyncIterableIterator<CgroupEvent> {
+    const what = 'cgroup.events options';
+    const opts = options === undefined ? {} : checkObject(options, what);
+    checkKeys(opts, ['signal', 'pollInterval'], what);
+    if (opts.signal !== undefined && !(opts.signal instanceof AbortSignal)) throw invalidArg(`${what}.signal must be an AbortSignal`);
+    const pollMs = opts.pollInterval === undefined ? 100 : checkInteger(opts.pollInterval, `${what}.pollInterval`, 1, 3600000);
+    const stream = new CgroupEventStream(this.#backend.eventPlan(pollMs), this.name, opts.signal as AbortSignal | undefined, (s) =>
+      this.#streams.delete(s),
+    );
+    this.#streams.add(stream);
+    return stream;
+  }
+
+  /** Removes the cgroup and its children in every hierarchy; with { kill: true } kills what is inside first. */
+  async delete(options?: CgroupDeleteOptions): Promise<void> {
+    const what = 'cgroup.delete options';
+    const opts = options === undefined ? {} : checkObject(options, what);
+    checkKeys(opts, ['kill', 'timeout'], what);
+    const kill = opts.kill === undefined ? false : checkBoolean(opts.kill, `${what}.kill`);
+    const timeout = opts.timeout === undefined ? EMPTY_TIMEOUT_MS : checkNumber(opts.timeout, `${what}.timeout`, 0, 3600000);
+    const alive = this.#backend.dirs.some((d) => fs.existsSync(d.dir));
+    if (alive) {
+      if (kill) await this.kill({ timeout });
+      else if (this.#backend.populated()) {
+        throw new NsgroupsError(
+          'ERR_BUSY',
+          `cgroup '${this.name}' still has processes (${this.#backend.procs().slice(0, 10).join(', ') || 'in child cgroups'}): ` +
+            'delete({ kill: true }) kills them first',
+        );
+      }
+      // children first, in every hierarchy
+      for (const d of this.#backend.dirs) {
+        for (const child of descendantsDeepestFirst(d.dir)) await rmdirRetrying(child);
+        await rmdirRetrying(d.dir);
+      }
+    }
+    for (const s of [...this.#streams]) s.end();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.delete({ kill: true });
+  }
+
+  /** For spawn({ cgroup }): where a child goes before it execs. Internal. */
+  _placement(): Placement {
+    return this.#backend.placement();
+  }
+}
+
+/** For capabilities(): the layout and the base directories cgroups would be created under. */
+export async function cgroupHostReport(): Promise<{ layout: CgroupLayout; bases: CgroupBaseReport[] }> {
+  const lay = layout();
+  return { layout: lay, bases: describeBases(lay, V1_CONTROLLERS) };
+}

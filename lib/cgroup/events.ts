@@ -1,0 +1,174 @@
+// events(): an async iterator of what happens to a cgroup. v2 tells by a file modified event on
+// cgroup.events and memory.events (inotify, which fs.watch uses; cgroup-v2.rst "Conventions");
+// v1 tells an OOM through an eventfd registered on memory.oom_control (cgroup-v1/memory.rst
+// "OOM Control"), and nothing else: populated and freezer.state are polled there.
+// Each wakeup re-reads the state and reports what changed since the last read.
+import * as fs from 'node:fs';
+import { native } from '../native';
+import type { NativeEventfdWatch } from '../../types/native';
+import type { EventPlan, EventSnapshot } from './backend';
+
+export type CgroupEventType = 'oom' | 'oomKill' | 'populated' | 'empty' | 'frozen' | 'thawed';
+
+export interface CgroupEvent {
+  type: CgroupEventType;
+  /** the name of the cgroup events() was called on */
+  cgroup: string;
+  /** oom, oomKill: the cgroup (path in its hierarchy) whose memory limit fired — this one, a child or an ancestor */
+  limitedBy?: string;
+  /** oom, oomKill: how many happened since the previous event (v1 oom: 1 per notification) */
+  count?: number;
+  /** Date.now() when the library saw it */
+  time: number;
+}
+
+export interface CgroupEventsOptions {
+  signal?: AbortSignal;
+  /** how often state without a notification is re-read (v1: populated, freezer.state, oom_kill); default 100 ms */
+  pollInterval?: number;
+}
+
+// After a v1 OOM notification the victim is chosen and killed a moment later: look again at these
+// delays for the oom_kill count to rise.
+const AFTER_OOM_MS = [5, 20, 50, 100, 250, 500, 1000];
+
+export class CgroupEventStream implements AsyncIterableIterator<CgroupEvent> {
+  private queue: CgroupEvent[] = [];
+  private waiting: Array<(r: IteratorResult<CgroupEvent>) => void> = [];
+  private done = false;
+  private last: EventSnapshot;
+  private watchers: fs.FSWatcher[] = [];
+  private timers = new Set<NodeJS.Timeout>();
+  private interval: NodeJS.Timeout | null = null;
+  private eventfd: NativeEventfdWatch | null = null;
+  private readonly onAbort = () => this.end();
+
+  constructor(
+    private readonly plan: EventPlan,
+    private readonly name: string,
+    private readonly signal: AbortSignal | undefined,
+    private readonly onEnd: (stream: CgroupEventStream) => void,
+  ) {
+    this.last = plan.read();
+    if (signal?.aborted) {
+      this.end();
+      return;
+    }
+    try {
+      this.start();
+    } catch (err) {
+      this.end();
+      throw err;
+    }
+    signal?.addEventListener('abort', this.onAbort, { once: true });
+  }
+
+  private start(): void {
+    for (const file of this.plan.watchFiles) {
+      const watcher = fs.watch(file, () => this.check());
+      watcher.on('error', () => this.check());
+      this.watchers.push(watcher);
+    }
+    if (this.plan.oomEventfd) {
+      const { controlFile, oomControlFile } = this.plan.oomEventfd;
+      const watch = new (native().EventfdWatch)((count) => this.onOomNotification(count));
+      this.eventfd = watch;
+      // "<event_fd> <fd of memory.oom_control>" (cgroup-v1/memory.rst): the control file's fd is
+      // needed only while registering; closing the eventfd unregisters.
+      const fd = fs.openSync(oomControlFile, 'r');
+      try {
+        fs.writeFileSync(controlFile, `${watch.fd} ${fd}`);
+      } finally {
+        fs.closeSync(fd);
+      }
+    }
+    if (this.plan.pollMs) this.interval = setInterval(() => this.check(), this.plan.pollMs);
+  }
+
+  private onOomNotification(count: number): void {
+    if (this.done) return;
+    // The eventfd also fires when the cgroup is removed (rmdir): only a live cgroup had an OOM.
+    if (!fs.existsSync(this.plan.aliveDir)) return this.end();
+    this.push({ type: 'oom', cgroup: this.name, limitedBy: this.safe(() => this.plan.locateOom(), undefined), count: Math.max(1, count), time: Date.now() });
+    this.check();
+    for (const ms of AFTER_OOM_MS) {
+      const t = setTimeout(() => {
+        this.timers.delete(t);
+        this.check();
+      }, ms);
+      this.timers.add(t);
+    }
+  }
+
+  private safe<T>(fn: () => T, fallback: T): T {
+    try {
+      return fn();
+    } catch {
+      return fallback;
+    }
+  }
+
+  private check(): void {
+    if (this.done) return;
+    let now: EventSnapshot;
+    try {
+      now = this.plan.read();
+    } catch {
+      return this.end(); // the cgroup is gone
+    }
+    const prev = this.last;
+    this.last = now;
+    const time = Date.now();
+    const base = { cgroup: this.name, time };
+    if (now.oom !== null && prev.oom !== null && now.oom > prev.oom) {
+      this.push({ ...base, type: 'oom', limitedBy: this.safe(() => this.plan.locateOom(), undefined), count: now.oom - prev.oom });
+    }
+    if (now.oomKill !== null && prev.oomKill !== null && now.oomKill > prev.oomKill) {
+      this.push({ ...base, type: 'oomKill', limitedBy: this.safe(() => this.plan.locateOom(), undefined), count: now.oomKill - prev.oomKill });
+    }
+    if (now.populated !== null && prev.populated !== null && now.populated !== prev.populated) {
+      this.push({ ...base, type: now.populated ? 'populated' : 'empty' });
+    }
+    if (now.frozen !== null && prev.frozen !== null && now.frozen !== prev.frozen) {
+      this.push({ ...base, type: now.frozen ? 'frozen' : 'thawed' });
+    }
+  }
+
+  private push(event: CgroupEvent): void {
+    const resolve = this.waiting.shift();
+    if (resolve) resolve({ value: event, done: false });
+    else this.queue.push(event);
+  }
+
+  /** Stops watching; pending and later next() calls finish the iteration. */
+  end(): void {
+    if (this.done) return;
+    this.done = true;
+    for (const w of this.watchers) w.close();
+    this.watchers = [];
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    if (this.interval) clearInterval(this.interval);
+    this.eventfd?.close();
+    this.eventfd = null;
+    this.signal?.removeEventListener('abort', this.onAbort);
+    this.onEnd(this);
+    for (const resolve of this.waiting.splice(0)) resolve({ value: undefined, done: true });
+  }
+
+  next(): Promise<IteratorResult<CgroupEvent>> {
+    if (this.queue.length) return Promise.resolve({ value: this.queue.shift()!, done: false });
+    if (this.done) return Promise.resolve({ value: undefined, done: true });
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  return(): Promise<IteratorResult<CgroupEvent>> {
+    this.queue = [];
+    this.end();
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<CgroupEvent> {
+    return this;
+  }
+}

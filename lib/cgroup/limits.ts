@@ -1,0 +1,229 @@
+// The limits vocabulary of the API (API.md "Cgroup") and its validation. Everything here runs
+// before anything is created; the backends translate the result to v1 or v2 files.
+import * as fs from 'node:fs';
+import { invalidArg } from '../errors';
+import { checkInteger, checkKeys, checkNumber, checkObject, checkString, type Plain } from '../util/validate';
+import { parseByteSize, type ByteSize, type Max } from './units';
+
+export interface IoDeviceLimit {
+  /** read bytes per second: bytes, '10M', or 'max' */
+  rbps?: ByteSize;
+  /** write bytes per second */
+  wbps?: ByteSize;
+  /** read operations per second, or 'max' */
+  riops?: number | Max;
+  /** write operations per second */
+  wiops?: number | Max;
+}
+
+/** Limits in one vocabulary on v1 and v2 (translated by the library). */
+export interface CgroupLimits {
+  memory?: {
+    /** hard limit: memory.max / memory.limit_in_bytes */
+    max?: ByteSize;
+    /** throttle limit: memory.high (v2 only) */
+    high?: ByteSize;
+    /** best-effort protection: memory.low (v2 only) */
+    low?: ByteSize;
+    /** swap on top of max: memory.swap.max / memory.memsw.limit_in_bytes = max + swapMax */
+    swapMax?: ByteSize;
+  };
+  cpu?: {
+    /** in CPUs: 0.5 is half a core; 'max' is no limit (cpu.max / cpu.cfs_quota_us) */
+    max?: number | Max;
+    /** 1..10000, default 100 (cpu.weight; v1 cpu.shares = weight * 1024 / 100) */
+    weight?: number;
+  };
+  pids?: { max?: number | Max };
+  io?: {
+    /** 1..10000, default 100 (io.weight, io.bfq.weight or v1 blkio.bfq.weight, whose range is 1..1000) */
+    weight?: number;
+    /** per device, keyed by 'MAJOR:MINOR' or a block device path ('/dev/ram0') */
+    max?: Record<string, IoDeviceLimit>;
+  };
+  cpuset?: {
+    /** CPU list like '0-3,6' */
+    cpus?: string;
+    /** memory node list like '0' */
+    mems?: string;
+  };
+}
+
+/** The limits in force, in the shape of CgroupLimits with sizes in bytes. */
+export interface CgroupLimitsInForce {
+  memory?: { max: number | Max; high?: number | Max; low?: number | Max; swapMax?: number | Max };
+  cpu?: { max: number | Max; weight: number };
+  pids?: { max: number | Max };
+  io?: { weight?: number; max: Record<string, { rbps: number | Max; wbps: number | Max; riops: number | Max; wiops: number | Max }> };
+  cpuset?: { cpus: string; mems: string };
+}
+
+export interface ResolvedIoMax {
+  device: string;
+  rbps?: number | Max;
+  wbps?: number | Max;
+  riops?: number | Max;
+  wiops?: number | Max;
+}
+
+/** Validated limits: sizes in bytes, devices as 'MAJOR:MINOR'; absent keys are left alone. */
+export interface ResolvedLimits {
+  memory: { max?: number | Max; high?: number | Max; low?: number | Max; swapMax?: number | Max };
+  cpu: { max?: number | Max; weight?: number };
+  pids: { max?: number | Max };
+  io: { weight?: number; max?: ResolvedIoMax[] };
+  cpuset: { cpus?: string; mems?: string };
+}
+
+export const LIMIT_KEYS = ['memory', 'cpu', 'pids', 'io', 'cpuset'] as const;
+
+/** Which controllers a set of limits needs (v2 names; the v1 backend maps io to blkio). */
+export function controllersFor(limits: ResolvedLimits): string[] {
+  const out: string[] = [];
+  if (Object.keys(limits.memory).length) out.push('memory');
+  if (Object.keys(limits.cpu).length) out.push('cpu');
+  if (Object.keys(limits.pids).length) out.push('pids');
+  if (Object.keys(limits.io).length) out.push('io');
+  if (Object.keys(limits.cpuset).length) out.push('cpuset');
+  return out;
+}
+
+function maxOrCount(value: unknown, what: string): number | Max {
+  if (value === 'max') return 'max';
+  if (typeof value !== 'number') throw invalidArg(`${what} must be a whole number or 'max', got ${JSON.stringify(value)}`);
+  return checkInteger(value, what, 0, Number.MAX_SAFE_INTEGER);
+}
+
+// The CPU list syntax of cpuset(7): comma-separated numbers and ranges.
+function parseList(text: string): Set<number> {
+  const out = new Set<number>();
+  for (const part of text.trim().split(',')) {
+    if (!part) continue;
+    const [a, b] = part.split('-').map(Number);
+    for (let i = a; i <= (b ?? a); i++) out.add(i);
+  }
+  return out;
+}
+
+function readOnline(file: string, fallback: string): Set<number> {
+  try {
+    return parseList(fs.readFileSync(file, 'utf8'));
+  } catch {
+    return parseList(fallback);
+  }
+}
+
+function checkCpuList(value: unknown, what: string, onlineFile: string, fallback: string): string {
+  const text = checkString(value, what).trim();
+  if (!/^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(text)) {
+    throw invalidArg(`${what} must be a list like '0', '0-3' or '0,2-3' (cpuset(7) list format), got ${JSON.stringify(value)}`);
+  }
+  for (const part of text.split(',')) {
+    const [a, b] = part.split('-').map(Number);
+    if (b !== undefined && b < a) throw invalidArg(`${what}: range '${part}' goes backwards`);
+  }
+  const online = readOnline(onlineFile, fallback);
+  const missing = [...parseList(text)].filter((n) => !online.has(n));
+  if (missing.length) {
+    throw invalidArg(`${what} names ${missing.join(', ')}, which this host does not have online (${onlineFile}: ${[...online].join(',')})`);
+  }
+  return text;
+}
+
+// major/minor from a dev_t as glibc's gnu_dev_major/minor split it.
+function devNumbers(rdev: bigint): string {
+  const major = ((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn);
+  const minor = (rdev & 0xffn) | ((rdev >> 12n) & ~0xffn);
+  return `${major}:${minor}`;
+}
+
+function resolveDevice(key: string, what: string): string {
+  if (/^\d+:\d+$/.test(key)) return key;
+  if (!key.startsWith('/')) throw invalidArg(`${what}: '${key}' is neither 'MAJOR:MINOR' nor the path of a block device`);
+  checkString(key, what);
+  let st: fs.BigIntStats;
+  try {
+    st = fs.statSync(key, { bigint: true });
+  } catch {
+    throw invalidArg(`${what}: the device ${key} does not exist`);
+  }
+  if (!st.isBlockDevice()) throw invalidArg(`${what}: ${key} is not a block device`);
+  return devNumbers(st.rdev);
+}
+
+/** Validates the limits part of create()/set() options. Throws ERR_INVALID_ARG. */
+export function resolveLimits(options: Plain, what: string): ResolvedLimits {
+  const out: ResolvedLimits = { memory: {}, cpu: {}, pids: {}, io: {}, cpuset: {} };
+  if (options.memory !== undefined) {
+    const m = checkObject(options.memory, `${what}.memory`);
+    checkKeys(m, ['max', 'high', 'low', 'swapMax'], `${what}.memory`, {
+      swap: "use 'swapMax' (swap on top of max)",
+      limit: "use 'max'",
+    });
+    for (const key of ['max', 'high', 'low', 'swapMax'] as const) {
+      if (m[key] !== undefined) out.memory[key] = parseByteSize(m[key], `${what}.memory.${key}`);
+    }
+  }
+  if (options.cpu !== undefined) {
+    const c = checkObject(options.cpu, `${what}.cpu`);
+    checkKeys(c, ['max', 'weight'], `${what}.cpu`, { shares: "use 'weight' (1..10000; v1 shares = weight * 1024 / 100)" });
+    if (c.max !== undefined) {
+      if (c.max === 'max') out.cpu.max = 'max';
+      else {
+        const cpus = checkNumber(c.max, `${what}.cpu.max (in CPUs)`, 0, 1e6);
+        // the kernel's smallest quota is 1 ms in a period of at most 1 s (sched/core.c min_cfs_quota_period)
+        if (cpus < 0.001) throw invalidArg(`${what}.cpu.max must be at least 0.001 CPUs (1 ms per second), got ${cpus}`);
+        out.cpu.max = cpus;
+      }
+    }
+    if (c.weight !== undefined) out.cpu.weight = checkInteger(c.weight, `${what}.cpu.weight`, 1, 10000);
+  }
+  if (options.pids !== undefined) {
+    const p = checkObject(options.pids, `${what}.pids`);
+    checkKeys(p, ['max'], `${what}.pids`);
+    if (p.max !== undefined) out.pids.max = maxOrCount(p.max, `${what}.pids.max`);
+  }
+  if (options.io !== undefined) {
+    const io = checkObject(options.io, `${what}.io`);
+    checkKeys(io, ['weight', 'max'], `${what}.io`);
+    if (io.weight !== undefined) out.io.weight = checkInteger(io.weight, `${what}.io.weight`, 1, 10000);
+    if (io.max !== undefined) {
+      const devices = checkObject(io.max, `${what}.io.max`);
+      out.io.max = [];
+      for (const [key, value] of Object.entries(devices)) {
+        const w = `${what}.io.max['${key}']`;
+        const d = checkObject(value, w);
+        checkKeys(d, ['rbps', 'wbps', 'riops', 'wiops'], w);
+        const entry: ResolvedIoMax = { device: resolveDevice(key, w) };
+        if (d.rbps !== undefined) entry.rbps = parseByteSize(d.rbps, `${w}.rbps`);
+        if (d.wbps !== undefined) entry.wbps = parseByteSize(d.wbps, `${w}.wbps`);
+        if (d.riops !== undefined) entry.riops = maxOrCount(d.riops, `${w}.riops`);
+        if (d.wiops !== undefined) entry.wiops = maxOrCount(d.wiops, `${w}.wiops`);
+        if (Object.keys(entry).length === 1) throw invalidArg(`${w} sets nothing: give rbps, wbps, riops or wiops`);
+        out.io.max.push(entry);
+      }
+    }
+  }
+  if (options.cpuset !== undefined) {
+    const s = checkObject(options.cpuset, `${what}.cpuset`);
+    checkKeys(s, ['cpus', 'mems'], `${what}.cpuset`);
+    if (s.cpus !== undefined) out.cpuset.cpus = checkCpuList(s.cpus, `${what}.cpuset.cpus`, '/sys/devices/system/cpu/online', '0');
+    if (s.mems !== undefined) out.cpuset.mems = checkCpuList(s.mems, `${what}.cpuset.mems`, '/sys/devices/system/node/online', '0');
+  }
+  return out;
+}
+
+/** cpu.max in CPUs → quota and period in µs. The period stays 100 ms unless the quota would fall under 1 ms. */
+export function cpuQuota(cpus: number): { quota: number; period: number } {
+  const period = cpus * 100000 >= 1000 ? 100000 : 1000000;
+  return { quota: Math.round(cpus * period), period };
+}
+
+/** systemd's mapping between cpu.weight (default 100) and v1 cpu.shares (default 1024). */
+export function weightToShares(weight: number): number {
+  return Math.min(262144, Math.max(2, Math.round((weight * 1024) / 100)));
+}
+
+export function sharesToWeight(shares: number): number {
+  return Math.min(10000, Math.max(1, Math.round((shares * 100) / 1024)));
+}
