@@ -27,8 +27,12 @@ export interface EventSnapshot {
 export interface EventPlan {
   /** files whose modification the kernel notifies (inotify; cgroup-v2.rst "file modified event") */
   watchFiles: string[];
-  /** v1: eventfd + memory.oom_control through cgroup.event_control */
-  oomEventfd: { controlFile: string; oomControlFile: string } | null;
+  /**
+   * v1: eventfd + memory.oom_control through cgroup.event_control, on this cgroup and on each
+   * ancestor with a memory limit, top-down. An OOM notifies the cgroup whose limit fired and its
+   * descendants, so the topmost that fires is the one (mm/memcontrol-v1.c mem_cgroup_oom_notify).
+   */
+  oomEventfds: Array<{ controlFile: string; oomControlFile: string; rel: string }>;
   /** the state that has no notification (v1 freezer.state, v1 populated) is polled this often */
   pollMs: number | null;
   /** a directory that disappears when the cgroup is removed: the iteration ends then */

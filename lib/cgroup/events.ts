@@ -4,6 +4,8 @@
 // "OOM Control"), and nothing else: populated and freezer.state are polled there.
 // Each wakeup re-reads the state and reports what changed since the last read.
 import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fromNodeError } from '../errors';
 import { native } from '../native';
 import type { NativeEventfdWatch } from '../../types/native';
 import type { EventPlan, EventSnapshot } from './backend';
@@ -31,6 +33,10 @@ export interface CgroupEventsOptions {
 // After a v1 OOM notification the victim is chosen and killed a moment later: look again at these
 // delays for the oom_kill count to rise.
 const AFTER_OOM_MS = [5, 20, 50, 100, 250, 500, 1000];
+const OOM_GATHER_MS = 5;
+const OOM_HOLD_MS = 50;
+// an oom_kill counted this long after an OOM notification belongs to that OOM
+const RECENT_OOM_MS = 3000;
 
 export class CgroupEventStream implements AsyncIterableIterator<CgroupEvent> {
   private queue: CgroupEvent[] = [];
@@ -40,7 +46,11 @@ export class CgroupEventStream implements AsyncIterableIterator<CgroupEvent> {
   private watchers: fs.FSWatcher[] = [];
   private timers = new Set<NodeJS.Timeout>();
   private interval: NodeJS.Timeout | null = null;
-  private eventfd: NativeEventfdWatch | null = null;
+  private eventfds: NativeEventfdWatch[] = [];
+  private oomBatch: { top: number; count: number } | null = null;
+  private oomFlush: NodeJS.Timeout | null = null;
+  private lastOom: { limitedBy: string; at: number } | null = null;
+  private killHeldSince: number | null = null;
   private readonly onAbort = () => this.end();
 
   constructor(
@@ -69,35 +79,83 @@ export class CgroupEventStream implements AsyncIterableIterator<CgroupEvent> {
       watcher.on('error', () => this.check());
       this.watchers.push(watcher);
     }
-    if (this.plan.oomEventfd) {
-      const { controlFile, oomControlFile } = this.plan.oomEventfd;
-      const watch = new (native().EventfdWatch)((count) => this.onOomNotification(count));
-      this.eventfd = watch;
+    const self = this.plan.oomEventfds.length - 1;
+    this.plan.oomEventfds.forEach(({ controlFile, oomControlFile }, index) => {
+      const watch = new (native().EventfdWatch)((count) => this.onOomNotification(index, count));
+      this.eventfds.push(watch);
       // "<event_fd> <fd of memory.oom_control>" (cgroup-v1/memory.rst): the control file's fd is
       // needed only while registering; closing the eventfd unregisters.
-      const fd = fs.openSync(oomControlFile, 'r');
       try {
-        fs.writeFileSync(controlFile, `${watch.fd} ${fd}`);
-      } finally {
-        fs.closeSync(fd);
+        const fd = fs.openSync(oomControlFile, 'r');
+        try {
+          fs.writeFileSync(controlFile, `${watch.fd} ${fd}`);
+        } finally {
+          fs.closeSync(fd);
+        }
+      } catch (err) {
+        watch.close();
+        // an ancestor we may not write to only costs the attribution to it; our own cgroup must work
+        if (index === self) throw fromNodeError(err, `watching ${oomControlFile} for OOM`, { path: controlFile });
       }
-    }
+    });
     if (this.plan.pollMs) this.interval = setInterval(() => this.check(), this.plan.pollMs);
   }
 
-  private onOomNotification(count: number): void {
+  // The eventfds of one OOM fire together (the cgroup that ran out and those below it): gather
+  // them for a moment, then report one 'oom' naming the topmost.
+  private onOomNotification(index: number, count: number): void {
     if (this.done) return;
-    // The eventfd also fires when the cgroup is removed (rmdir): only a live cgroup had an OOM.
+    // The eventfd also fires when its cgroup is removed (rmdir): only a live cgroup had an OOM.
     if (!fs.existsSync(this.plan.aliveDir)) return this.end();
-    this.push({ type: 'oom', cgroup: this.name, limitedBy: this.safe(() => this.plan.locateOom(), undefined), count: Math.max(1, count), time: Date.now() });
-    this.check();
-    for (const ms of AFTER_OOM_MS) {
+    if (!fs.existsSync(path.dirname(this.plan.oomEventfds[index].oomControlFile))) return;
+    const batch = (this.oomBatch ??= { top: index, count: 0 });
+    batch.top = Math.min(batch.top, index);
+    batch.count = Math.max(batch.count, count, 1);
+    if (this.oomFlush) return;
+    this.oomFlush = setTimeout(() => {
+      this.oomFlush = null;
+      const { top, count: n } = this.oomBatch!;
+      this.oomBatch = null;
+      const limitedBy = this.plan.oomEventfds[top].rel;
+      this.lastOom = { limitedBy, at: Date.now() };
+      this.killHeldSince = null;
+      this.push({ type: 'oom', cgroup: this.name, limitedBy, count: n, time: Date.now() });
+      this.check();
+      for (const ms of AFTER_OOM_MS) {
+        const t = setTimeout(() => {
+          this.timers.delete(t);
+          this.check();
+        }, ms);
+        this.timers.add(t);
+      }
+    }, OOM_GATHER_MS);
+  }
+
+  // A poll can see the oom_kill count rise before the loop has run the eventfd's callback (timers
+  // run before I/O in a libuv turn), or while its batch is gathering: on v1, hold the count back
+  // briefly so that the kill is attributed to the OOM the eventfd names.
+  private waitForOomNotification(now: number): boolean {
+    if (!this.plan.oomEventfds.length) return false;
+    if (this.oomBatch) return true;
+    if (this.lastOom && now - this.lastOom.at < RECENT_OOM_MS) return false;
+    if (this.killHeldSince === null) {
+      this.killHeldSince = now;
       const t = setTimeout(() => {
         this.timers.delete(t);
         this.check();
-      }, ms);
+      }, OOM_HOLD_MS);
       this.timers.add(t);
+      return true;
     }
+    if (now - this.killHeldSince < OOM_HOLD_MS) return true;
+    this.killHeldSince = null;
+    return false;
+  }
+
+  /** Which cgroup's limit made this OOM: the last eventfd-reported one if recent, else the backend's guess. */
+  private limitedBy(): string | undefined {
+    if (this.lastOom && Date.now() - this.lastOom.at < RECENT_OOM_MS) return this.lastOom.limitedBy;
+    return this.safe(() => this.plan.locateOom(), undefined);
   }
 
   private safe<T>(fn: () => T, fallback: T): T {
@@ -121,10 +179,11 @@ export class CgroupEventStream implements AsyncIterableIterator<CgroupEvent> {
     const time = Date.now();
     const base = { cgroup: this.name, time };
     if (now.oom !== null && prev.oom !== null && now.oom > prev.oom) {
-      this.push({ ...base, type: 'oom', limitedBy: this.safe(() => this.plan.locateOom(), undefined), count: now.oom - prev.oom });
+      this.push({ ...base, type: 'oom', limitedBy: this.limitedBy(), count: now.oom - prev.oom });
     }
     if (now.oomKill !== null && prev.oomKill !== null && now.oomKill > prev.oomKill) {
-      this.push({ ...base, type: 'oomKill', limitedBy: this.safe(() => this.plan.locateOom(), undefined), count: now.oomKill - prev.oomKill });
+      if (this.waitForOomNotification(time)) now.oomKill = prev.oomKill; // count it on the next look
+      else this.push({ ...base, type: 'oomKill', limitedBy: this.limitedBy(), count: now.oomKill - prev.oomKill });
     }
     if (now.populated !== null && prev.populated !== null && now.populated !== prev.populated) {
       this.push({ ...base, type: now.populated ? 'populated' : 'empty' });
@@ -149,8 +208,9 @@ export class CgroupEventStream implements AsyncIterableIterator<CgroupEvent> {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     if (this.interval) clearInterval(this.interval);
-    this.eventfd?.close();
-    this.eventfd = null;
+    if (this.oomFlush) clearTimeout(this.oomFlush);
+    for (const w of this.eventfds) w.close();
+    this.eventfds = [];
     this.signal?.removeEventListener('abort', this.onAbort);
     this.onEnd(this);
     for (const resolve of this.waiting.splice(0)) resolve({ value: undefined, done: true });

@@ -242,7 +242,9 @@ export class V1Backend implements CgroupBackend {
       s.memory.peak = num(r('memory.max_usage_in_bytes'));
       const memsw = num(r('memory.memsw.usage_in_bytes'));
       if (memsw !== null && s.memory.current !== null) s.memory.swapCurrent = Math.max(0, memsw - s.memory.current);
-      s.memory.events.max = num(r('memory.failcnt'));
+      // a charge fails on memsw (checked first) or on memory: each failure counts in one of them
+      const failcnt = num(r('memory.failcnt'));
+      s.memory.events.max = failcnt === null ? null : failcnt + (num(r('memory.memsw.failcnt')) ?? 0);
       s.memory.events.oomKill = key(parseFlatKeyed(r('memory.oom_control')), 'oom_kill');
     }
     const acct = this.dirFor('cpuacct');
@@ -378,7 +380,7 @@ export class V1Backend implements CgroupBackend {
     const oomControl = mem ? path.join(mem.dir, 'memory.oom_control') : null;
     return {
       watchFiles: this.unified ? [path.join(this.unified.dir, 'cgroup.events')] : [],
-      oomEventfd: mem ? { controlFile: path.join(mem.dir, 'cgroup.event_control'), oomControlFile: oomControl! } : null,
+      oomEventfds: mem ? oomWatchChain(mem) : [],
       // v1 has no notification for populated (but notify_on_release, a root-wide helper) or freezer.state
       pollMs,
       aliveDir: this.primary().dir,
@@ -393,7 +395,8 @@ export class V1Backend implements CgroupBackend {
           oomKill: oomControl ? key(parseFlatKeyed(readText(oomControl)), 'oom_kill') : null,
         };
       },
-      locateOom: () => (mem ? locateV1Oom(mem) : this.primary().rel),
+      // without a notification to go by (an oom_kill count seen by polling): this cgroup
+      locateOom: () => (mem ?? this.primary()).rel,
     };
   }
 
@@ -402,19 +405,20 @@ export class V1Backend implements CgroupBackend {
   }
 }
 
-// An OOM in a v1 memcg marks it and its descendants under_oom and notifies their eventfds
-// (mm/memcontrol-v1.c mem_cgroup_oom_notify): the topmost of our ancestors-or-self that is
-// under OOM is the one whose limit fired.
-function locateV1Oom(mem: CgroupDir): string {
-  const chain: string[] = [];
-  for (let rel = mem.rel; ; rel = path.posix.dirname(rel)) {
-    chain.unshift(rel);
-    if (rel === '/' || rel === mem.h.mountRoot) break;
-  }
-  for (const rel of chain) {
+// This cgroup and every ancestor below the top with a memory limit of its own (only those can
+// run out), top-down: where to register an OOM eventfd.
+function oomWatchChain(mem: CgroupDir): Array<{ controlFile: string; oomControlFile: string; rel: string }> {
+  const out: Array<{ controlFile: string; oomControlFile: string; rel: string }> = [];
+  for (let rel = mem.rel; rel !== '/' && rel !== mem.h.mountRoot; rel = path.posix.dirname(rel)) {
     const dir = hierarchyDir(mem.h, rel);
-    const text = dir ? readIfExists(path.join(dir, 'memory.oom_control')) : null;
-    if (text && key(parseFlatKeyed(text), 'under_oom') === 1) return rel;
+    if (!dir) break;
+    const limited = ['memory.limit_in_bytes', 'memory.memsw.limit_in_bytes'].some((f) => {
+      const text = readIfExists(path.join(dir, f));
+      return text !== null && parseLimitValue(text) !== 'max';
+    });
+    if (rel === mem.rel || limited) {
+      out.unshift({ controlFile: path.join(dir, 'cgroup.event_control'), oomControlFile: path.join(dir, 'memory.oom_control'), rel });
+    }
   }
-  return mem.rel;
+  return out;
 }

@@ -339,7 +339,7 @@ export class V2Backend implements CgroupBackend {
     const locate = oomLocator(this.cg);
     return {
       watchFiles,
-      oomEventfd: null,
+      oomEventfds: [],
       pollMs: null,
       aliveDir: this.cg.dir,
       read: (): EventSnapshot => {
