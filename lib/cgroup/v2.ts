@@ -155,24 +155,30 @@ export class V2Backend implements CgroupBackend {
       const missing = wanted.filter((c) => available.includes(c) && !enabled.includes(c));
       if (!missing.length) continue;
       const control = path.join(dir, 'cgroup.subtree_control');
+      // A non-root cgroup with processes of its own must not get controllers: domain ones are
+      // EBUSY, and threaded ones (cpu, cpuset, pids) would even succeed and turn it into a
+      // "domain threaded" root where memory and io are then EOPNOTSUPP. So look before writing.
+      const isTop = level === '/' || level === this.cg.h.mountRoot;
+      if (!isTop && readIds(path.join(dir, 'cgroup.procs')).length > 0) {
+        const blocked = needed.filter((c) => missing.includes(c));
+        if (!blocked.length) continue; // only defaults were missing: the cgroup works without them
+        throw new NsgroupsError(
+          'ERR_BUSY',
+          `cannot enable the ${blocked.join(', ')} controller in ${dir}: it has processes of its own, and cgroup v2 ` +
+            'gives controllers only to cgroups without them ("no internal processes", cgroup-v2.rst): move its processes into a leaf cgroup first',
+          { errno: -16, syscall: 'write', path: control },
+        );
+      }
       try {
         writeValue(control, missing.map((c) => `+${c}`).join(' '));
       } catch {
-        // all-or-nothing write: retry one by one, and only a controller a limit needs is fatal
+        // all-or-nothing write: retry one by one; only a controller a limit needs is fatal
+        // (the cpu controller, for one, refuses while a realtime process sits below)
         for (const c of missing) {
           try {
             writeValue(control, `+${c}`);
           } catch (one) {
-            if (!needed.includes(c)) continue;
-            if (isErrno(one, 'EBUSY')) {
-              throw new NsgroupsError(
-                'ERR_BUSY',
-                `cannot enable the ${c} controller in ${dir}: it has processes of its own, and cgroup v2 allows ` +
-                  "controllers only in cgroups without them (\"no internal processes\", cgroup-v2.rst): move them to a leaf cgroup",
-                { errno: -16, syscall: 'write', path: control, cause: one },
-              );
-            }
-            throw one;
+            if (needed.includes(c)) throw one;
           }
         }
       }
@@ -312,7 +318,18 @@ export class V2Backend implements CgroupBackend {
   }
 
   add(pid: number): void {
-    writeValue(this.file('cgroup.procs'), String(pid), `pid ${pid}`);
+    try {
+      writeValue(this.file('cgroup.procs'), String(pid), `pid ${pid}`);
+    } catch (err) {
+      if (!isErrno(err, 'EBUSY')) throw err;
+      // "no internal processes" from the other side: controllers are enabled for its children
+      throw new NsgroupsError(
+        'ERR_BUSY',
+        `cannot add pid ${pid} to ${this.cg.dir}: its cgroup.subtree_control gives controllers to child cgroups, ` +
+          'and cgroup v2 keeps processes in leaves ("no internal processes", cgroup-v2.rst): add it to a child cgroup',
+        { errno: -16, syscall: 'write', path: this.file('cgroup.procs'), cause: err },
+      );
+    }
   }
 
   freeze(): Promise<void> {
