@@ -31,6 +31,8 @@ export interface NativePlan {
   init: boolean;
   stdio: NativeStdio[];
   joins: Array<{ fd: number; nstype: number }>;
+  /** PR_SET_DUMPABLE 0 while joining (fork-style children only) */
+  nondumpable: boolean;
   unshareUser: boolean;
   unshareFlags: number;
   forkAfterUnshare: boolean;
@@ -107,6 +109,8 @@ export interface NativeBinding {
   terminateAll(): void;
   /** the C library's message for a (positive) errno */
   strerror(errno: number): string;
+  /** NS_GET_NSTYPE of an open namespace file: its CLONE_NEW* value, or -errno */
+  namespaceFdType(fd: number): number;
   steps: NativeStep[];
   constants: NativeConstants;
 }
