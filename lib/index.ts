@@ -2,6 +2,8 @@
 export { NsgroupsError } from './errors';
 export type { NsgroupsErrorCode, NsgroupsErrorDetails } from './errors';
 export { run, SandboxProcess, spawn } from './spawn/index';
+export { capabilities } from './host/capabilities';
+export type { Feature, HostCapabilities } from './host/capabilities';
 export type {
   ExitInfo,
   NamespaceType,
@@ -13,3 +15,7 @@ export type {
   StdioName,
   UserOption,
 } from './spawn/index';
+export type { IdMapEntry } from './spawn/idmap';
+export type { JoinTarget } from './spawn/joins';
+export type { MountSpec } from './spawn/mounts';
+export type { TimeOffsets } from './spawn/options';
