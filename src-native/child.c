@@ -316,7 +316,9 @@ int nsg_child_main(void *arg) {
         (time_namespaces(7)): unshare, let the parent write them, then enter */
   if (p->unshare_time) {
     CHECK(TIMENS, -1, nsg_sys1(__NR_unshare, CLONE_NEWTIME));
+    if (p->nondumpable) nsg_sys2(__NR_prctl, PR_SET_DUMPABLE, 1); /* /proc/PID for the parent */
     request_parent(c, NSG_STEP_TIMENS, NSG_REQUEST_TIME_OFFSETS);
+    if (p->nondumpable) nsg_sys2(__NR_prctl, PR_SET_DUMPABLE, 0);
     long fd = nsg_sys4(__NR_openat, AT_FDCWD, "/proc/self/ns/time_for_children", O_RDONLY | O_CLOEXEC, 0);
     if (fd < 0) fail(c, NSG_STEP_TIMENS, fd, -1);
     CHECK(TIMENS, -1, nsg_sys2(__NR_setns, fd, CLONE_NEWTIME));

@@ -56,11 +56,12 @@ describe('join', () => {
     const p = spawn('sh', ['-c', 'echo $$; sleep 0.2; exit 7'], { join: joinOf('pid'), stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     p.stdout!.on('data', (d) => (out += d));
+    const closed = new Promise((r) => p.once('close', r)); // before it can happen
     await new Promise((r) => p.once('spawn', r));
     // the sandbox is the grandchild now: its pid (ours to watch) is in the holder's pid namespace
     expect(nsLink(p.pid!, 'pid')).toBe(holderNs.pid);
     await expect(p.exited).resolves.toEqual({ code: 7, signal: null });
-    await new Promise((r) => p.once('close', r));
+    await closed;
     expect(Number(out.trim())).toBeGreaterThan(1); // not the holder's init
   });
 
