@@ -143,5 +143,5 @@ export async function inSandboxOverlay(data: string, target: string, script: str
 /** A listing of the current directory inside a sandbox: "path type mode content" lines, sorted. */
 export const LIST_SCRIPT =
   "find . -mindepth 1 | sort | while read -r p; do if [ -L \"$p\" ]; then echo \"$p link $(readlink \"$p\")\"; " +
-  'elif [ -d "$p" ]; then echo "$p dir $(stat -c %a "$p")"; ' +
+  'elif [ -d "$p" ]; then echo "$p dir $(stat -c %a "$p")"; elif [ -p "$p" ]; then echo "$p fifo"; ' +
   'else echo "$p file $(stat -c %a "$p") $(cat "$p")"; fi; done';
