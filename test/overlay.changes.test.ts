@@ -150,6 +150,19 @@ describe('changes() after the kernel wrote the upper dir', () => {
     expect(await fresh.changes({ ignore: ['/dev', '/proc', '/tmp', '/etc/sub', '/etc/sub/mnt/'] })).toEqual([{ path: '/tmp/x', kind: 'added' }]);
   });
 
+  itIf(userNamespacesAllowed, 'unprivileged user namespaces are disabled', 'mount points prepared in upper show in a sandbox mount and are not changes', async () => {
+    const options = layers();
+    const ov = new OverlayMount(options);
+    expect(await ov._prepareMountpoints(['/proc', '/etc/mnt'])).toEqual([]);
+    const out = await inSandboxOverlay(ov._mountData({ userxattr: true }), options.target!, 'test -d proc && test -d etc/mnt && echo ok > etc/mnt/file && echo ok');
+    expect(out).toBe('ok\n');
+    // the mount point itself is no change, what was written into it is (and so its parents are)
+    expect(await ov.changes()).toEqual([
+      { path: '/etc', kind: 'modified' },
+      { path: '/etc/mnt/file', kind: 'added' },
+    ]);
+  });
+
   it('changes() of a read-only overlay is empty; bad options are refused', async () => {
     const ro = new OverlayMount({ lower: [scratch.dir('a', { f: '1' }), scratch.dir('b')] });
     expect(await ro.changes()).toEqual([]);

@@ -1,6 +1,7 @@
 // OverlayMount on the host (root lane): the kernel's merged view, copy-up, whiteouts, opaque
 // directories, read-only overlays, unmount rules, and the optional features — each checked on
 // the layers themselves and in /proc/self/mountinfo.
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NsgroupsError, OverlayMount, type OverlayMountOptions } from '../lib';
@@ -311,6 +312,19 @@ describe('optional features (root lane): they work, or are ERR_UNSUPPORTED with 
     await ov.unmount();
     expect(xattr(`${options.upper}/dir`, 'user.overlay.opaque')).toBe('y');
     expect(xattr(`${options.upper}/dir`, 'trusted.overlay.opaque')).toBeNull();
+  });
+});
+
+describe('examples/cow-view.js (root lane)', () => {
+  itRoot('prints the changes a command made to a copy-on-write view and leaves the directory untouched', () => {
+    const dir = scratch.dir('original', { keep: 'k', edit: 'e', 'sub/drop': 'd' });
+    const before = snapshot(dir, true);
+    const out = execFileSync(process.execPath, [path.join(__dirname, '..', 'examples', 'cow-view.js'), dir, '--', 'sh', '-c', 'echo E > edit && rm sub/drop && echo n > new'], {
+      encoding: 'utf8',
+    });
+    expect(out).toBe(`4 change(s) to ${dir}, which itself is untouched:\nC /edit\nA /new\nC /sub\nD /sub/drop\n`);
+    expect(snapshot(dir, true)).toEqual(before);
+    expect(mountsUnder(scratch.root)).toEqual([]);
   });
 });
 

@@ -10,7 +10,7 @@ export type RedirectDirMode = 'on' | 'follow' | 'nofollow' | 'off';
 
 export interface OverlayMountOptions {
   /** the read-only layers, topmost first (like lowerdir=); at least one */
-  lower: string[];
+  lower: readonly string[];
   /** the writable layer; omit upper and work for a read-only overlay */
   upper?: string;
   /** overlayfs' scratch directory: empty, on the same filesystem as upper */
@@ -22,7 +22,9 @@ export interface OverlayMountOptions {
   /** keep overlayfs' markers in user.overlay.* xattrs instead of trusted.overlay.* (Linux 5.11+;
    *  always used for mounts inside a user namespace). Default false on the host. */
   userxattr?: boolean;
-  /** no syncs to the upper filesystem while mounted (Linux 5.10+); unmount() syncs once */
+  /** no syncs to the upper filesystem while mounted (Linux 5.10+). unmount() syncs once and
+   *  clears overlayfs' volatile marker; after a lazy unmount the marker stays (the kernel may
+   *  still be writing) and the next mount of these dirs is refused until it is removed */
   volatile?: boolean;
   /** rename directories of lower layers by recording a redirect (true = 'on') */
   redirectDir?: boolean | RedirectDirMode;

@@ -100,12 +100,16 @@ export class OverlayMount {
       } catch (err) {
         throw await this.#mountError(err);
       }
-      const entry = topMountAt(await readMountinfo(), point);
-      if (!entry || entry.fstype !== 'overlay') {
-        await native().umount2(o.target, fsConstants().MNT_DETACH).catch(() => undefined);
-        throw new NsgroupsError('ERR_SYSTEM', `the overlay mounted at ${point} is missing from /proc/self/mountinfo; unmounted it again`);
+      try {
+        const entry = topMountAt(await readMountinfo(), point);
+        if (!entry || entry.fstype !== 'overlay') {
+          throw new NsgroupsError('ERR_SYSTEM', `the overlay mounted at ${point} is missing from /proc/self/mountinfo; unmounted it again`);
+        }
+        this.#mount = { id: entry.id, point };
+      } catch (err) {
+        await native().umount2(point, fsConstants().MNT_DETACH).catch(() => undefined); // nothing stays mounted
+        throw err;
       }
-      this.#mount = { id: entry.id, point };
       if (o.upper !== undefined) this.#writer = o.userxattr ? USER_PREFIX : TRUSTED_PREFIX;
     } finally {
       this.#pending = false;
@@ -195,8 +199,9 @@ export class OverlayMount {
 
   /**
    * What the upper dir changed relative to the lower layers: [{ path, kind }] with kind
-   * 'added' | 'modified' | 'deleted', sorted by path (see changes.ts for the rules). Readable
-   * while mounted; a sandbox writing meanwhile makes it a snapshot of a moving target.
+   * 'added' | 'modified' | 'deleted', in tree order (a directory before its content, names
+   * sorted; see changes.ts for the rules). Readable while mounted; a sandbox writing meanwhile
+   * makes it a snapshot of a moving target.
    */
   async changes(options: OverlayChangesOptions = {}): Promise<OverlayChange[]> {
     const opts = checkObject(options, 'OverlayMount.changes() options');
