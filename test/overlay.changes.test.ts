@@ -222,3 +222,34 @@ describe('changes() over an upper dir built by hand (both lanes: whiteouts are 0
     ]);
   });
 });
+
+describe('redirects cannot lead out of the layers', () => {
+  itRoot('a forged trusted.overlay.redirect with .. is refused as invalid (the kernel refuses it too)', async () => {
+    const options = layers();
+    fs.mkdirSync(`${options.upper}/moved`);
+    native().lsetxattr(`${options.upper}/moved`, 'trusted.overlay.redirect', Buffer.from('../../etc'), 0);
+    const ov = new OverlayMount(options);
+    await expect(ov.changes()).rejects.toMatchObject({ code: 'ERR_SYSTEM', message: expect.stringMatching(/invalid overlay redirect/) });
+    await expect(ov.commit(scratch.path('layer'))).rejects.toMatchObject({ code: 'ERR_SYSTEM' });
+    expect(fs.existsSync(scratch.path('layer'))).toBe(false);
+  });
+
+  itRoot('an absolute redirect does not follow a symlink in a lower layer', async () => {
+    const outside = scratch.dir('outside', { 'sub/secret': 's' });
+    const options = layers();
+    fs.symlinkSync(outside, `${options.lower[1]}/link`);
+    fs.mkdirSync(`${options.upper}/moved`);
+    native().lsetxattr(`${options.upper}/moved`, 'trusted.overlay.redirect', Buffer.from('/link/sub'), 0);
+    expect(await new OverlayMount(options).changes()).toEqual([{ path: '/moved', kind: 'added' }]);
+  });
+
+  it('under userxattr a redirect is not followed (overlayfs forces redirect_dir=nofollow there)', async () => {
+    const options = layers({ userxattr: true });
+    fs.mkdirSync(`${options.upper}/moved`);
+    native().lsetxattr(`${options.upper}/moved`, 'user.overlay.redirect', Buffer.from('dir'), 0);
+    expect(await new OverlayMount(options).changes()).toEqual([{ path: '/moved', kind: 'added' }]);
+    const layer = await new OverlayMount(options).commit(scratch.path('layer'));
+    expect(fs.readdirSync(`${layer}/moved`)).toEqual([]);
+    expect(native().llistxattr(`${layer}/moved`)).toEqual([]);
+  });
+});

@@ -74,6 +74,7 @@ class LayerCopier {
         continue;
       }
       const markers = stat.isDirectory() || stat.isFile() ? readMarkers(src, this.from) : null;
+      if (!stack.followsRedirects && markers) [markers.redirect, markers.metacopy] = [null, false]; // not markers under userxattr
       if (stat.isDirectory() && markers?.redirect) {
         // renamed from a lower directory: its content is partly below, under the old name
         const resolved = await stack.child(await view(), name);

@@ -11,7 +11,7 @@
 import type { BigIntStats } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { fromNodeError } from '../errors';
+import { fromNodeError, NsgroupsError } from '../errors';
 import { getXattr, listXattrs } from './syscalls';
 
 export type MarkerPrefix = 'trusted.overlay.' | 'user.overlay.';
@@ -94,6 +94,19 @@ export function readMarkers(abs: string, prefix: MarkerPrefix): Markers {
   return markers;
 }
 
+/**
+ * A redirect is one name in the same directory, or an absolute path of names; '.', '..' and
+ * empty components are invalid, as for the kernel (namei.c, ovl_get_redirect; its lookups take
+ * one plain name at a time), so a redirect can never leave a layer.
+ */
+function checkRedirect(redirect: string, abs: string): string {
+  const names = redirect.startsWith('/') ? redirect.slice(1).split('/') : [redirect];
+  if (redirect === '' || names.some((n) => n === '' || n === '.' || n === '..' || n.includes('/'))) {
+    throw new NsgroupsError('ERR_SYSTEM', `invalid overlay redirect ${JSON.stringify(redirect)} on ${abs}`, { path: abs });
+  }
+  return redirect;
+}
+
 /** Where a lookup continues in the layers below one that has a redirect. */
 interface Cursor {
   /** layers still to search, topmost first, each with the directory to look in */
@@ -104,19 +117,24 @@ interface Cursor {
 }
 
 export class LayerStack {
+  /**
+   * Redirects and metacopy are followed only under trusted.overlay.*: with userxattr overlayfs
+   * forces redirect_dir=nofollow and metacopy=off (params.c), because anyone who owns a layer
+   * could forge user.* xattrs.
+   */
+  readonly followsRedirects: boolean;
+
   constructor(
     readonly layers: readonly string[],
     readonly prefix: MarkerPrefix,
-  ) {}
-
-  /** The merged root: every layer's root directory. */
-  root(): Promise<MergedDir> {
-    return this.rootOf(0);
+  ) {
+    this.followsRedirects = prefix === TRUSTED_PREFIX;
   }
 
-  private async rootOf(from: number): Promise<MergedDir> {
+  /** The merged root: every layer's root directory. */
+  async root(): Promise<MergedDir> {
     const parts: LayerEntry[] = [];
-    for (let index = from; index < this.layers.length; index++) {
+    for (let index = 0; index < this.layers.length; index++) {
       const layer = this.layers[index];
       const stat = await lstatOrNull(layer);
       if (stat?.isDirectory()) parts.push({ layer, index, rel: '', abs: layer, stat });
@@ -124,8 +142,19 @@ export class LayerStack {
     return { parts };
   }
 
-  private async entry(index: number, rel: string): Promise<LayerEntry | null> {
+  /**
+   * The entry at `rel` in one layer. `walk` checks every component but the last to be a real
+   * directory of that layer (after an absolute redirect), so a symlink in a layer is never
+   * followed out of it — overlayfs looks names up one at a time, without following links.
+   */
+  private async entry(index: number, rel: string, walk = false): Promise<LayerEntry | null> {
     const layer = this.layers[index];
+    if (walk) {
+      const names = rel.split('/');
+      for (let i = 1; i < names.length; i++) {
+        if (!(await lstatOrNull(path.join(layer, ...names.slice(0, i))))?.isDirectory()) return null;
+      }
+    }
     const abs = rel === '' ? layer : path.join(layer, rel);
     const stat = await lstatOrNull(abs);
     return stat && { layer, index, rel, abs, stat };
@@ -143,7 +172,7 @@ export class LayerStack {
     while (cursor.rest.length > 0) {
       const { index, base } = cursor.rest.shift()!;
       const rel = cursor.absolute ? cursor.name : path.join(base, cursor.name);
-      const found = await this.entry(index, rel);
+      const found = await this.entry(index, rel, cursor.absolute);
       if (!found) continue;
       if (isWhiteout(found.stat)) break; // hides this name in every layer below
       if (top === null) {
@@ -151,7 +180,7 @@ export class LayerStack {
         if (!found.stat.isDirectory()) {
           if (!followData || !found.stat.isFile()) return { top, dir: null, data: null };
           const markers = readMarkers(found.abs, this.prefix);
-          if (!markers.metacopy) return { top, dir: null, data: top };
+          if (!markers.metacopy || !this.followsRedirects) return { top, dir: null, data: top };
           this.follow(cursor, found, markers.redirect);
           continue;
         }
@@ -179,7 +208,8 @@ export class LayerStack {
 
   /** After `found` (which may carry a redirect), where the layers below look. */
   private follow(cursor: Cursor, found: LayerEntry, redirect: string | null): void {
-    if (redirect === null || redirect === '') return;
+    if (redirect === null || !this.followsRedirects) return;
+    checkRedirect(redirect, found.abs);
     if (redirect.startsWith('/')) {
       // an absolute redirect: every layer below, from its root (ovl_lookup switches to the root's stack)
       const below: Array<{ index: number; base: string }> = [];
