@@ -19,3 +19,13 @@ export type { IdMapEntry } from './spawn/idmap';
 export type { JoinTarget } from './spawn/joins';
 export type { MountSpec } from './spawn/mounts';
 export type { TimeOffsets } from './spawn/options';
+export { OverlayMount } from './overlay/index';
+export type {
+  OverlayChange,
+  OverlayChangeKind,
+  OverlayChangesOptions,
+  OverlayCommitOptions,
+  OverlayMountOptions,
+  OverlayUnmountOptions,
+  RedirectDirMode,
+} from './overlay/index';

@@ -13,6 +13,7 @@
 #include "child_handle.h"
 #include "child_watch.h"
 #include "env_state.h"
+#include "fs_natives.h"
 #include "report.h"
 #include "spawn.h"
 
@@ -91,6 +92,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("namespaceFdType", Napi::Function::New(env, NamespaceFdType));
   exports.Set("steps", Steps(env));
   exports.Set("constants", Constants(env));
+  RegisterFsNatives(env, exports);
   return exports;
 }
 
