@@ -63,7 +63,7 @@ mkdir "$stage/results"
 # ---- one guest for all the files; a hung file is killed by its own timeout inside the guest
 timeout=${NSGROUPS_V2_TIMEOUT:-$((120 + ${#files[@]} * (per_file + 15)))}
 echo "v2 lane: ${#files[@]} test files in one guest (timeout ${per_file} s per file, ${timeout} s in all)"
-tools/v2vm.sh --shared "$stage" --timeout "$timeout" \
+tools/v2vm.sh --shared "$stage" --timeout "$timeout" --host-path "$repo" \
   --env NSGROUPS_V2_COMPILED="$stage" --env NSGROUPS_MUST_WORK="${NSGROUPS_MUST_WORK:-}" \
   --env NSGROUPS_LANE=v2 --env CI="${CI:-}" \
   -- bash "$repo/tools/v2vm/jest-files.sh" "$stage/results" "$per_file" "$repo/jest.v2.config.js" "${files[@]}"

@@ -4,7 +4,11 @@
 # COMMAND's status. How and why: tools/README-v2vm.md and research/v2vm.md.
 #
 #   tools/v2vm.sh [--shared DIR] [--mem 2G] [--cpus N] [--timeout SEC] [--env NAME=VALUE]...
-#                 [--kernel VMLINUZ-KVER] [--verbose] -- COMMAND [ARG]...
+#                 [--host-path PATH]... [--kernel VMLINUZ-KVER] [--verbose] -- COMMAND [ARG]...
+#
+# The guest sees the host's root read-only at the same paths, except under /tmp and /run, where
+# it mounts its own tmpfs: --host-path keeps a host path under /tmp visible there (a checkout in
+# /tmp, say). --shared DIR is mounted read-write at its host path wherever it is.
 #
 # Exit status: COMMAND's; 124 on timeout; 125 when the guest reported nothing (no boot, panic)
 # or on a usage error. COMMAND's stdout and stderr come back on stdout (through a pipe in the
@@ -21,7 +25,7 @@ die() {
   exit 125
 }
 
-shared='' mem=2G cpus=$(nproc) timeout=0 verbose=0 kernel='' envs=()
+shared='' mem=2G cpus=$(nproc) timeout=0 verbose=0 kernel='' envs=() host_paths=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --shared) shared=${2:?--shared needs a directory}; shift 2 ;;
@@ -29,6 +33,7 @@ while [ $# -gt 0 ]; do
     --cpus) cpus=${2:?--cpus needs a number}; shift 2 ;;
     --timeout) timeout=${2:?--timeout needs seconds}; shift 2 ;;
     --env) envs+=("${2:?--env needs NAME=VALUE}"); shift 2 ;;
+    --host-path) host_paths+=("${2:?--host-path needs a path}"); shift 2 ;;
     --kernel) kernel=${2:?--kernel needs a vmlinuz-KVER file}; shift 2 ;;
     --verbose) verbose=1; shift ;;
     --) shift; break ;;
@@ -41,6 +46,11 @@ done
 [[ "$cpus" =~ ^[1-9][0-9]*$ ]] || die "--cpus wants a positive number, got '$cpus'"
 [[ "$mem" =~ ^[1-9][0-9]*[MG]$ ]] || die "--mem wants a size such as 512M or 2G, got '$mem'"
 for e in "${envs[@]}"; do [[ "$e" =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || die "--env wants NAME=VALUE, got '$e'"; done
+for i in "${!host_paths[@]}"; do
+  [ -e "${host_paths[i]}" ] || die "--host-path: no such path '${host_paths[i]}'"
+  host_paths[i]=$(realpath "${host_paths[i]}")
+  [[ "${host_paths[i]}" != *$'\n'* ]] || die "--host-path: a path with a newline cannot be passed"
+done
 if [ -n "$shared" ]; then
   [ -d "$shared" ] || die "--shared: '$shared' is not a directory"
   shared=$(cd "$shared" && pwd -P)
@@ -210,6 +220,7 @@ ctl=$(mktemp -d "${TMPDIR:-/tmp}/v2vm.$$.XXXXXX") || die "cannot create a direct
   printf 'V2VM_MODULES=%q\n' "$modules"
   printf 'V2VM_VERBOSE=%q\n' "$verbose"
 } >"$ctl/config"
+[ ${#host_paths[@]} = 0 ] || printf '%s\n' "${host_paths[@]}" >"$ctl/host-paths"
 {
   printf 'export HOME=/root TERM=dumb LANG=C.UTF-8 V2VM_KERNEL=%q\n' "$kver"
   for e in "${envs[@]}"; do printf 'export %s=%q\n' "${e%%=*}" "${e#*=}"; done

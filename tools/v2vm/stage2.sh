@@ -21,7 +21,24 @@ $B mount -t devpts -o newinstance,ptmxmode=0666,mode=620,gid=5 devpts /dev/pts
 $B ln -sf pts/ptmx /dev/ptmx 2>/dev/null
 $B mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /dev/shm
 $B mount -t mqueue mqueue /dev/mqueue
+# the guest kernel's modules, so that modprobe works (brd for io.max, veth…); bound before /tmp
+# is hidden, since the cache may live there
+if [ -n "$V2VM_MODULES" ]; then
+  $B mkdir -p "/lib/modules/$($B uname -r)"
+  $B mount --bind "$V2VM_MODULES" "/lib/modules/$($B uname -r)"
+fi
+# /tmp: the guest's own tmpfs (overlayfs refuses an overlay as its upper layer), except for the
+# host paths under it asked for with --host-path, bound from the host's /tmp seen before
+$B mkdir -p /run/v2vm-guest/host-tmp
+$B mount --bind /tmp /run/v2vm-guest/host-tmp
 $B mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp
+if [ -f "$CTL/host-paths" ]; then
+  while read -r path; do
+    case "$path" in /tmp/*) ;; *) continue ;; esac
+    $B mkdir -p "$path"
+    $B mount --bind "/run/v2vm-guest/host-tmp/${path#/tmp/}" "$path" || fail "cannot bind the host's $path"
+  done <"$CTL/host-paths"
+fi
 # cgroup2 only (the kernel is booted with cgroup_no_v1=all); every controller enabled for the
 # root's children, as systemd does on a unified host (Documentation/admin-guide/cgroup-v2.rst)
 $B mount -t cgroup2 -o nsdelegate,memory_recursiveprot cgroup2 /sys/fs/cgroup || fail "cannot mount cgroup2"
@@ -31,11 +48,6 @@ done
 $B mount -t bpf bpf /sys/fs/bpf 2>/dev/null
 $B ip link set lo up
 $B hostname v2vm
-# the guest kernel's modules, so that modprobe works (brd for io.max, veth…)
-if [ -n "$V2VM_MODULES" ]; then
-  $B mkdir -p "/lib/modules/$($B uname -r)"
-  $B mount --bind "$V2VM_MODULES" "/lib/modules/$($B uname -r)"
-fi
 # the shared directory at the same path as on the host: results written there persist
 if [ -n "$V2VM_SHARED" ]; then
   $B mkdir -p "$V2VM_SHARED"
