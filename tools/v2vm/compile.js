@@ -35,7 +35,9 @@ esbuild.buildSync({
   sourcemap: 'inline', // stack traces in the guest point at the .ts lines
   logLevel: 'warning',
 });
-for (const link of ['build', 'node_modules', 'package.json']) {
-  fs.symlinkSync(path.join(root, link), path.join(out, link));
+// what the compiled files reach at run time: the addon, the built library (fixtures run it in
+// their own process), dependencies, and the tests' non-TypeScript fixtures
+for (const link of ['build', 'dist', 'node_modules', 'package.json', 'test/fixtures']) {
+  if (fs.existsSync(path.join(root, link))) fs.symlinkSync(path.join(root, link), path.join(out, link));
 }
 console.log(`compiled ${files.length} files to ${out}`);
