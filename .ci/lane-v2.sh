@@ -90,6 +90,10 @@ for file in "${files[@]}"; do
     continue
   fi
   read -r p f s <<<"$summary"
+  if [ "$code" != 0 ] && [ "$f" = 0 ]; then
+    echo "v2 lane: $file: jest exited with $code although no test failed: counted as a failure" >&2
+    f=1
+  fi
   echo "v2 lane: $file: $p passed, $f failed, $s skipped in $took s"
   passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
 done

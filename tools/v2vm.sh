@@ -78,8 +78,11 @@ elif [ "$(id -u)" = 0 ]; then cache=/var/cache/nsgroups-v2vm
 else cache=${XDG_CACHE_HOME:-$HOME/.cache}/nsgroups-v2vm; fi
 mkdir -p "$cache" || die "cannot create the cache directory $cache"
 cache=$(cd "$cache" && pwd -P)
-exec 9>"$cache/.lock"
-flock 9 # one run builds the cache at a time; the others wait and then reuse it
+# one run builds the cache at a time; the others wait and then reuse it (read-only is enough to
+# boot from a cache that another user built)
+if [ -w "$cache/.lock" ] || [ -w "$cache" ]; then exec 9>>"$cache/.lock"; else exec 9<"$cache/.lock"; fi ||
+  die "cannot open $cache/.lock"
+flock 9 || die "cannot lock $cache/.lock"
 
 depmod_cmd() {
   if command -v depmod >/dev/null; then depmod "$@"
