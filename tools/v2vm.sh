@@ -259,6 +259,8 @@ if [ "$timeout" -gt 0 ]; then
 fi
 wait -n -p finished "${waitfor[@]}"
 qemu_status=$?
+# the one that ended is reaped: its pid may be reused, so the cleanup must not kill it
+for i in "${!pids[@]}"; do [ "${pids[i]}" != "${finished:-}" ] || unset 'pids[i]'; done
 if [ "$timeout" -gt 0 ] && [ "${finished:-}" = "$timer_pid" ]; then
   echo "v2vm: timed out after $timeout s: the guest was killed" >&2
   exit 124
