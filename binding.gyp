@@ -35,6 +35,7 @@
         "src-native/child_handle.cc",
         "src-native/child_watch.cc",
         "src-native/env_state.cc",
+        "src-native/fs_natives.cc",
         "src-native/init_blob.cc",
         "src-native/spawn.cc"
       ],

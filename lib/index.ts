@@ -2,6 +2,8 @@
 export { NsgroupsError } from './errors';
 export type { NsgroupsErrorCode, NsgroupsErrorDetails } from './errors';
 export { run, SandboxProcess, spawn } from './spawn/index';
+export { capabilities } from './host/capabilities';
+export type { Feature, HostCapabilities } from './host/capabilities';
 export type {
   ExitInfo,
   NamespaceType,
@@ -13,6 +15,20 @@ export type {
   StdioName,
   UserOption,
 } from './spawn/index';
+export type { IdMapEntry } from './spawn/idmap';
+export type { JoinTarget } from './spawn/joins';
+export type { MountSpec } from './spawn/mounts';
+export type { TimeOffsets } from './spawn/options';
+export { OverlayMount } from './overlay/index';
+export type {
+  OverlayChange,
+  OverlayChangeKind,
+  OverlayChangesOptions,
+  OverlayCommitOptions,
+  OverlayMountOptions,
+  OverlayUnmountOptions,
+  RedirectDirMode,
+} from './overlay/index';
 export { Cgroup } from './cgroup/index';
 export type {
   ByteSize,

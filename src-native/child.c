@@ -247,6 +247,29 @@ static void setup_fds(const struct child *c) {
   CHECK(CLOSE_FDS, -1, r);
 }
 
+/* runc's order: first what the caller's own privileges allow, then the user namespace, then
+   what needed the capabilities it grants (namespaces owned by the joined user namespace). A
+   member of a joined namespace could ptrace us and read the parent's memory we carry (a fork
+   of Node): non-dumpable until exec resets it (CVE-2016-9962). */
+static void join_namespaces(const struct child *c) {
+  const struct nsg_plan *p = c->plan;
+  uint64_t deferred = 0; /* bit i: join i waits for the user namespace */
+  int user = -1;
+  if (p->nondumpable) CHECK(SETNS, -1, nsg_sys2(__NR_prctl, PR_SET_DUMPABLE, 0));
+  for (int i = 0; i < p->njoins && i < 64; i++) {
+    if (p->joins[i].nstype == CLONE_NEWUSER) {
+      user = i;
+      continue;
+    }
+    long r = nsg_sys2(__NR_setns, p->joins[i].fd, p->joins[i].nstype);
+    if (r == -EPERM) deferred |= 1ULL << i;
+    else if (r < 0) fail(c, NSG_STEP_SETNS, r, i);
+  }
+  if (user >= 0) CHECK(SETNS, user, nsg_sys2(__NR_setns, p->joins[user].fd, CLONE_NEWUSER));
+  for (int i = 0; i < p->njoins && i < 64; i++)
+    if (deferred & (1ULL << i)) CHECK(SETNS, i, nsg_sys2(__NR_setns, p->joins[i].fd, p->joins[i].nstype));
+}
+
 int nsg_child_main(void *arg) {
   const struct nsg_plan *p = arg;
   struct child child = {p, p->report_fd, p->sync_fd};
@@ -263,11 +286,13 @@ int nsg_child_main(void *arg) {
 
   /* 3. existing namespaces before new ones: after CLONE_NEWUSER, setns into a namespace the
         host owns is EPERM (runc nsexec.c join_namespaces) */
-  for (int i = 0; i < p->njoins; i++)
-    CHECK(SETNS, i, nsg_sys2(__NR_setns, p->joins[i].fd, p->joins[i].nstype));
+  if (p->njoins) join_namespaces(c);
   if (p->unshare_user) {
     CHECK(UNSHARE, -1, nsg_sys1(__NR_unshare, CLONE_NEWUSER));
+    /* the parent writes our maps through /proc/PID, which a non-dumpable process hides */
+    if (p->nondumpable) nsg_sys2(__NR_prctl, PR_SET_DUMPABLE, 1);
     request_parent(c, NSG_STEP_ID_MAPS, NSG_REQUEST_ID_MAPS);
+    if (p->nondumpable) nsg_sys2(__NR_prctl, PR_SET_DUMPABLE, 0);
   }
   if (p->unshare_flags) CHECK(UNSHARE, -1, nsg_sys1(__NR_unshare, p->unshare_flags));
   if (p->fork_after_unshare) {
@@ -283,14 +308,17 @@ int nsg_child_main(void *arg) {
       nsg_exit(0);
     }
     if (p->pdeathsig) CHECK(PDEATHSIG, -1, nsg_sys2(__NR_prctl, PR_SET_PDEATHSIG, p->pdeathsig));
-    if (!parent_alive(c)) nsg_exit(127);
+    /* the parent must know our pid before we ask it anything (time offsets go to /proc/PID) */
+    wait_for_parent(c);
   }
 
   /* 4. a time namespace's offsets can only be written before a process enters it
         (time_namespaces(7)): unshare, let the parent write them, then enter */
   if (p->unshare_time) {
     CHECK(TIMENS, -1, nsg_sys1(__NR_unshare, CLONE_NEWTIME));
+    if (p->nondumpable) nsg_sys2(__NR_prctl, PR_SET_DUMPABLE, 1); /* /proc/PID for the parent */
     request_parent(c, NSG_STEP_TIMENS, NSG_REQUEST_TIME_OFFSETS);
+    if (p->nondumpable) nsg_sys2(__NR_prctl, PR_SET_DUMPABLE, 0);
     long fd = nsg_sys4(__NR_openat, AT_FDCWD, "/proc/self/ns/time_for_children", O_RDONLY | O_CLOEXEC, 0);
     if (fd < 0) fail(c, NSG_STEP_TIMENS, fd, -1);
     CHECK(TIMENS, -1, nsg_sys2(__NR_setns, fd, CLONE_NEWTIME));

@@ -54,7 +54,8 @@ struct nsg_plan {
 
   /* namespaces: those made at clone are in the clone flags, not here */
   int32_t njoins;
-  const struct nsg_join *joins; /* setns in this order */
+  const struct nsg_join *joins; /* setns in this order (those needing the user namespace last) */
+  int32_t nondumpable;          /* PR_SET_DUMPABLE 0 before joining (fork-style children only) */
   uint64_t unshare_user;        /* CLONE_NEWUSER after the joins; the parent then writes maps */
   uint64_t unshare_flags;       /* other CLONE_NEW* after the joins (and after the user ns) */
   int32_t fork_after_unshare;   /* a pid namespace was joined or unshared: fork to enter it */

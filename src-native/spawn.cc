@@ -191,6 +191,7 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
   }
   plan.njoins = (int32_t)mem->joins.size();
   plan.joins = mem->joins.data();
+  plan.nondumpable = Bool(js, "nondumpable");
   plan.unshare_user = Bool(js, "unshareUser");
   plan.unshare_flags = (uint64_t)Number(js, "unshareFlags");
   plan.fork_after_unshare = Bool(js, "forkAfterUnshare");

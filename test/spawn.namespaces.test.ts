@@ -104,10 +104,11 @@ describe('pid 1 and /proc', () => {
     });
     let out = '';
     p.stdout!.on('data', (d) => (out += d));
+    const closed = new Promise((r) => p.once('close', r)); // before it can happen
     await waitFor(() => out.includes('ready'), 5000, 'the shell to be ready');
     p.kill('SIGTERM');
     await expect(p.exited).resolves.toEqual({ code: 7, signal: null });
-    await new Promise((r) => p.once('close', r));
+    await closed;
     expect(out).toContain('got TERM');
   });
 

@@ -31,6 +31,8 @@ export interface NativePlan {
   init: boolean;
   stdio: NativeStdio[];
   joins: Array<{ fd: number; nstype: number }>;
+  /** PR_SET_DUMPABLE 0 while joining (fork-style children only) */
+  nondumpable: boolean;
   unshareUser: boolean;
   unshareFlags: number;
   forkAfterUnshare: boolean;
@@ -110,6 +112,25 @@ export interface NativeEventfdWatch {
   unref(): void;
 }
 
+/** Flag values from <sys/mount.h>, <sys/xattr.h> and <fcntl.h> (src-native/fs_natives.cc). */
+export interface NativeFsConstants {
+  MS_RDONLY: number;
+  MS_NOSUID: number;
+  MS_NODEV: number;
+  MS_NOEXEC: number;
+  MS_REMOUNT: number;
+  MS_BIND: number;
+  MS_REC: number;
+  MS_PRIVATE: number;
+  MS_SLAVE: number;
+  MNT_FORCE: number;
+  MNT_DETACH: number;
+  UMOUNT_NOFOLLOW: number;
+  XATTR_CREATE: number;
+  XATTR_REPLACE: number;
+  AT_SYMLINK_NOFOLLOW: number;
+}
+
 export interface NativeBinding {
   spawn(plan: NativePlan): NativeSpawnResult;
   /** SIGKILL and reap every live child of this environment (process 'exit') */
@@ -118,6 +139,23 @@ export interface NativeBinding {
   strerror(errno: number): string;
   /** callback(count) on each wakeup, count = the eventfd counter read */
   EventfdWatch: new (callback: (count: number) => void) => NativeEventfdWatch;
+  /** NS_GET_NSTYPE of an open namespace file: its CLONE_NEW* value, or -errno */
+  namespaceFdType(fd: number): number;
   steps: NativeStep[];
   constants: NativeConstants;
+  // src-native/fs_natives.cc: one system call each; failures throw (or reject with) a NativeError.
+  /** mount(2); null passes NULL. Runs on the thread pool. */
+  mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): Promise<void>;
+  /** umount2(2). Runs on the thread pool (an unmount may write back dirty data). */
+  umount2(target: string, flags: number): Promise<void>;
+  /** syncfs(2) of the filesystem holding fd. Runs on the thread pool. */
+  syncfs(fd: number): Promise<void>;
+  lgetxattr(path: string, name: string): Buffer;
+  llistxattr(path: string): string[];
+  lsetxattr(path: string, name: string, value: Buffer, flags: number): void;
+  /** mknod(2); mode includes the file type bits (S_IFCHR…) */
+  mknod(path: string, mode: number, major: number, minor: number): void;
+  /** utimensat(AT_FDCWD, path, [atime, mtime], flags) with nanoseconds since the epoch */
+  utimensat(path: string, atimeNs: bigint, mtimeNs: bigint, flags: number): void;
+  fsConstants: NativeFsConstants;
 }

@@ -1,28 +1,117 @@
 // uid_map / gid_map of a new user namespace, written by the parent while the child waits
-// (user_namespaces(7)): an unprivileged writer may map only its own ids, one line each, and
-// must deny setgroups before it writes gid_map.
+// (user_namespaces(7)). An unprivileged writer may map only its own ids, one line each, after
+// denying setgroups; ranges (e.g. 0 → 100000, 65536) need root, or the setuid helpers
+// newuidmap/newgidmap with entries in /etc/subuid and /etc/subgid.
+import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
-import { fromNodeError } from '../errors';
+import * as path from 'node:path';
+import { fromNodeError, invalidArg, NsgroupsError } from '../errors';
+import { checkArray, checkId, checkInteger, checkKeys, checkObject } from '../util/validate';
+
+export interface IdMapEntry {
+  /** first id inside the namespace */
+  inside: number;
+  /** first id outside (in the caller's user namespace) */
+  outside: number;
+  /** how many consecutive ids */
+  count: number;
+}
 
 export interface IdMaps {
-  uidMap: string;
-  gidMap: string;
-  /** 'deny' is required before an unprivileged gid_map; root may keep setgroups allowed */
+  uid: IdMapEntry[];
+  gid: IdMapEntry[];
+  /** how they get written: by us, or by the setuid helpers for an unprivileged caller's ranges */
+  writer: 'direct' | 'newidmap';
+  /** 'deny' is required before an unprivileged gid_map; root keeps setgroups allowed */
   setgroups: 'allow' | 'deny';
 }
 
-/** The caller's own uid/gid mapped to the identity inside. */
-export function callerIdMaps(uidInside: number, gidInside: number): IdMaps {
-  const privileged = process.geteuid!() === 0;
-  return {
-    uidMap: `${uidInside} ${process.geteuid!()} 1\n`,
-    gidMap: `${gidInside} ${process.getegid!()} 1\n`,
-    setgroups: privileged ? 'allow' : 'deny',
-  };
+const MAX_LINES = 340; // user_namespaces(7): since Linux 4.15
+
+export function resolveIdMap(value: unknown, what: string): IdMapEntry[] {
+  const entries = checkArray(value, what).map((e, i) => {
+    const o = checkObject(e, `${what}[${i}]`);
+    checkKeys(o, ['inside', 'outside', 'count'], `${what}[${i}]`);
+    const entry = {
+      inside: checkId(o.inside, `${what}[${i}].inside`),
+      outside: checkId(o.outside, `${what}[${i}].outside`),
+      count: checkInteger(o.count, `${what}[${i}].count`, 1, 0xffffffff),
+    };
+    if (entry.inside + entry.count > 0xffffffff || entry.outside + entry.count > 0xffffffff) {
+      throw invalidArg(`${what}[${i}] reaches beyond id 4294967294`);
+    }
+    return entry;
+  });
+  if (entries.length === 0) throw invalidArg(`${what} must map at least one range`);
+  if (entries.length > MAX_LINES) throw invalidArg(`${what} has more than ${MAX_LINES} ranges (the kernel's limit)`);
+  for (const side of ['inside', 'outside'] as const) {
+    const sorted = [...entries].sort((a, b) => a[side] - b[side]);
+    for (let i = 1; i < sorted.length; i++) {
+      if (sorted[i][side] < sorted[i - 1][side] + sorted[i - 1].count) {
+        throw invalidArg(`${what}: ranges overlap ${side} the namespace (at ${sorted[i][side]})`);
+      }
+    }
+  }
+  return entries;
 }
 
-/** Writes the maps of the user namespace `pid` lives in; throws NsgroupsError (step uid_map). */
-export function writeIdMaps(pid: number, maps: IdMaps): void {
+/** The id outside that `id` inside maps to, or null if it is not mapped. */
+export function outsideOf(entries: IdMapEntry[], id: number): number | null {
+  const e = entries.find((x) => id >= x.inside && id < x.inside + x.count);
+  return e ? e.outside + (id - e.inside) : null;
+}
+
+/** Decides who writes the maps and checks what can be checked before anything exists. */
+export function planIdMaps(
+  uid: IdMapEntry[],
+  gid: IdMapEntry[],
+  caller = { euid: process.geteuid!(), egid: process.getegid!() },
+  findTool: (name: string) => string | null = findInPath,
+): IdMaps {
+  const { euid, egid } = caller;
+  if (euid === 0) return { uid, gid, writer: 'direct', setgroups: 'allow' };
+  const own = (entries: IdMapEntry[], id: number): boolean =>
+    entries.length === 1 && entries[0].count === 1 && entries[0].outside === id;
+  if (own(uid, euid) && own(gid, egid)) return { uid, gid, writer: 'direct', setgroups: 'deny' };
+  for (const tool of ['newuidmap', 'newgidmap']) {
+    if (!findTool(tool)) {
+      throw new NsgroupsError(
+        'ERR_PERMISSION',
+        `mapping ids other than your own (uid ${euid}, gid ${egid}) needs root, or ${tool} ` +
+          '(Debian package uidmap) with ranges for your user in /etc/subuid and /etc/subgid',
+      );
+    }
+  }
+  return { uid, gid, writer: 'newidmap', setgroups: 'allow' };
+}
+
+function findInPath(tool: string): string | null {
+  for (const dir of (process.env.PATH || '/usr/bin:/bin').split(':').concat(['/usr/bin', '/usr/sbin'])) {
+    const p = path.join(dir || '.', tool);
+    try {
+      fs.accessSync(p, fs.constants.X_OK);
+      return p;
+    } catch {
+      /* next */
+    }
+  }
+  return null;
+}
+
+const render = (entries: IdMapEntry[]): string => entries.map((e) => `${e.inside} ${e.outside} ${e.count}\n`).join('');
+
+/** Writes the maps of the user namespace that `pid` is in (step uid_map/gid_map on failure). */
+export async function writeIdMaps(pid: number, maps: IdMaps): Promise<void> {
+  if (maps.writer === 'newidmap') {
+    await runHelper('newuidmap', pid, maps.uid, 'uid_map');
+    await runHelper('newgidmap', pid, maps.gid, 'gid_map');
+    return;
+  }
+  writeIdMapsSync(pid, maps);
+}
+
+/** The synchronous path for maps we write ourselves (no helper process to wait for). */
+export function writeIdMapsSync(pid: number, maps: IdMaps): void {
   const write = (file: string, data: string, what: string): void => {
     const target = `/proc/${pid}/${file}`;
     try {
@@ -36,6 +125,23 @@ export function writeIdMaps(pid: number, maps: IdMaps): void {
     }
   };
   if (maps.setgroups === 'deny') write('setgroups', 'deny', 'denying setgroups');
-  write('uid_map', maps.uidMap, 'writing uid_map');
-  write('gid_map', maps.gidMap, 'writing gid_map');
+  write('uid_map', render(maps.uid), 'writing uid_map');
+  write('gid_map', render(maps.gid), 'writing gid_map');
+}
+
+function runHelper(tool: string, pid: number, entries: IdMapEntry[], step: string): Promise<void> {
+  const args = [String(pid), ...entries.flatMap((e) => [String(e.inside), String(e.outside), String(e.count)])];
+  return new Promise((resolve, reject) => {
+    execFile(tool, args, { encoding: 'utf8', timeout: 10000 }, (err, _stdout, stderr) => {
+      if (!err) return resolve();
+      reject(
+        new NsgroupsError(
+          'ERR_PERMISSION',
+          `${tool} ${args.join(' ')} failed: ${(stderr || err.message).trim()}; ` +
+            `the ranges must be granted to your user in /etc/${tool === 'newuidmap' ? 'subuid' : 'subgid'}`,
+          { step, syscall: 'write', path: `/proc/${pid}/${step}`, cause: err },
+        ),
+      );
+    });
+  });
 }

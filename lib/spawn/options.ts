@@ -1,5 +1,7 @@
 // spawn()'s options: the public types, and their validation into a ResolvedSpawn (plain data,
-// every default applied, every implication made explicit). Nothing here touches the system.
+// every default applied, every implication explicit). Only the join targets are opened here,
+// last, once everything else is known to be valid.
+import { constants as osConstants } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { invalidArg } from '../errors';
@@ -9,29 +11,40 @@ import {
   checkId,
   checkInteger,
   checkKeys,
+  checkNumber,
   checkObject,
   checkOneOf,
   checkString,
   type Plain,
 } from '../util/validate';
+import { outsideOf, planIdMaps, resolveIdMap, type IdMapEntry, type IdMaps } from './idmap';
+import { checkJoins, closeJoins, openJoins, type JoinTarget, type OpenJoin } from './joins';
+import { resolveMounts, type MountSpec, type ResolvedMount } from './mounts';
+import { NAMESPACE_TYPES, type NamespaceType } from './namespaces';
 
-export const NAMESPACE_TYPES = ['user', 'pid', 'mount', 'net', 'uts', 'ipc', 'cgroup', 'time'] as const;
-export type NamespaceType = (typeof NAMESPACE_TYPES)[number];
+export { NAMESPACE_TYPES, type NamespaceType };
 
 export type StdioName = 'pipe' | 'inherit' | 'ignore';
 /** 'pipe' | 'inherit' | 'ignore', a file descriptor, or a stream that has one (process.stdout, a net.Socket…). */
 export type StdioEntry = StdioName | number | { fd: number } | { _handle?: { fd?: number } } | null | undefined;
 
 export interface UserOption {
-  /** uid inside the sandbox (default 0 with a new user namespace) */
+  /** uid inside the sandbox (default 0 in a new or joined user namespace) */
   uid?: number;
-  /** gid inside the sandbox (default: the same as uid with a new user namespace, else unchanged) */
+  /** gid inside the sandbox (default: the same as uid in a user namespace, else unchanged) */
   gid?: number;
   /** supplementary groups inside (default: none, where the kernel allows dropping them) */
   groups?: readonly number[];
 }
 
 export type NetworkOption = 'none' | 'loopback' | 'host';
+
+export interface TimeOffsets {
+  /** seconds added to CLOCK_MONOTONIC inside (may be fractional or negative) */
+  monotonic?: number;
+  /** seconds added to CLOCK_BOOTTIME inside */
+  boottime?: number;
+}
 
 export interface SpawnOptions {
   /** working directory of the command (default: inherited) */
@@ -43,20 +56,36 @@ export interface SpawnOptions {
   stdio?: StdioName | readonly StdioEntry[];
   /** namespaces to create; none by default (then spawn is child_process.spawn with pidfds) */
   namespaces?: readonly NamespaceType[];
+  /** existing namespaces to enter: /proc/PID/ns/TYPE paths, pinned files or Namespace objects */
+  join?: readonly JoinTarget[];
   /** identity inside; with a new user namespace the caller is mapped to it (root by default) */
   user?: UserOption;
+  /** uid ranges of a new user namespace (default: the caller's uid mapped to user.uid) */
+  uidMap?: readonly IdMapEntry[];
+  /** gid ranges of a new user namespace (default: the caller's gid mapped to user.gid) */
+  gidMap?: readonly IdMapEntry[];
   /** hostname inside (implies a uts namespace) */
   hostname?: string;
   /** 'loopback' (default with a net namespace) or 'none' imply a net namespace; 'host' keeps the host's */
   network?: NetworkOption;
+  /** mounts in the sandbox's own mount namespace (implied); targets must exist */
+  mounts?: readonly MountSpec[];
+  /** clock offsets of a new time namespace ('time' in namespaces) */
+  timeOffsets?: TimeOffsets;
   /** with a new pid namespace: a minimal init as pid 1 (default true) */
   init?: boolean;
   /** SIGKILL the command when the spawning thread (the Node process or its worker) dies (default true) */
   dieWithParent?: boolean;
   /** run the command in a new session, without a controlling terminal (default true) */
   newSession?: boolean;
-  /** PR_SET_NO_NEW_PRIVS: setuid binaries and file capabilities grant nothing (default: true when any namespace is created) */
+  /** PR_SET_NO_NEW_PRIVS: setuid binaries and file capabilities grant nothing (default: true when any namespace is created or joined) */
   noNewPrivileges?: boolean;
+  /** milliseconds after which the command gets killSignal (as in child_process) */
+  timeout?: number;
+  /** aborting it sends killSignal and makes the spawn end with an AbortError (as in child_process) */
+  signal?: AbortSignal;
+  /** the signal for timeout and abort (default 'SIGTERM') */
+  killSignal?: NodeJS.Signals | number;
 }
 
 export const SPAWN_OPTION_KEYS = [
@@ -65,21 +94,29 @@ export const SPAWN_OPTION_KEYS = [
   'argv0',
   'stdio',
   'namespaces',
+  'join',
   'user',
+  'uidMap',
+  'gidMap',
   'hostname',
   'network',
+  'mounts',
+  'timeOffsets',
   'init',
   'dieWithParent',
   'newSession',
   'noNewPrivileges',
+  'timeout',
+  'signal',
+  'killSignal',
 ] as const;
 
 /** child_process options that make no sense here, with what to do instead. */
 const UNSUPPORTED_NOTES: Record<string, string> = {
   shell: "nsgroups never runs a shell for you; spawn('sh', ['-c', command]) if you want one",
   detached: 'the command always gets its own session (newSession) and dies with its parent unless dieWithParent is false',
-  uid: "use user: { uid } (the identity inside the sandbox)",
-  gid: "use user: { gid } (the identity inside the sandbox)",
+  uid: 'use user: { uid } (the identity inside the sandbox)',
+  gid: 'use user: { gid } (the identity inside the sandbox)',
   windowsHide: 'nsgroups runs on Linux only',
   windowsVerbatimArguments: 'nsgroups runs on Linux only',
   serialization: 'there is no IPC channel; use stdio pipes',
@@ -96,15 +133,26 @@ export interface ResolvedSpawn {
   candidates: string[];
   cwd: string | null;
   stdio: ResolvedStdio[];
+  /** namespaces to create */
   namespaces: Set<NamespaceType>;
+  /** namespaces to enter, opened (the spawn closes the fds) */
+  joins: OpenJoin[];
   /** identity inside: ids to switch to (null: keep the caller's) */
   user: { uid: number; gid: number; groups: number[] | null } | null;
+  /** the maps of a new user namespace */
+  idMaps: IdMaps | null;
   hostname: string | null;
   network: NetworkOption;
+  mounts: ResolvedMount[];
+  /** [seconds, nanoseconds] per clock, for a new time namespace */
+  timeOffsets: { monotonic: [number, number]; boottime: [number, number] } | null;
   init: boolean;
   dieWithParent: boolean;
   newSession: boolean;
   noNewPrivileges: boolean;
+  timeout: number | null;
+  signal: AbortSignal | null;
+  killSignal: NodeJS.Signals | number;
 }
 
 const DEFAULT_PATH = '/usr/local/bin:/usr/bin:/bin';
@@ -191,6 +239,19 @@ function resolveUser(value: unknown, userns: boolean): ResolvedSpawn['user'] {
   return { uid, gid, groups };
 }
 
+function resolveTimeOffsets(value: unknown): ResolvedSpawn['timeOffsets'] {
+  const o = checkObject(value, 'options.timeOffsets');
+  checkKeys(o, ['monotonic', 'boottime'], 'options.timeOffsets');
+  // time_namespaces(7): an offset must keep the clock's value representable; a century is plenty
+  const split = (v: unknown, what: string): [number, number] => {
+    if (v === undefined) return [0, 0];
+    const secs = checkNumber(v, what, -3.2e9, 3.2e9);
+    const whole = Math.floor(secs);
+    return [whole, Math.round((secs - whole) * 1e9)];
+  };
+  return { monotonic: split(o.monotonic, 'options.timeOffsets.monotonic'), boottime: split(o.boottime, 'options.timeOffsets.boottime') };
+}
+
 export function resolveSpawn(command: unknown, args: unknown, options: unknown): ResolvedSpawn {
   const file = checkString(command, 'command');
   const argList = (args === undefined || args === null ? [] : checkArray(args, 'args')).map((a, i) =>
@@ -200,43 +261,105 @@ export function resolveSpawn(command: unknown, args: unknown, options: unknown):
   checkKeys(o, SPAWN_OPTION_KEYS, 'spawn options', UNSUPPORTED_NOTES);
 
   const namespaces = resolveNamespaces(o.namespaces);
+  const joinTargets = checkJoins(o.join);
   const hostname = o.hostname === undefined ? null : checkString(o.hostname, 'options.hostname', { maxLength: 64 });
   const network = o.network === undefined ? undefined : checkOneOf(o.network, ['none', 'loopback', 'host'] as const, 'options.network');
-
-  // Options that need a namespace imply it (API.md "Namespaces").
-  if (hostname !== null) namespaces.add('uts');
-  if (network === 'none' || network === 'loopback') namespaces.add('net');
-  if (network === 'host' && namespaces.has('net')) {
-    throw invalidArg("options.network is 'host' but namespaces asks for a new 'net' namespace: choose one");
+  const mounts = resolveMounts(o.mounts, true);
+  const timeOffsets = o.timeOffsets === undefined ? null : resolveTimeOffsets(o.timeOffsets);
+  const timeout = o.timeout === undefined ? null : checkInteger(o.timeout, 'options.timeout', 0, 2 ** 31 - 1);
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalidArg('options.signal must be an AbortSignal');
+  const killSignal = o.killSignal === undefined ? 'SIGTERM' : (o.killSignal as NodeJS.Signals | number);
+  checkSignal(killSignal, 'options.killSignal');
+  if (timeOffsets && !namespaces.has('time')) {
+    throw invalidArg("options.timeOffsets needs a new time namespace: add 'time' to namespaces");
   }
-  if (namespaces.has('pid')) namespaces.add('mount'); // for its own /proc
-  if (namespaces.has('time')) {
-    throw invalidArg("namespaces: 'time' needs options.timeOffsets, which this version does not support yet");
+  if (namespaces.has('time') && !timeOffsets) {
+    throw invalidArg("namespaces: 'time' needs options.timeOffsets (the offsets of its clocks)");
   }
-
-  const init = o.init === undefined ? namespaces.has('pid') : checkBoolean(o.init, 'options.init');
-  if (init && !namespaces.has('pid')) throw invalidArg('options.init needs a new pid namespace: add \'pid\' to namespaces');
 
   const { envp, pathVar } = resolveEnv(o.env);
   const argv0 = o.argv0 === undefined ? file : checkString(o.argv0, 'options.argv0', { allowEmpty: true });
-  const anyNamespace = namespaces.size > 0;
+  const stdio = resolveStdio(o.stdio);
+  const cwd = resolveCwd(o.cwd);
+  const init = o.init === undefined ? undefined : checkBoolean(o.init, 'options.init');
+  const dieWithParent = o.dieWithParent === undefined ? true : checkBoolean(o.dieWithParent, 'options.dieWithParent');
+  const newSession = o.newSession === undefined ? true : checkBoolean(o.newSession, 'options.newSession');
+  const noNewPrivileges = o.noNewPrivileges === undefined ? undefined : checkBoolean(o.noNewPrivileges, 'options.noNewPrivileges');
+  const uidMapIn = o.uidMap === undefined ? undefined : resolveIdMap(o.uidMap, 'options.uidMap');
+  const gidMapIn = o.gidMap === undefined ? undefined : resolveIdMap(o.gidMap, 'options.gidMap');
 
-  return {
-    file,
-    args: argList,
-    argv: [argv0, ...argList],
-    envp,
-    candidates: candidatesFor(file, pathVar),
-    cwd: resolveCwd(o.cwd),
-    stdio: resolveStdio(o.stdio),
-    namespaces,
-    user: resolveUser(o.user, namespaces.has('user')),
-    hostname,
-    network: network ?? (namespaces.has('net') ? 'loopback' : 'host'),
-    init,
-    dieWithParent: o.dieWithParent === undefined ? true : checkBoolean(o.dieWithParent, 'options.dieWithParent'),
-    newSession: o.newSession === undefined ? true : checkBoolean(o.newSession, 'options.newSession'),
-    noNewPrivileges:
-      o.noNewPrivileges === undefined ? anyNamespace : checkBoolean(o.noNewPrivileges, 'options.noNewPrivileges'),
-  };
+  // The join targets are opened last: everything above is pure validation.
+  const joins = openJoins(joinTargets);
+  try {
+    const joined = new Set(joins.map((j) => j.type));
+    for (const t of joined) {
+      if (namespaces.has(t)) throw invalidArg(`the ${t} namespace is both new (namespaces) and joined (join): choose one`);
+    }
+    // Options that need a namespace imply a new one (API.md "Namespaces") — never a joined one,
+    // which belongs to somebody else.
+    const imply = (type: NamespaceType, why: string): void => {
+      if (joined.has(type)) throw invalidArg(`${why} needs a new ${type} namespace, but the ${type} namespace is joined`);
+      namespaces.add(type);
+    };
+    if (hostname !== null) imply('uts', 'options.hostname');
+    if (network === 'none' || network === 'loopback') imply('net', `options.network '${network}'`);
+    if (network === 'host' && (namespaces.has('net') || joined.has('net'))) {
+      throw invalidArg("options.network is 'host' but the sandbox has its own net namespace: choose one");
+    }
+    if (mounts.length > 0) imply('mount', 'options.mounts');
+    if (namespaces.has('pid') && !joined.has('mount')) namespaces.add('mount'); // for its own /proc
+
+    const userns = namespaces.has('user') || joined.has('user');
+    if ((uidMapIn || gidMapIn) && !namespaces.has('user')) {
+      throw invalidArg("options.uidMap/gidMap describe a new user namespace: add 'user' to namespaces");
+    }
+    const user = resolveUser(o.user, userns);
+    let idMaps: IdMaps | null = null;
+    if (namespaces.has('user')) {
+      const uidMap = uidMapIn ?? [{ inside: user!.uid, outside: process.geteuid!(), count: 1 }];
+      const gidMap = gidMapIn ?? [{ inside: user!.gid, outside: process.getegid!(), count: 1 }];
+      if (outsideOf(uidMap, user!.uid) === null) throw invalidArg(`options.user.uid ${user!.uid} is not mapped by options.uidMap`);
+      if (outsideOf(gidMap, user!.gid) === null) throw invalidArg(`options.user.gid ${user!.gid} is not mapped by options.gidMap`);
+      for (const g of user!.groups ?? []) {
+        if (outsideOf(gidMap, g) === null) throw invalidArg(`options.user.groups: gid ${g} is not mapped by options.gidMap`);
+      }
+      idMaps = planIdMaps(uidMap, gidMap);
+    }
+    if (init && !namespaces.has('pid')) throw invalidArg("options.init needs a new pid namespace: add 'pid' to namespaces");
+    const sandboxed = namespaces.size > 0 || joins.length > 0;
+
+    return {
+      file,
+      args: argList,
+      argv: [argv0, ...argList],
+      envp,
+      candidates: candidatesFor(file, pathVar),
+      cwd,
+      stdio,
+      namespaces,
+      joins,
+      user,
+      idMaps,
+      hostname,
+      network: network ?? (namespaces.has('net') ? 'loopback' : 'host'),
+      mounts,
+      timeOffsets,
+      init: init ?? namespaces.has('pid'),
+      dieWithParent,
+      newSession,
+      noNewPrivileges: noNewPrivileges ?? sandboxed,
+      timeout,
+      signal: (o.signal as AbortSignal | undefined) ?? null,
+      killSignal,
+    };
+  } catch (err) {
+    closeJoins(joins);
+    throw err;
+  }
+}
+
+function checkSignal(signal: unknown, what: string): void {
+  if (typeof signal === 'number' && Number.isInteger(signal) && signal >= 1 && signal <= 64) return;
+  if (typeof signal === 'string' && /^SIG[A-Z0-9]+$/.test(signal) && signal in osConstants.signals) return;
+  throw invalidArg(`${what} must be a signal name like 'SIGTERM' or a number 1-64, got ${String(signal)}`);
 }

@@ -2,18 +2,9 @@
 // child runs, and the decisions the kernel forces (DESIGN.md "The spawn path").
 import type { NativeOp, NativePlan } from '../../types/native';
 import { native } from '../native';
-import type { NamespaceType, ResolvedSpawn } from './options';
-
-export const CLONE_NEW: Record<NamespaceType, number> = {
-  mount: 0x00020000,
-  uts: 0x04000000,
-  ipc: 0x08000000,
-  user: 0x10000000,
-  pid: 0x20000000,
-  net: 0x40000000,
-  cgroup: 0x02000000,
-  time: 0x00000080,
-};
+import { outsideOf } from './idmap';
+import { CLONE_NEW, type NamespaceType } from './namespaces';
+import type { ResolvedSpawn } from './options';
 
 // mount(2) flags
 export const MS = {
@@ -28,6 +19,7 @@ export const MS = {
   SLAVE: 0x80000,
 } as const;
 
+const MOUNT_ATTR_RDONLY = 0x1;
 const SIGKILL = 9;
 
 /** The op list with what each op stands for, so that a failure can name its path. */
@@ -36,6 +28,46 @@ export interface PlannedOp extends NativeOp {
   describe: string;
   /** the path a failure concerns */
   path?: string;
+}
+
+function mountOps(spec: ResolvedSpawn, k: ReturnType<typeof native>['constants']['ops']): PlannedOp[] {
+  const ops: PlannedOp[] = [];
+  for (const m of spec.mounts) {
+    if (m.type === 'bind') {
+      ops.push({
+        kind: k.mount,
+        a: m.source,
+        b: m.target,
+        flags: MS.BIND | (m.recursive ? MS.REC : 0),
+        describe: `bind-mount '${m.source}' on '${m.target}'`,
+        path: m.target,
+      });
+      if (m.readonly) {
+        // A recursive bind is read-only all the way down only with mount_setattr (Linux 5.12);
+        // a remount would leave the submounts writable.
+        ops.push(
+          m.recursive
+            ? { kind: k.mountSetattr, a: m.target, flags: MOUNT_ATTR_RDONLY, flags2: 1, describe: `make '${m.target}' read-only (recursively)`, path: m.target }
+            : { kind: k.remount, a: m.target, flags: MS.RDONLY, describe: `make '${m.target}' read-only`, path: m.target },
+        );
+      }
+    } else if (m.type === 'tmpfs') {
+      const data = [m.size !== null ? `size=${m.size}` : '', m.mode !== null ? `mode=0${m.mode.toString(8)}` : ''].filter(Boolean).join(',');
+      ops.push({
+        kind: k.mount,
+        a: 'tmpfs',
+        b: m.target,
+        c: 'tmpfs',
+        d: data || undefined,
+        flags: MS.NOSUID | MS.NODEV | (m.readonly ? MS.RDONLY : 0),
+        describe: `mount a tmpfs on '${m.target}'`,
+        path: m.target,
+      });
+    } else {
+      ops.push({ kind: k.mount, a: 'proc', b: m.target, c: 'proc', flags: MS.NOSUID | MS.NODEV | MS.NOEXEC, describe: `mount proc on '${m.target}'`, path: m.target });
+    }
+  }
+  return ops;
 }
 
 export function planOps(spec: ResolvedSpawn): PlannedOp[] {
@@ -51,16 +83,9 @@ export function planOps(spec: ResolvedSpawn): PlannedOp[] {
     ops.push({ kind: k.sethostname, a: spec.hostname, describe: `set the hostname to '${spec.hostname}'` });
   }
   if (ns.has('pid') && ns.has('mount')) {
-    ops.push({
-      kind: k.mount,
-      a: 'proc',
-      b: '/proc',
-      c: 'proc',
-      flags: MS.NOSUID | MS.NODEV | MS.NOEXEC,
-      describe: 'mount a fresh proc on /proc',
-      path: '/proc',
-    });
+    ops.push({ kind: k.mount, a: 'proc', b: '/proc', c: 'proc', flags: MS.NOSUID | MS.NODEV | MS.NOEXEC, describe: 'mount a fresh proc on /proc', path: '/proc' });
   }
+  ops.push(...mountOps(spec, k));
   if (ns.has('net') && spec.network === 'loopback') {
     ops.push({ kind: k.loopbackUp, describe: "bring the loopback interface 'lo' up" });
   }
@@ -74,36 +99,50 @@ export interface BuiltPlan {
 
 export function buildPlan(spec: ResolvedSpawn): BuiltPlan {
   const ns = spec.namespaces;
-  let cloneFlags = 0;
-  for (const type of ns) cloneFlags |= CLONE_NEW[type];
+  const joining = spec.joins.length > 0;
+  const joinedTypes = new Set(spec.joins.map((j) => j.type));
+  const newFlags = (types: Iterable<NamespaceType>): number => {
+    let flags = 0;
+    for (const t of types) flags |= CLONE_NEW[t];
+    return flags;
+  };
+  // Joins come before new namespaces (after CLONE_NEWUSER, joining a host-owned namespace is
+  // EPERM), so with joins everything new is unshared in the child, the user namespace first.
+  // A time namespace is always unshared late: a process born in one has frozen offsets.
+  const atClone = joining ? [] : [...ns].filter((t) => t !== 'time');
+  const unshared = joining ? [...ns].filter((t) => t !== 'time' && t !== 'user') : [];
   const ops = planOps(spec);
 
-  // Ids: with a user namespace the caller's kuid is mapped to user.uid, so switching to it
-  // changes nothing outside; without one, a switch is a real setuid (root only).
+  // Ids: with a new user namespace the caller's kuid maps to user.uid unless ranges say
+  // otherwise; without one, a switch is a real setuid (root only).
   const user = spec.user;
-  const changesKuid =
-    !ns.has('user') && user !== null && (user.uid !== process.geteuid!() || user.gid !== process.getegid!());
+  const userns = ns.has('user') || joinedTypes.has('user');
+  const changesKuid = user !== null && (spec.idMaps
+    ? outsideOf(spec.idMaps.uid, user.uid) !== process.geteuid!() || outsideOf(spec.idMaps.gid, user.gid) !== process.getegid!()
+    : !userns && (user.uid !== process.geteuid!() || user.gid !== process.getegid!()));
   // A CLONE_VM child shares our memory: a credential change in it would reset the dumpable
-  // flag of *our* mm (commit_creds), so only plans that keep the kuid may use it.
-  const useVm = !changesKuid;
+  // flag of *our* mm (commit_creds); setns into a time namespace is refused in it; and a
+  // member of a joined namespace could ptrace it. Those plans use a fork-style child.
+  const useVm = !changesKuid && !joining && !ns.has('time');
 
-  // Supplementary groups: dropped (setgroups(0)) where the kernel lets us; inside an
-  // unprivileged user namespace setgroups is denied (user_namespaces(7)) and they stay.
+  // Supplementary groups: dropped (setgroups(0)) where the kernel lets us; an unprivileged
+  // user namespace denies setgroups (user_namespaces(7)) and a joined one may, so leave them.
   let groups: number[] | null = null;
   if (user?.groups) groups = user.groups;
-  else if (user && (!ns.has('user') || process.geteuid!() === 0)) groups = [];
+  else if (user && process.geteuid!() === 0 && !joinedTypes.has('user')) groups = [];
 
   const plan: NativePlan = {
-    cloneFlags,
+    cloneFlags: newFlags(atClone),
     cgroupFd: -1,
     useVm,
     init: spec.init,
     stdio: spec.stdio.map((s) => (s.kind === 'pipe' ? { kind: 'pipe', childReads: s.childReads } : s)),
-    joins: [],
-    unshareUser: false,
-    unshareFlags: 0,
-    forkAfterUnshare: false,
-    unshareTime: false,
+    joins: spec.joins.map((j) => ({ fd: j.fd, nstype: CLONE_NEW[j.type] })),
+    nondumpable: joining,
+    unshareUser: joining && ns.has('user'),
+    unshareFlags: newFlags(unshared),
+    forkAfterUnshare: joining && (ns.has('pid') || joinedTypes.has('pid')),
+    unshareTime: ns.has('time'),
     unshareCgroupLate: false,
     ops: ops.map(({ describe: _d, path: _p, ...op }) => op),
     cwd: spec.cwd,

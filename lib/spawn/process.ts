@@ -9,12 +9,14 @@ import * as net from 'node:net';
 import { constants as osConstants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import type { NativeChildHandle, NativeError, NativeSpawnResult } from '../../types/native';
-import { NsgroupsError } from '../errors';
+import { fromNodeError, NsgroupsError } from '../errors';
 import { native } from '../native';
+import * as fs from 'node:fs';
 import { childFailureError, cloneError } from './failure';
-import { callerIdMaps, writeIdMaps } from './idmap';
+import { writeIdMaps, writeIdMapsSync } from './idmap';
+import { closeJoins } from './joins';
 import { type ResolvedSpawn } from './options';
-import { buildPlan, type PlannedOp } from './plan';
+import { buildPlan, type BuiltPlan, type PlannedOp } from './plan';
 
 export interface ExitInfo {
   code: number | null;
@@ -63,10 +65,13 @@ export class SandboxProcess extends EventEmitter {
   exitCode: number | null = null;
   signalCode: NodeJS.Signals | null = null;
   killed = false;
+  /** the timeout option fired and sent killSignal */
+  timedOut = false;
 
   #handle: NativeChildHandle | null = null;
   #spec: ResolvedSpawn;
   #ops: PlannedOp[];
+  #unshareUser: boolean;
   #spawned = false;
   #failure: NsgroupsError | null = null;
   #initStatus: number | null = null;
@@ -76,12 +81,15 @@ export class SandboxProcess extends EventEmitter {
   #resolveExited!: (info: ExitInfo) => void;
   #rejectExited!: (err: NsgroupsError) => void;
   #exitedObserved = false;
+  #timer: NodeJS.Timeout | null = null;
+  #abortListener: (() => void) | null = null;
 
   /** @internal use spawn() */
-  constructor(spec: ResolvedSpawn, ops: PlannedOp[], result: NativeSpawnResult | null) {
+  constructor(spec: ResolvedSpawn, built: BuiltPlan, result: NativeSpawnResult | null) {
     super();
     this.#spec = spec;
-    this.#ops = ops;
+    this.#ops = built.ops;
+    this.#unshareUser = built.plan.unshareUser;
     this.spawnfile = spec.file;
     this.spawnargs = spec.argv.slice();
     this.#exited = new Promise<ExitInfo>((resolve, reject) => {
@@ -154,7 +162,10 @@ export class SandboxProcess extends EventEmitter {
           if (!this.#spec.init && !this.#failure) this.#onSpawned(); // close-on-exec: the exec happened
           return;
         case 'child_pid':
+          // the first child forked into a pid namespace (joined or unshared after joins): the
+          // grandchild is the sandbox now, and waits for us to have seen its pid
           this.pid = a;
+          this.#handle?.release();
           return;
         case 'exit':
           return this.#onExit(a, b);
@@ -164,17 +175,83 @@ export class SandboxProcess extends EventEmitter {
 
   /** @internal parent-side work between clone and the child's go-ahead */
   _release(): void {
-    const handle = this.#handle!;
-    try {
-      if (this.#spec.namespaces.has('user')) {
-        const user = this.#spec.user!;
-        writeIdMaps(this.pid!, callerIdMaps(user.uid, user.gid));
+    const spec = this.#spec;
+    this.#armTimeoutAndAbort();
+    // A user namespace made at clone gets its maps now; one unshared after joins asks for them.
+    if (spec.idMaps && !this.#unshareUser) this.#writeMapsThenRelease();
+    else this.#handle!.release();
+  }
+
+  #writeMapsThenRelease(): void {
+    const maps = this.#spec.idMaps!;
+    const pid = this.pid!;
+    if (maps.writer === 'direct') {
+      // synchronous: a few µs, and the common case needs no turn of the event loop
+      try {
+        writeIdMapsSync(pid, maps);
+      } catch (err) {
+        return this._fail(err as NsgroupsError);
       }
-    } catch (err) {
-      this._fail(err as NsgroupsError);
+      this.#handle?.release();
       return;
     }
-    handle.release();
+    writeIdMaps(pid, maps).then(
+      () => this.#handle?.release(),
+      (err: NsgroupsError) => this._fail(err),
+    );
+  }
+
+  #writeTimeOffsets(): void {
+    const t = this.#spec.timeOffsets!;
+    const target = `/proc/${this.pid}/timens_offsets`;
+    try {
+      // time_namespaces(7): "<clock> <secs> <nanosecs>" per line, once, before anyone entered
+      fs.writeFileSync(target, `monotonic ${t.monotonic[0]} ${t.monotonic[1]}\nboottime ${t.boottime[0]} ${t.boottime[1]}\n`);
+    } catch (err) {
+      return this._fail(
+        fromNodeError(err, "writing the time namespace's clock offsets", {
+          path: target,
+          step: 'timens',
+          hint: 'offsets need CAP_SYS_TIME in the user namespace that owns the time namespace',
+        }),
+      );
+    }
+    this.#handle?.release();
+  }
+
+  #armTimeoutAndAbort(): void {
+    const spec = this.#spec;
+    if (spec.timeout !== null && spec.timeout > 0) {
+      this.#timer = setTimeout(() => {
+        this.#timer = null;
+        if (this.kill(spec.killSignal)) this.timedOut = true;
+      }, spec.timeout);
+    }
+    const signal = spec.signal;
+    if (signal) {
+      const onAbort = (): void => {
+        this.#abortListener = null;
+        this.kill(spec.killSignal);
+        // child_process's behaviour: an AbortError, while the exit is still reported
+        const err = Object.assign(new Error('The operation was aborted', { cause: signal.reason }), {
+          name: 'AbortError',
+          code: 'ABORT_ERR',
+        });
+        if (this.listenerCount('error') > 0 || !this.#exitedObserved) this.emit('error', err);
+      };
+      if (signal.aborted) process.nextTick(onAbort);
+      else {
+        this.#abortListener = onAbort;
+        signal.addEventListener('abort', onAbort, { once: true });
+      }
+    }
+  }
+
+  #disarm(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    if (this.#abortListener) this.#spec.signal?.removeEventListener('abort', this.#abortListener);
+    this.#abortListener = null;
   }
 
   /** @internal the spawn failed in the parent: kill the child; 'error' follows its reaping */
@@ -198,6 +275,10 @@ export class SandboxProcess extends EventEmitter {
       this.#onSpawned();
     } else if (kind === reports.status) {
       this.#initStatus = value;
+    } else if (kind === reports.request) {
+      const requests = native().constants.requests;
+      if (value === requests.idMaps) this.#writeMapsThenRelease();
+      else if (value === requests.timeOffsets) this.#writeTimeOffsets();
     }
   }
 
@@ -210,6 +291,7 @@ export class SandboxProcess extends EventEmitter {
 
   #onExit(siCode: number, siStatus: number): void {
     this.#handle = null;
+    this.#disarm();
     if (this.#failure) {
       for (const s of this.stdio) (s as net.Socket | null)?.destroy();
       this.#emitFailure();
@@ -248,13 +330,14 @@ export class SandboxProcess extends EventEmitter {
  * start is an 'error' event and a rejected `exited`.
  */
 export function spawnResolved(spec: ResolvedSpawn): SandboxProcess {
-  const { plan, ops } = buildPlan(spec);
+  const built = buildPlan(spec);
   let result: NativeSpawnResult;
   try {
-    result = native().spawn(plan);
+    result = native().spawn(built.plan);
   } catch (err) {
+    closeJoins(spec.joins);
     const e = err as NativeError;
-    const proc = new SandboxProcess(spec, ops, null);
+    const proc = new SandboxProcess(spec, built, null);
     proc._failBeforeClone(
       typeof e.errno === 'number'
         ? cloneError(e.errno, e.syscall, spec)
@@ -262,7 +345,8 @@ export function spawnResolved(spec: ResolvedSpawn): SandboxProcess {
     );
     return proc;
   }
-  const proc = new SandboxProcess(spec, ops, result);
+  closeJoins(spec.joins); // the child has its own copies now
+  const proc = new SandboxProcess(spec, built, result);
   proc._start();
   proc._release();
   return proc;

@@ -1,0 +1,100 @@
+// capabilities(): what this host supports, probed (a real sandbox tries each feature), never
+// guessed from a version number; each answer that is "no" says why and how to get it.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { NsgroupsError } from '../errors';
+import { run } from '../spawn/index';
+import type { SpawnOptions } from '../spawn/options';
+import { decideUnprivilegedUserns, readUsernsSysctls, type UsernsSysctls } from './userns';
+
+export interface Feature {
+  supported: boolean;
+  /** why not (or a note on how it was found) */
+  reason?: string;
+}
+
+export interface HostCapabilities {
+  kernel: { release: string; version: { major: number; minor: number; patch: number } };
+  userNamespaces: {
+    /** may an unprivileged user create one (decided from the sysctls and AppArmor) */
+    unprivileged: Feature;
+    /** can this caller create one (probed) */
+    caller: Feature;
+    sysctls: UsernsSysctls;
+  };
+  overlay: {
+    /** overlayfs mounts (probed in a sandbox of this caller) */
+    available: Feature;
+    /** overlayfs inside a user namespace, with userxattr (probed; Linux 5.11+) */
+    inUserNamespace: Feature;
+  };
+  clone3: Feature;
+  pidfd: Feature;
+  timeNamespaces: Feature;
+  /** recursive read-only binds (mount_setattr, Linux 5.12) */
+  mountSetattr: Feature;
+}
+
+export function parseKernelRelease(release: string): HostCapabilities['kernel'] {
+  const m = /^(\d+)\.(\d+)(?:\.(\d+))?/.exec(release);
+  return {
+    release,
+    version: { major: Number(m?.[1] ?? 0), minor: Number(m?.[2] ?? 0), patch: Number(m?.[3] ?? 0) },
+  };
+}
+
+/** Runs `script` with sh in a sandbox; supported when it exits 0, else the reason it gave. */
+async function probe(script: string, options: SpawnOptions): Promise<Feature> {
+  try {
+    const r = await run('sh', ['-c', script], { ...options, env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' }, timeout: 10000 });
+    if (r.code === 0) return { supported: true };
+    return { supported: false, reason: (r.stderr.trim().split('\n').pop() || `exit status ${r.code ?? r.signal}`).slice(0, 300) };
+  } catch (err) {
+    return { supported: false, reason: err instanceof NsgroupsError ? err.message : String(err) };
+  }
+}
+
+async function probeSpawn(options: SpawnOptions): Promise<Feature> {
+  return probe('true', options);
+}
+
+export async function capabilities(): Promise<HostCapabilities> {
+  const root = process.geteuid!() === 0;
+  const ns = (...types: NonNullable<SpawnOptions['namespaces']>): SpawnOptions['namespaces'] =>
+    root ? types : ['user', ...types];
+  const sysctls = readUsernsSysctls();
+  const decision = decideUnprivilegedUserns(sysctls);
+
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), `nsgroups-probe-${process.pid}-`));
+  try {
+    fs.chmodSync(scratch, 0o755);
+    // An overlay on a tmpfs of the sandbox's own: lower, upper and work inside it.
+    const overlay = (userxattr: boolean): string =>
+      `cd ${scratch} && mkdir l u w m && echo x > l/f && ` +
+      `mount -t overlay overlay -o lowerdir=l,upperdir=u,workdir=w${userxattr ? ',userxattr' : ''} m && rm m/f && test ! -e l/f -o -e l/f`;
+    const tmpfs = { type: 'tmpfs' as const, target: scratch };
+    const [caller, clone, overlayHere, overlayUserns, time, setattr] = await Promise.all([
+      probeSpawn({ namespaces: ['user'], stdio: 'ignore' }),
+      probeSpawn({ stdio: 'ignore' }),
+      probe(overlay(!root), { namespaces: ns('mount'), mounts: [tmpfs] }),
+      probe(overlay(true), { namespaces: ['user', 'mount'], mounts: [tmpfs] }),
+      probeSpawn({ namespaces: ns('time'), timeOffsets: { monotonic: 0 }, stdio: 'ignore' }),
+      probeSpawn({ namespaces: ns('mount'), mounts: [{ type: 'bind', source: scratch, target: scratch, readonly: true, recursive: true }], stdio: 'ignore' }),
+    ]);
+    const unprivileged: Feature = root
+      ? { supported: decision.allowed, reason: decision.reason ?? 'decided from the sysctls (the caller is root)' }
+      : { supported: caller.supported, reason: caller.supported ? undefined : decision.reason ?? caller.reason };
+    return {
+      kernel: parseKernelRelease(os.release()),
+      userNamespaces: { unprivileged, caller, sysctls },
+      overlay: { available: overlayHere, inUserNamespace: overlayUserns },
+      clone3: clone.supported ? clone : { supported: false, reason: clone.reason },
+      pidfd: clone.supported ? { supported: true, reason: 'every spawn uses CLONE_PIDFD' } : clone,
+      timeNamespaces: time,
+      mountSetattr: setattr,
+    };
+  } finally {
+    fs.rmSync(scratch, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,84 @@
+// `mounts` without a rootfs: bind (ro/rw, recursive), tmpfs (size, mode), proc. Validated here;
+// turned into child ops in plan.ts. Targets must already exist: the library never creates
+// directories in the host's filesystem.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { NsgroupsError } from '../errors';
+import { parseSize } from '../util/units';
+import { checkArray, checkBoolean, checkInteger, checkKeys, checkObject, checkOneOf, checkString } from '../util/validate';
+
+export type MountSpec =
+  | { type: 'bind'; source: string; target: string; readonly?: boolean; recursive?: boolean }
+  | { type: 'tmpfs'; target: string; size?: number | string; mode?: number; readonly?: boolean }
+  | { type: 'proc'; target: string };
+
+export type ResolvedMount =
+  | { type: 'bind'; source: string; target: string; readonly: boolean; recursive: boolean }
+  | { type: 'tmpfs'; target: string; size: number | null; mode: number | null; readonly: boolean }
+  | { type: 'proc'; target: string };
+
+function absolute(value: unknown, what: string): string {
+  const p = checkString(value, what);
+  if (!path.isAbsolute(p)) throw new NsgroupsError('ERR_INVALID_ARG', `${what} must be an absolute path, got '${p}'`);
+  return path.normalize(p);
+}
+
+function kindOf(p: string, what: string): 'dir' | 'file' {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(p);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new NsgroupsError(
+      e.code === 'ENOENT' ? 'ERR_NOT_FOUND' : e.code === 'EACCES' ? 'ERR_PERMISSION' : 'ERR_SYSTEM',
+      `${what} '${p}' ${e.code === 'ENOENT' ? 'does not exist' : `cannot be inspected (${e.code})`}` +
+        (what.endsWith('target') ? ': without a rootfs, mount points must already exist (nsgroups never creates directories on the host)' : ''),
+      { errno: e.errno, syscall: 'stat', path: p },
+    );
+  }
+  return st.isDirectory() ? 'dir' : 'file';
+}
+
+/** Checks the shapes (pure); `checkPaths` also checks sources and targets on the host. */
+export function resolveMounts(value: unknown, checkPaths: boolean): ResolvedMount[] {
+  if (value === undefined) return [];
+  return checkArray(value, 'options.mounts').map((entry, i) => {
+    const what = `options.mounts[${i}]`;
+    const m = checkObject(entry, what);
+    const type = checkOneOf(m.type, ['bind', 'tmpfs', 'proc'] as const, `${what}.type`);
+    const target = absolute(m.target, `${what}.target`);
+    if (type === 'bind') {
+      checkKeys(m, ['type', 'source', 'target', 'readonly', 'recursive'], what);
+      const source = absolute(m.source, `${what}.source`);
+      if (checkPaths) {
+        const s = kindOf(source, `${what}.source`);
+        const t = kindOf(target, `${what}.target`);
+        if (s !== t) {
+          throw new NsgroupsError('ERR_INVALID_ARG', `${what}: cannot bind a ${s === 'dir' ? 'directory' : 'file'} ('${source}') onto a ${t === 'dir' ? 'directory' : 'file'} ('${target}')`);
+        }
+      }
+      return {
+        type,
+        source,
+        target,
+        readonly: m.readonly === undefined ? false : checkBoolean(m.readonly, `${what}.readonly`),
+        recursive: m.recursive === undefined ? true : checkBoolean(m.recursive, `${what}.recursive`),
+      };
+    }
+    if (checkPaths && kindOf(target, `${what}.target`) !== 'dir') {
+      throw new NsgroupsError('ERR_INVALID_ARG', `${what}: a ${type} mount needs a directory as target, '${target}' is a file`);
+    }
+    if (type === 'tmpfs') {
+      checkKeys(m, ['type', 'target', 'size', 'mode', 'readonly'], what);
+      return {
+        type,
+        target,
+        size: m.size === undefined ? null : parseSize(m.size, `${what}.size`),
+        mode: m.mode === undefined ? null : checkInteger(m.mode, `${what}.mode`, 0, 0o7777),
+        readonly: m.readonly === undefined ? false : checkBoolean(m.readonly, `${what}.readonly`),
+      };
+    }
+    checkKeys(m, ['type', 'target'], what);
+    return { type, target };
+  });
+}
