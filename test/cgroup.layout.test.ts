@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NsgroupsError } from '../lib/errors';
-import { detectCgroupLayout, parseCgroupLayout, parseProcCgroup } from '../lib/cgroup/index';
+import { cgroupCapabilities, detectCgroupLayout, parseCgroupLayout, parseProcCgroup } from '../lib/cgroup/index';
 import { hierarchyDir, procPathIn } from '../lib/cgroup/layout';
 
 const fixtures = path.join(__dirname, 'fixtures', 'cgroup-layout');
@@ -125,5 +125,40 @@ describe('detectCgroupLayout on this host', () => {
       expect(p).not.toBeNull();
       expect(fs.existsSync(hierarchyDir(h, p!)!)).toBe(true);
     }
+  });
+});
+
+describe('cgroupCapabilities() on this host', () => {
+  it('reports the mode, where cgroups would go, and the cgroup2 core files a real cgroup has', async () => {
+    const caps = await cgroupCapabilities();
+    const layout = await detectCgroupLayout();
+    expect(caps.mode).toBe(layout.mode);
+    expect(caps.unified).toBe(layout.unified?.mountPoint ?? null);
+    for (const b of caps.base) {
+      const top = (() => {
+        try {
+          fs.accessSync(path.join(b.hierarchy, 'cgroup.procs'), fs.constants.W_OK);
+          return true;
+        } catch {
+          return false;
+        }
+      })();
+      if (top) expect(b).toMatchObject({ path: path.join(b.hierarchy, 'nsgroups'), source: 'root' });
+      else if (b.path === null) expect(b.source).toBeNull();
+    }
+    if (process.geteuid!() === 0 && caps.unified) {
+      // the oracle: a cgroup of our own in the cgroup2 tree, and the files it has
+      const probe = path.join(caps.unified, `nsgroups-test-caps-${process.pid}`);
+      fs.mkdirSync(probe);
+      try {
+        const files = fs.readdirSync(probe);
+        expect(caps.kill.supported).toBe(files.includes('cgroup.kill'));
+        expect(caps.psi.supported).toBe(files.includes('cpu.pressure'));
+        if (layout.controllers.freezer?.version !== 1) expect(caps.freeze.supported).toBe(files.includes('cgroup.freeze'));
+      } finally {
+        fs.rmdirSync(probe);
+      }
+    }
+    if (layout.controllers.freezer?.version === 1) expect(caps.freeze).toMatchObject({ supported: true, reason: expect.stringMatching(/freezer/) });
   });
 });

@@ -13,6 +13,7 @@ import {
   exited,
   hierarchiesWith,
   hostMode,
+  mountOf,
   mounts,
   procCgroupIn,
   removeEverywhere,
@@ -191,5 +192,32 @@ describe('where a process is (read-only: both lanes)', () => {
     const next = it.next();
     await cg.delete();
     expect(await next).toEqual({ value: undefined, done: true });
+  });
+
+  it('without a cgroup2 directory (as on a pure v1 host): kill() freezes, signals, thaws; events() polls populated', async () => {
+    // made by hand in three v1 hierarchies only, then opened: the library finds no unified directory
+    for (const c of ['memory', 'pids', 'freezer']) fs.mkdirSync(path.join(mountOf(c), rel('v1only')), { recursive: true });
+    const cg = await Cgroup.open('v1only', { root });
+    expect(Object.keys(cg.path).sort()).toEqual(['freezer', 'memory', 'pids']);
+    const placement = cg._placement();
+    expect(placement.v2Dir).toBeNull();
+    expect(placement.v1ProcsFiles.sort()).toEqual(['memory', 'pids', 'freezer'].map((c) => path.join(mountOf(c), rel('v1only'), 'cgroup.procs')).sort());
+    const ac = new AbortController();
+    const seen: string[] = [];
+    const loop = (async () => {
+      for await (const ev of cg.events({ signal: ac.signal, pollInterval: 20 })) seen.push(ev.type);
+    })();
+    const procs = [0, 1].map(() => children.start('sleep', ['1000']));
+    for (const p of procs) await cg.add(p.pid!);
+    await waitFor(() => seen.includes('populated'), 5000, 'populated (polled)');
+    await cg.kill();
+    for (const p of procs) expect((await exited(p)).signal).toBe('SIGKILL');
+    expect(cgRead('freezer', rel('v1only'), 'freezer.state')).toBe('THAWED');
+    expect(cgRead('memory', rel('v1only'), 'cgroup.procs')).toBe('');
+    await waitFor(() => seen.includes('empty'), 5000, 'empty (polled)');
+    ac.abort();
+    await loop;
+    await cg.delete();
+    expect(hierarchiesWith(rel('v1only'))).toEqual([]);
   });
 });

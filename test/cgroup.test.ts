@@ -127,6 +127,12 @@ itRootless('rootless without delegation: ERR_PERMISSION that shows the Delegate=
       expect(fs.statSync(paths[c]).isDirectory()).toBe(true);
     }
     if (unifiedMount()) expect(paths.unified).toBe(path.join(unifiedMount()!, r));
+    // for spawn({ cgroup }): CLONE_INTO_CGROUP into the cgroup2 directory, and every v1 cgroup.procs
+    const placement = cg._placement();
+    expect(placement.v2Dir).toBe(unifiedMount() ? path.join(unifiedMount()!, r) : null);
+    expect(placement.v1ProcsFiles.sort()).toEqual(
+      mounts.filter((m) => m.version === 1 && fs.existsSync(path.join(m.mountPoint, r))).map((m) => path.join(m.mountPoint, r, 'cgroup.procs')).sort(),
+    );
     await cg.delete();
     expect(hierarchiesWith(r)).toEqual([]);
   });

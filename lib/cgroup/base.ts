@@ -85,7 +85,7 @@ export interface BaseChoice {
  * The base in hierarchy `h`: the option, else NSGROUPS_CGROUP_ROOT, else `/nsgroups` when the
  * top is writable (root), else `<delegated subtree>/nsgroups`; null when nothing is writable.
  */
-export function chooseBase(h: CgroupHierarchy, rootOption: string | undefined, selfCgroup: string): BaseChoice | null {
+export function chooseBase(h: CgroupHierarchy, rootOption: string | undefined, selfCgroup: () => string): BaseChoice | null {
   if (rootOption !== undefined) return { rel: rootOption, source: 'option' };
   const env = process.env.NSGROUPS_CGROUP_ROOT;
   if (env) return { rel: checkBaseRoot(env, 'NSGROUPS_CGROUP_ROOT'), source: 'env' };
@@ -93,7 +93,7 @@ export function chooseBase(h: CgroupHierarchy, rootOption: string | undefined, s
   if (writable(h.mountPoint)) return { rel: path.posix.join(top, DEFAULT_BASE_NAME), source: 'root' };
   // Walk up from our own cgroup while the directory is ours to write: the top of that run is
   // the delegation point (systemd chowns the delegated unit's directory and cgroup.procs).
-  const own = procPathIn(h, parseProcCgroup(selfCgroup));
+  const own = procPathIn(h, parseProcCgroup(selfCgroup()));
   if (own === null) return null;
   let found: string | null = null;
   for (let p = own; ; p = path.posix.dirname(p)) {
@@ -129,7 +129,7 @@ export function describeBases(layout: CgroupLayout, controllers: readonly string
   return hierarchies.map((h) => {
     let choice: BaseChoice | null = null;
     try {
-      choice = chooseBase(h, undefined, self);
+      choice = chooseBase(h, undefined, () => self);
     } catch {
       choice = null; // a bad NSGROUPS_CGROUP_ROOT: reported as no base
     }

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { fromNodeError, invalidArg, NsgroupsError, unsupported } from '../errors';
 import { checkArray, checkBoolean, checkInteger, checkKeys, checkObject, checkOneOf, checkNumber } from '../util/validate';
 import { waitUntil, type CgroupBackend, type CgroupDir, type Placement } from './backend';
-import { checkBaseRoot, checkCgroupName, chooseBase, describeBases, permissionError, type CgroupBaseReport } from './base';
+import { checkBaseRoot, checkCgroupName, chooseBase, permissionError } from './base';
 import { CgroupEventStream, type CgroupEvent, type CgroupEventsOptions } from './events';
 import { descendantsDeepestFirst, isErrno, rmdirRetrying } from './fsops';
 import {
@@ -65,8 +65,10 @@ function layout(): CgroupLayout {
   return cachedLayout;
 }
 
-function readSelfCgroup(): string {
-  return fs.readFileSync('/proc/self/cgroup', 'utf8');
+/** /proc/self/cgroup, read once per call that needs it (only a user's delegated base does). */
+function selfCgroupReader(): () => string {
+  let text: string | undefined;
+  return () => (text ??= fs.readFileSync('/proc/self/cgroup', 'utf8'));
 }
 
 function topWritable(h: CgroupHierarchy): boolean {
@@ -105,6 +107,7 @@ function makeDirs(plan: DirPlan, made: string[]): void {
   for (let p = rel; p !== h.mountRoot && p !== '/'; p = path.posix.dirname(p)) levels.unshift(p);
   for (const level of levels) {
     const dir = hierarchyDir(h, level)!;
+    if (level !== rel && fs.existsSync(dir)) continue; // the base and parents are usually there already
     try {
       fs.mkdirSync(dir);
       made.push(dir);
@@ -143,7 +146,7 @@ function planCreate(
   controllers: string[] | undefined,
   limits: ResolvedLimits,
 ): { plans: DirPlan[]; backend: (dirs: CgroupDir[]) => CgroupBackend } {
-  const selfCgroup = readSelfCgroup();
+  const selfCgroup = selfCgroupReader();
   const name = segments.join('/');
   const dirIn = (h: CgroupHierarchy, optional: boolean): DirPlan | null => {
     const base = chooseBase(h, rootOption, selfCgroup);
@@ -270,7 +273,7 @@ export class Cgroup {
     const segments = checkCgroupName(name);
     const rootOption = opts.root === undefined ? undefined : checkBaseRoot(opts.root, `${what}.root`);
     const lay = layout();
-    const selfCgroup = readSelfCgroup();
+    const selfCgroup = selfCgroupReader();
     const find = (h: CgroupHierarchy): CgroupDir | null => {
       const base = chooseBase(h, rootOption, selfCgroup);
       if (!base) return null;
@@ -452,8 +455,3 @@ export class Cgroup {
   }
 }
 
-/** For capabilities(): the layout and the base directories cgroups would be created under. */
-export async function cgroupHostReport(): Promise<{ layout: CgroupLayout; bases: CgroupBaseReport[] }> {
-  const lay = layout();
-  return { layout: lay, bases: describeBases(lay, V1_CONTROLLERS) };
-}

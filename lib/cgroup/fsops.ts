@@ -98,6 +98,9 @@ export function descendantsDeepestFirst(dir: string): string[] {
   const out: string[] = [];
   let entries: fs.Dirent[];
   try {
+    // kernfs keeps a directory's link count at 2 + its subdirectories: no children, no readdir
+    const st = fs.statSync(dir, { throwIfNoEntry: false });
+    if (!st || st.nlink === 2) return out;
     entries = fs.readdirSync(dir, { withFileTypes: true });
   } catch (err) {
     if (errnoOf(err) === 'ENOENT') return out;
