@@ -2,6 +2,7 @@
 // and stats — each checked against /proc/PID/cgroup, /proc/PID/task, /proc/PID/stat and cgroupfs.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { Cgroup } from '../lib/index';
 import type { CgroupEvent } from '../lib/index';
 import { isRoot } from './helpers/host';
@@ -80,10 +81,22 @@ describe('where a process is (read-only: both lanes)', () => {
     await cg.add(node.pid!);
     const procs = await cg.procs();
     expect(procs.filter((p) => p === node.pid)).toHaveLength(1);
-    const tasks = fs.readdirSync(`/proc/${node.pid}/task`).map(Number).sort((a, b) => a - b);
+    // node starts threads lazily: compare while /proc/PID/task holds still around the read
+    const taskList = () => fs.readdirSync(`/proc/${node.pid}/task`).map(Number).sort((a, b) => a - b);
+    let tasks: number[] = [];
+    let threads: number[] = [];
+    let file: number[] = [];
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const before = taskList();
+      threads = await cg.threads();
+      file = cgRead('pids', rel('mt'), 'tasks').split('\n').map(Number).sort((a, b) => a - b);
+      tasks = taskList();
+      if (before.join() === tasks.join()) break;
+      await sleep(20);
+    }
     expect(tasks.length).toBeGreaterThan(1);
-    expect(await cg.threads()).toEqual(tasks);
-    expect(cgRead('pids', rel('mt'), 'tasks').split('\n').map(Number).sort((a, b) => a - b)).toEqual(tasks);
+    expect(threads).toEqual(tasks);
+    expect(file).toEqual(tasks);
     for (const mp of hierarchiesWith(rel('mt'))) expect(procCgroupIn(node.pid!, mp)).toBe(rel('mt'));
     // Cgroup.of sees the same cgroup
     const of = await Cgroup.of(node.pid!);
@@ -219,5 +232,41 @@ describe('where a process is (read-only: both lanes)', () => {
     await loop;
     await cg.delete();
     expect(hierarchiesWith(rel('v1only'))).toEqual([]);
+  });
+
+  it('a worker thread that leaves an events() iterator open exits cleanly: its eventfd is closed at teardown', async () => {
+    const cg = await Cgroup.create('worker', { root, memory: { max: '64M' } });
+    // the worker runs the built library (dist/, rebuilt by test/global-setup.js when lib/ is newer)
+    // and reports the eventfds that appeared when it started watching (the OOM eventfd)
+    const script = `
+      const fs = require('node:fs');
+      const { parentPort } = require('node:worker_threads');
+      const { Cgroup } = require(${JSON.stringify(path.join(__dirname, '..', 'dist', 'index.cjs'))});
+      const eventfds = () => fs.readdirSync('/proc/self/fd').filter((fd) => {
+        try { return fs.readlinkSync('/proc/self/fd/' + fd) === 'anon_inode:[eventfd]'; } catch { return false; }
+      });
+      Cgroup.open('worker', { root: ${JSON.stringify(root)} }).then((cg) => {
+        const before = eventfds();
+        const it = cg.events();
+        it.next();
+        parentPort.postMessage(eventfds().filter((fd) => !before.includes(fd)));
+      });`;
+    const worker = new Worker(script, { eval: true });
+    const fds = await new Promise<string[]>((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    expect(fds).toHaveLength(1);
+    const isEventfd = (fd: string) => {
+      try {
+        return fs.readlinkSync(`/proc/self/fd/${fd}`) === 'anon_inode:[eventfd]';
+      } catch {
+        return false;
+      }
+    };
+    expect(isEventfd(fds[0])).toBe(true);
+    expect(await worker.terminate()).toBe(1);
+    await waitFor(() => !isEventfd(fds[0]), 5000, 'the eventfd to be closed');
+    await cg.delete();
   });
 });
