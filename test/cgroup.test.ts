@@ -150,6 +150,11 @@ itRootless('rootless without delegation: ERR_PERMISSION that shows the Delegate=
     expect((await cg.limits()).memory).toEqual({ max: 'max', swapMax: 'max' });
     expect(cgRead('pids', r, 'pids.max')).toBe('max');
     expect(cgRead('cpu', r, 'cpu.cfs_quota_us')).toBe('-1');
+    // units are powers of 1024, as memparse reads them; plain numbers are bytes
+    for (const [value, bytes] of [['512K', 512 * 1024], ['1.5G', 1.5 * 1024 ** 3], ['2g', 2 * 1024 ** 3], [64 * 1024 ** 2, 64 * 1024 ** 2]] as const) {
+      await cg.set({ memory: { max: value } });
+      expect(cgRead('memory', r, 'memory.limit_in_bytes')).toBe(String(bytes));
+    }
     await cg.set({ cpu: { max: 0.005 } }); // under 1 ms per 100 ms: the period grows to 1 s
     expect(cgRead('cpu', r, 'cpu.cfs_period_us')).toBe('1000000');
     expect(cgRead('cpu', r, 'cpu.cfs_quota_us')).toBe('5000');
