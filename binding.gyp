@@ -35,6 +35,8 @@
         "src-native/child_watch.cc",
         "src-native/env_state.cc",
         "src-native/init_blob.cc",
+        "src-native/netlink.cc",
+        "src-native/nsfs.cc",
         "src-native/spawn.cc"
       ],
       "include_dirs": ["src-native", "<(SHARED_INTERMEDIATE_DIR)"],

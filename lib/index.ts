@@ -13,3 +13,7 @@ export type {
   StdioName,
   UserOption,
 } from './spawn/index';
+export { formatNamespaceTable, Namespace } from './namespace/index';
+export type { NamespaceCreateOptions, NamespaceList, NamespaceListEntry, UnpinOptions } from './namespace/index';
+export { NetworkLinks } from './net/index';
+export type { AddressInfo, LinkChange, LinkInfo, VethOptions } from './net/index';

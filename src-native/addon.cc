@@ -5,6 +5,8 @@
 #include "child.h"
 #include "child_handle.h"
 #include "env_state.h"
+#include "netlink.h"
+#include "nsfs.h"
 #include "report.h"
 #include "spawn.h"
 
@@ -61,6 +63,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("spawn", Napi::Function::New(env, Spawn));
   exports.Set("steps", Steps(env));
   exports.Set("constants", Constants(env));
+  RegisterNsfsNatives(env, exports);
+  RegisterNetlinkNatives(env, exports);
   return exports;
 }
 

@@ -7,7 +7,7 @@ export const isRoot = process.geteuid!() === 0;
 export const mustWork = process.env.NSGROUPS_MUST_WORK === '1';
 export const lane = isRoot ? 'root' : 'rootless';
 
-type TestFn = () => unknown;
+type TestFn = jest.ProvidesCallback;
 
 /** Defines the test only in the root lane. */
 export function itRoot(name: string, fn: TestFn, timeout?: number): void {
