@@ -14,7 +14,7 @@ import { checkKeys, checkObject, checkOneOf, type Plain } from '../util/validate
 import { closeQuietly, identify, openNamespacePath, type Identity } from './fd';
 import { HOLDER_ARGV0, holderOf, registerHolder, type PidHolder } from './holder';
 import { NAMESPACE_TYPES, PROC_NS_NAME } from './kinds';
-import { bindPin, preparePinTarget, removeCreatedFile, resolvePinPath } from './pin';
+import { bindPin, endPinWithProcess, preparePinTarget, removeCreatedFile, resolvePinPath } from './pin';
 
 export interface NamespaceCreateOptions {
   /**
@@ -108,8 +108,9 @@ export async function createNamespace(typeArg: unknown, optionsArg: unknown): Pr
   }
 
   const created = pinPath !== undefined ? await preparePinTarget(pinPath) : false;
-  // A pinned pid namespace must outlive this process with its holder; an unpinned one dies
-  // with the Namespace object (or this process), like its fd.
+  // A pinned pid namespace's holder must not die with a crash of this process (the pin would
+  // outlive it, broken); on a normal exit spawn ends it and the pin is removed first (pin.ts).
+  // An unpinned one dies with the Namespace object or this process, like its fd.
   const keepHolder = type === 'pid' && pinPath !== undefined;
   let child: SandboxProcess | undefined;
   let fd = -1;
@@ -130,7 +131,10 @@ export async function createNamespace(typeArg: unknown, optionsArg: unknown): Pr
       bindPin(fd, pinPath, created);
       closeQuietly(fd);
       fd = -1;
-      if (holder) registerHolder(pinPath, holder);
+      if (holder) {
+        registerHolder(pinPath, holder);
+        endPinWithProcess(pinPath);
+      }
       if (type !== 'pid') await stop(child);
       return { identity, pinPath };
     }

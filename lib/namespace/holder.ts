@@ -1,8 +1,8 @@
 // Holders of pid namespaces made by Namespace.create('pid'). A pid namespace dies with its init
 // (pid_namespaces(7): once pid 1 is gone, fork() into it fails with ENOMEM), so a created one
-// keeps a small init — the library's own, running a long sleep — for as long as it is pinned.
-// The holder's sleeping command carries HOLDER_ARGV0 so that an unpin from another process can
-// recognise it and end it.
+// keeps a small init — the library's own, running a long sleep — for as long as it is pinned
+// (and, pinned or not, no longer than the process that made it runs: see pin.ts). The holder's
+// sleeping command carries HOLDER_ARGV0 so that an unpin from another process can recognise it.
 import { promises as fsp } from 'node:fs';
 import type { SandboxProcess } from '../spawn/index';
 
@@ -48,16 +48,19 @@ async function pidNamespaceInode(pid: number): Promise<number | undefined> {
 }
 
 /**
- * Ends the holder of the pid namespace `inode` that was pinned at `pinPath`: the one this
- * process registered, else one found in /proc (a pin made by another process): a process of
- * that namespace whose argv[0] is HOLDER_ARGV0, whose parent is that namespace's pid 1.
+ * Ends the holder of the pid namespace `inode` that was pinned at `pinPath`, whoever made it:
+ * found in /proc as a process of that namespace whose argv[0] is HOLDER_ARGV0 and whose parent
+ * is that namespace's pid 1, the init, which is killed (and the namespace with it). A holder
+ * this process started is then also waited for, so it is reaped before unpin resolves.
  */
 export async function stopHolder(pinPath: string, inode: number): Promise<void> {
   const own = pinned.get(pinPath);
-  if (own) {
-    pinned.delete(pinPath);
-    return own.stop();
-  }
+  pinned.delete(pinPath);
+  await killHolderInit(inode);
+  await own?.stop();
+}
+
+async function killHolderInit(inode: number): Promise<void> {
   for (const name of await fsp.readdir('/proc')) {
     const pid = Number(name);
     if (!Number.isInteger(pid)) continue;
@@ -71,7 +74,7 @@ export async function stopHolder(pinPath: string, inode: number): Promise<void> 
       process.kill(init, 'SIGKILL');
       return;
     } catch {
-      /* gone or not ours to read: not the holder */
+      /* gone, or not ours to read: not the holder */
     }
   }
 }

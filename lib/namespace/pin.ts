@@ -1,7 +1,7 @@
 // Pins: a bind mount of a namespace file onto a plain file keeps the namespace alive with no
 // member process (ip-netns(8) does this under /run/netns). Pins are made only on a file whose
 // directory already exists; the file is created when missing and removed again by unpin.
-import { constants as fsConstants, promises as fsp } from 'node:fs';
+import { constants as fsConstants, promises as fsp, unlinkSync } from 'node:fs';
 import * as path from 'node:path';
 import type { NativeError } from '../../types/native';
 import { fromNodeError, NsgroupsError, systemError } from '../errors';
@@ -18,6 +18,33 @@ export interface UnpinOptions {
 
 // Files this process created to pin on: unpin removes them.
 const createdFiles = new Set<string>();
+
+// Pins whose namespace ends with this process: a pid namespace made by Namespace.create lives
+// as long as its holder init, a child of this process, and spawn ends its children when the
+// process (or worker) exits normally. Those pins are removed at 'exit', before that happens,
+// so that no pin outlives what it pins. (If the process is killed instead, nothing ends the
+// holder: the pin stays valid, and an unpin from any process ends it.)
+const endingWithProcess = new Set<string>();
+let exitHookInstalled = false;
+
+function removePinsAtExit(): void {
+  for (const file of endingWithProcess) {
+    try {
+      native().nsUnpin(file);
+      if (createdFiles.has(file)) unlinkSync(file);
+    } catch {
+      /* exiting: nothing better to do */
+    }
+  }
+}
+
+export function endPinWithProcess(file: string): void {
+  endingWithProcess.add(file);
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.on('exit', removePinsAtExit);
+  }
+}
 
 export function resolvePinPath(value: unknown, what: string): string {
   return path.resolve(checkString(value, what));
@@ -118,6 +145,7 @@ export async function unpinFile(target: unknown, options: unknown): Promise<void
     const e = err as NativeError;
     throw systemError(e.errno, e.syscall, `unpinning ${file}`, { path: file });
   }
+  endingWithProcess.delete(file);
   // a pid namespace made by Namespace.create lives as long as its holder init: end it now
   if (pinned.type === 'pid') await stopHolder(file, pinned.inode);
   if (remove ?? createdFiles.has(file)) {
