@@ -229,12 +229,12 @@ describe('Namespace.create', () => {
     }
   }, 30000);
 
-  itRoot("create('pid') without a pin holds the namespace and its init until close()", async () => {
+  it("create('pid') without a pin holds the namespace and its init until close()", async () => {
     const ns = await Namespace.create('pid');
     expect(ns.path).toMatch(new RegExp(`^/proc/${process.pid}/fd/\\d+$`));
     const members = membersOfPidNs(ns.inode);
     expect(members.length).toBeGreaterThan(0);
-    await expect(ns.pin(`${dir}/late-pid`)).rejects.toMatchObject({ code: 'ERR_UNSUPPORTED' });
+    await expect(ns.pin(`${dir}/late-pid`)).rejects.toMatchObject({ code: 'ERR_UNSUPPORTED' }); // before any mount: both lanes
     expect(fs.existsSync(`${dir}/late-pid`)).toBe(false);
     ns.close();
     await waitFor(() => membersOfPidNs(ns.inode).length === 0, 5000, 'the holder to end');
