@@ -29,3 +29,7 @@ export type {
   OverlayUnmountOptions,
   RedirectDirMode,
 } from './overlay/index';
+export { formatNamespaceTable, Namespace } from './namespace/index';
+export type { NamespaceCreateOptions, NamespaceList, NamespaceListEntry, UnpinOptions } from './namespace/index';
+export { NetworkLinks } from './net/index';
+export type { AddressInfo, LinkChange, LinkInfo, VethOptions } from './net/index';

@@ -20,7 +20,7 @@ import {
 import { outsideOf, planIdMaps, resolveIdMap, type IdMapEntry, type IdMaps } from './idmap';
 import { checkJoins, closeJoins, openJoins, type JoinTarget, type OpenJoin } from './joins';
 import { resolveMounts, type MountSpec, type ResolvedMount } from './mounts';
-import { NAMESPACE_TYPES, type NamespaceType } from './namespaces';
+import { NAMESPACE_TYPES, type NamespaceType } from '../namespace/kinds';
 import { resolveRootfs, type ResolvedRootfs } from './rootfs';
 import type { OverlayMount } from '../overlay/overlay-mount';
 

@@ -3,7 +3,7 @@
 import type { NativeOp, NativePlan } from '../../types/native';
 import { native } from '../native';
 import { outsideOf } from './idmap';
-import { CLONE_NEW, type NamespaceType } from './namespaces';
+import { CLONE_NEW, type NamespaceType } from '../namespace/kinds';
 import type { ResolvedMount } from './mounts';
 import type { ResolvedSpawn } from './options';
 import { rootfsOps } from './rootfs';
