@@ -2,13 +2,12 @@
 // kernel's witness, and TCP across them. Every link and address lives in namespaces this test
 // created (pinned as /run/netns/nsgroups-<pid>-*); the host's interfaces and routes are only
 // read, before and after, to show they did not change.
-// The data path runs through `ip netns exec` for now; it moves to spawn({ join }) once the
-// spawn core has joins.
-import { execFileSync, spawn as spawnChild, type ChildProcess } from 'node:child_process';
+// The data path: sandboxes that join the pinned namespaces (spawn({ join })).
+import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import { Namespace, NetworkLinks, run, type SandboxProcess } from '../lib';
+import { Namespace, NetworkLinks, run, spawn, type SandboxProcess } from '../lib';
 import { isRoot, itRoot, itRootless } from './helpers/host';
 import { nsLink } from './helpers/proc';
 import { startSleeper, stopSleeper } from './helpers/sandbox';
@@ -43,31 +42,30 @@ async function netns(suffix: string): Promise<{ name: string; ns: Namespace; lin
   return { name, ns, links: new NetworkLinks(ns) };
 }
 
-/** A one-connection TCP echo server inside `netnsName`, answering in upper case plus its netns. */
-async function startServer(netnsName: string, address: string, port: number): Promise<ChildProcess> {
+/** A one-connection TCP echo server in a sandbox that joins `netnsName`, answering in upper case plus its netns. */
+async function startServer(netnsName: string, address: string, port: number): Promise<SandboxProcess> {
   const code = `const fs = require('fs');
     const s = require('net').createServer((c) => c.on('data', (d) => {
       c.end(d.toString().toUpperCase() + ' from ' + fs.readlinkSync('/proc/self/ns/net')); s.close();
     }));
     s.listen(${port}, '${address}', () => console.log('listening'));`;
-  const server = spawnChild('ip', ['netns', 'exec', netnsName, process.execPath, '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const server = spawn(process.execPath, ['-e', code], { join: [`/run/netns/${netnsName}`], stdio: ['ignore', 'pipe', 'inherit'] });
   server.stdout!.on('error', () => {}); // the pipe may reset when we stop it
   await once(server.stdout!, 'data');
   server.stdout!.resume();
   return server;
 }
 
-async function stopServer(server: ChildProcess): Promise<void> {
-  if (server.exitCode !== null || server.signalCode !== null) return;
+async function stopServer(server: SandboxProcess): Promise<void> {
   server.kill();
-  await once(server, 'exit');
+  await server.exited;
 }
 
-function tcpClient(netnsName: string, address: string, port: number): string {
+async function tcpClient(netnsName: string, address: string, port: number): Promise<string> {
   const code = `const c = require('net').connect(${port}, '${address}'); let b = '';
     c.on('connect', () => c.write('hello')); c.on('data', (d) => (b += d)); c.on('end', () => console.log(b));
     c.on('error', (e) => { console.log('ERROR ' + e.code); process.exit(3); }); setTimeout(() => process.exit(4), 8000).unref();`;
-  return execFileSync('ip', ['netns', 'exec', netnsName, process.execPath, '-e', code], { encoding: 'utf8' }).trim();
+  return (await run(process.execPath, ['-e', code], { join: [`/run/netns/${netnsName}`] })).stdout.trim();
 }
 
 /** A describe block that exists only in the root lane (deselected, not skipped, elsewhere). */
@@ -137,7 +135,7 @@ describeRoot('veth pairs between namespaces', () => {
   itRoot('two sandboxes exchange TCP over the veth pair', async () => {
     const server = await startServer(b.name, '10.200.1.2', 7070);
     try {
-      const reply = tcpClient(a.name, '10.200.1.2', 7070);
+      const reply = await tcpClient(a.name, '10.200.1.2', 7070);
       expect(reply).toBe(`HELLO from ${String(b.ns)}`);
     } finally {
       await stopServer(server);
@@ -177,7 +175,7 @@ describeRoot('a bridge in a namespace the test owns', () => {
 
     const server = await startServer(y.name, '10.200.2.2', 7071);
     try {
-      expect(tcpClient(x.name, '10.200.2.2', 7071)).toBe(`HELLO from ${String(y.ns)}`);
+      expect(await tcpClient(x.name, '10.200.2.2', 7071)).toBe(`HELLO from ${String(y.ns)}`);
     } finally {
       await stopServer(server);
     }

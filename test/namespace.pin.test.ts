@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Namespace, NetworkLinks, type SandboxProcess } from '../lib';
+import { Namespace, NetworkLinks, run, type SandboxProcess } from '../lib';
 import { isRoot, itRoot, itRootless } from './helpers/host';
 import { childPids, nsLink, waitFor } from './helpers/proc';
 import { inodeOf, isCloexec, nsfsMounts, startSleeper, stopSleeper } from './helpers/sandbox';
@@ -283,8 +283,25 @@ describe('Namespace.create', () => {
     }
   });
 
-  it("create('time') is ERR_UNSUPPORTED for now, and says why", async () => {
-    await expect(Namespace.create('time')).rejects.toMatchObject({ code: 'ERR_UNSUPPORTED', message: expect.stringMatching(/timeOffsets/) });
+  it("create('time', { timeOffsets }): a new time namespace whose clocks a joiner sees shifted", async () => {
+    const ns = await Namespace.create('time', { timeOffsets: { boottime: 86400 } });
+    try {
+      expect(ns.type).toBe('time');
+      expect(ns.equals(await Namespace.of('time'))).toBe(false);
+      // joining it needs CAP_SYS_ADMIN over its owner: rootless, that is the user namespace made with it
+      const owner = isRoot ? null : await ns.owner();
+      const r = await run('cut', ['-d', ' ', '-f1', '/proc/uptime'], { join: owner ? [owner, ns] : [ns] });
+      const hostUptime = Number(fs.readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
+      expect(Number(r.stdout) - hostUptime).toBeGreaterThan(86400 - 5);
+      expect(Number(r.stdout) - hostUptime).toBeLessThan(86400 + 5);
+      owner?.close();
+    } finally {
+      ns.close();
+    }
+  });
+
+  it("timeOffsets apply to 'time' only", async () => {
+    await expect(Namespace.create('net', { timeOffsets: { boottime: 1 } })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG' });
   });
 
   it('bad input is ERR_INVALID_ARG before anything is made', async () => {

@@ -7,9 +7,9 @@
 // the kernel allows new namespaces only inside a new user namespace (user_namespaces(7)), so
 // the child gets one too, and that user namespace (where the caller is root) owns the result.
 import * as fs from 'node:fs';
-import { invalidArg, NsgroupsError, unsupported } from '../errors';
+import { invalidArg, NsgroupsError } from '../errors';
 import { spawn, type SandboxProcess } from '../spawn/index';
-import type { NamespaceType, SpawnOptions } from '../spawn/options';
+import type { NamespaceType, SpawnOptions, TimeOffsets } from '../spawn/options';
 import { checkKeys, checkObject, checkOneOf, type Plain } from '../util/validate';
 import { closeQuietly, identify, openNamespacePath, type Identity } from './fd';
 import { HOLDER_ARGV0, holderOf, registerHolder, type PidHolder } from './holder';
@@ -25,6 +25,8 @@ export interface NamespaceCreateOptions {
   pin?: string;
   /** net only: 'loopback' (default) brings `lo` up; 'none' leaves it down, as `ip netns add` does */
   network?: 'loopback' | 'none';
+  /** time only: the clock offsets of the new time namespace, in seconds (default 0 each) */
+  timeOffsets?: TimeOffsets;
 }
 
 export interface CreatedNamespace {
@@ -67,7 +69,12 @@ async function stop(child: SandboxProcess): Promise<void> {
 }
 
 /** Starts the child that is born in the new namespace; `keep`: it outlives this Node process. */
-async function startChild(type: NamespaceType, network: 'loopback' | 'none', keep: boolean): Promise<SandboxProcess> {
+async function startChild(
+  type: NamespaceType,
+  network: 'loopback' | 'none',
+  keep: boolean,
+  timeOffsets: TimeOffsets,
+): Promise<SandboxProcess> {
   const namespaces: NamespaceType[] = [type];
   if (type !== 'user' && !hasSysAdmin()) namespaces.unshift('user');
   const options: SpawnOptions = {
@@ -77,6 +84,8 @@ async function startChild(type: NamespaceType, network: 'loopback' | 'none', kee
     argv0: HOLDER_ARGV0,
     dieWithParent: !keep,
     ...(type === 'net' ? { network } : {}),
+    // a time namespace's offsets are fixed before anyone enters it: spawn writes them
+    ...(type === 'time' ? { timeOffsets } : {}),
   };
   try {
     return await whenStarted(spawn(HOLDER_COMMAND[0], [HOLDER_COMMAND[1]], options));
@@ -90,22 +99,17 @@ async function startChild(type: NamespaceType, network: 'loopback' | 'none', kee
 export async function createNamespace(typeArg: unknown, optionsArg: unknown): Promise<CreatedNamespace> {
   const type = checkOneOf(typeArg, NAMESPACE_TYPES, 'namespace type');
   const o: Plain = optionsArg === undefined ? {} : checkObject(optionsArg, 'create options');
-  checkKeys(o, ['pin', 'network'], 'create options');
+  checkKeys(o, ['pin', 'network', 'timeOffsets'], 'create options');
   const pinPath = o.pin === undefined ? undefined : resolvePinPath(o.pin, 'options.pin');
   let network: 'loopback' | 'none' = 'loopback';
   if (o.network !== undefined) {
     if (type !== 'net') throw invalidArg(`create options.network applies to 'net' namespaces only, not '${type}'`);
     network = checkOneOf(o.network, ['loopback', 'none'] as const, 'create options.network');
   }
-  if (type === 'time') {
-    // A time namespace is made by unshare(CLONE_NEWTIME) in a child, whose offsets must be
-    // written before any process enters it (time_namespaces(7)): that is spawn's
-    // `timeOffsets`, which this version does not have yet.
-    throw unsupported(
-      "Namespace.create('time') is not supported yet: it needs spawn's time namespace support " +
-        "(spawn({ namespaces: ['time'], timeOffsets })), which this version does not have",
-    );
+  if (o.timeOffsets !== undefined && type !== 'time') {
+    throw invalidArg(`create options.timeOffsets applies to 'time' namespaces only, not '${type}'`);
   }
+  const timeOffsets = (o.timeOffsets as TimeOffsets | undefined) ?? { monotonic: 0, boottime: 0 };
 
   const created = pinPath !== undefined ? await preparePinTarget(pinPath) : false;
   // A pinned pid namespace's holder must not die with a crash of this process (the pin would
@@ -115,7 +119,7 @@ export async function createNamespace(typeArg: unknown, optionsArg: unknown): Pr
   let child: SandboxProcess | undefined;
   let fd = -1;
   try {
-    child = await startChild(type, network, keepHolder);
+    child = await startChild(type, network, keepHolder, timeOffsets);
     const procPath = `/proc/${child.pid}/ns/${PROC_NS_NAME[type]}`;
     fd = openNamespacePath(procPath, `opening the new ${type} namespace`);
     const identity = identify(fd, procPath);
