@@ -37,6 +37,8 @@
         "src-native/env_state.cc",
         "src-native/fs_natives.cc",
         "src-native/init_blob.cc",
+        "src-native/netlink.cc",
+        "src-native/nsfs.cc",
         "src-native/spawn.cc"
       ],
       "include_dirs": ["src-native", "<(SHARED_INTERMEDIATE_DIR)"],

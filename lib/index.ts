@@ -29,6 +29,10 @@ export type {
   OverlayUnmountOptions,
   RedirectDirMode,
 } from './overlay/index';
+export { formatNamespaceTable, Namespace } from './namespace/index';
+export type { NamespaceCreateOptions, NamespaceList, NamespaceListEntry, UnpinOptions } from './namespace/index';
+export { NetworkLinks } from './net/index';
+export type { AddressInfo, LinkChange, LinkInfo, VethOptions } from './net/index';
 export { Cgroup } from './cgroup/index';
 export type {
   ByteSize,

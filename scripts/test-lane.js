@@ -21,8 +21,11 @@ let summary = { passed: 0, failed: 0, skipped: 0 };
 try {
   const j = JSON.parse(fs.readFileSync(out, 'utf8'));
   summary = { passed: j.numPassedTests, failed: j.numFailedTests, skipped: j.numPendingTests + j.numTodoTests };
-  // a suite that failed to load has no failed tests of its own: count it
-  summary.failed += j.testResults.filter((t) => t.status === 'failed' && t.assertionResults.length === 0).length;
+  // A suite can fail outside its tests (it did not load; a beforeAll/afterAll threw): count each
+  // such suite as one failure, so that it never reads as "0 failed".
+  summary.failed += j.testResults.filter(
+    (t) => t.status === 'failed' && !t.assertionResults.some((a) => a.status === 'failed'),
+  ).length;
   fs.unlinkSync(out);
 } catch {
   summary.failed += 1; // no report at all: jest itself failed

@@ -3,9 +3,7 @@
 #include <napi.h>
 
 #include <errno.h>
-#include <linux/nsfs.h>
 #include <string.h>
-#include <sys/ioctl.h>
 
 #include <vector>
 
@@ -15,6 +13,8 @@
 #include "child_watch.h"
 #include "env_state.h"
 #include "fs_natives.h"
+#include "netlink.h"
+#include "nsfs.h"
 #include "report.h"
 #include "spawn.h"
 
@@ -74,12 +74,6 @@ Napi::Value TerminateAll(const Napi::CallbackInfo &info) {
   return info.Env().Undefined();
 }
 
-// NS_GET_NSTYPE (ioctl_ns(2)): the CLONE_NEW* type of an open namespace file, or -errno.
-Napi::Value NamespaceFdType(const Napi::CallbackInfo &info) {
-  int type = ioctl(info[0].As<Napi::Number>().Int32Value(), NS_GET_NSTYPE);
-  return Napi::Number::New(info.Env(), type < 0 ? -errno : type);
-}
-
 Napi::Value StrError(const Napi::CallbackInfo &info) {
   return Napi::String::New(info.Env(), strerror(info[0].As<Napi::Number>().Int32Value()));
 }
@@ -90,11 +84,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("spawn", Napi::Function::New(env, Spawn));
   exports.Set("terminateAll", Napi::Function::New(env, TerminateAll));
   exports.Set("strerror", Napi::Function::New(env, StrError));
-  exports.Set("namespaceFdType", Napi::Function::New(env, NamespaceFdType));
   exports.Set("steps", Steps(env));
   exports.Set("constants", Constants(env));
   RegisterCgroupNatives(env, exports);
   RegisterFsNatives(env, exports);
+  RegisterNsfsNatives(env, exports);
+  RegisterNetlinkNatives(env, exports);
   return exports;
 }
 

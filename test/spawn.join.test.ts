@@ -1,6 +1,6 @@
 // join: entering existing namespaces (setns), checked by their inodes as the kernel shows them.
 import * as fs from 'node:fs';
-import { NsgroupsError, run, spawn, type SandboxProcess, type SpawnOptions } from '../lib';
+import { Namespace, NsgroupsError, run, spawn, type SandboxProcess, type SpawnOptions } from '../lib';
 import { isRoot, itRoot, itRootless } from './helpers/host';
 import { nsLink } from './helpers/proc';
 
@@ -98,11 +98,19 @@ describe('join', () => {
     expect(r.stdout.split('\n')[0]).toBe('0');
   });
 
-  it('Namespace-shaped objects are accepted', async () => {
-    const seen = await inside([], {
-      join: joinOf('net').map((p) => ({ type: p.endsWith('user') ? ('user' as const) : ('net' as const), path: p })),
-    });
+  it('Namespace objects are accepted', async () => {
+    const namespaces = await Promise.all(joinOf('net').map((p) => Namespace.of(holder.pid!, p.endsWith('user') ? 'user' : 'net')));
+    const seen = await inside([], { join: namespaces });
     expect(seen[TYPES.indexOf('net')]).toBe(holderNs.net);
+  });
+
+  it('a Namespace whose process is gone is refused (it would lead elsewhere)', async () => {
+    const p = spawn('sleep', ['30'], { namespaces: ['user', 'net'], stdio: 'ignore' });
+    await new Promise((r) => p.once('spawn', r));
+    const ns = await Namespace.of(p.pid!, 'net');
+    p.kill('SIGKILL');
+    await p.exited;
+    expect(() => spawn('true', [], { join: [ns] })).toThrow(expect.objectContaining({ code: 'ERR_NOT_FOUND' }));
   });
 });
 
@@ -130,8 +138,8 @@ describe('join: bad input and refusals', () => {
     expect(() => spawn('true', [], { join: ['/proc/999999999/ns/net'] })).toThrow(expect.objectContaining({ code: 'ERR_NOT_FOUND' }));
   });
 
-  it('a Namespace whose type does not match its file', () => {
-    expect(() => spawn('true', [], { join: [{ type: 'uts', path: '/proc/self/ns/net' }] })).toThrow(/holds a net namespace, not uts/);
+  it('something that is neither a path nor a Namespace', () => {
+    expect(() => spawn('true', [], { join: [{ type: 'uts', path: '/proc/self/ns/net' } as never] })).toThrow(/a namespace path .* or a Namespace/);
   });
 
   itRootless("a namespace of another user (root's) cannot be opened: ERR_PERMISSION", () => {

@@ -97,6 +97,32 @@ export interface NativeConstants {
   requests: { idMaps: number; timeOffsets: number };
 }
 
+
+/** A link as rtnetlink reports it (RTM_NEWLINK). */
+export interface NativeLink {
+  index: number;
+  name: string;
+  /** IFF_* flags */
+  flags: number;
+  mtu?: number;
+  /** ifindex of the bridge it is attached to, 0 for none */
+  master: number;
+  /** ifindex of the peer (veth), 0 when not given */
+  link: number;
+  kind?: string;
+  mac?: Uint8Array;
+}
+
+/** An address as rtnetlink reports it (RTM_NEWADDR). */
+export interface NativeAddress {
+  index: number;
+  /** AF_INET (2) or AF_INET6 (10) */
+  family: number;
+  prefixLen: number;
+  scope: number;
+  address: Uint8Array;
+}
+
 /** Errors thrown by the binding carry the errno (negative) and the failing call. */
 export interface NativeError extends Error {
   errno: number;
@@ -139,8 +165,6 @@ export interface NativeBinding {
   strerror(errno: number): string;
   /** callback(count) on each wakeup, count = the eventfd counter read */
   EventfdWatch: new (callback: (count: number) => void) => NativeEventfdWatch;
-  /** NS_GET_NSTYPE of an open namespace file: its CLONE_NEW* value, or -errno */
-  namespaceFdType(fd: number): number;
   steps: NativeStep[];
   constants: NativeConstants;
   // src-native/fs_natives.cc: one system call each; failures throw (or reject with) a NativeError.
@@ -158,4 +182,28 @@ export interface NativeBinding {
   /** utimensat(AT_FDCWD, path, [atime, mtime], flags) with nanoseconds since the epoch */
   utimensat(path: string, atimeNs: bigint, mtimeNs: bigint, flags: number): void;
   fsConstants: NativeFsConstants;
+
+  // nsfs.cc: ioctl_ns(2) on a namespace fd; fds returned are new and close-on-exec
+  /** NS_GET_NSTYPE: the CLONE_NEW* flag */
+  nsGetType(fd: number): number;
+  /** NS_GET_USERNS: the owning user namespace */
+  nsGetUserns(fd: number): number;
+  /** NS_GET_PARENT: the parent pid or user namespace */
+  nsGetParent(fd: number): number;
+  /** NS_GET_OWNER_UID: the creator's uid, for a user namespace */
+  nsGetOwnerUid(fd: number): number;
+  /** bind mount of a namespace file onto an existing file */
+  nsPin(source: string, target: string): void;
+  /** umount2(MNT_DETACH | UMOUNT_NOFOLLOW) */
+  nsUnpin(target: string): void;
+
+  // netlink.cc: rtnetlink over a NETLINK_ROUTE socket
+  /** a socket in the network namespace of nsFd (-1: the caller's); the caller closes it */
+  netlinkOpen(nsFd: number): number;
+  netlinkNewLink(sock: number, spec: { name: string; kind: string; peer?: string; peerNsFd?: number }): void;
+  netlinkSetLink(sock: number, index: number, change: { up?: boolean; mtu?: number; master?: number; nsFd?: number }): void;
+  netlinkDelLink(sock: number, index: number): void;
+  netlinkGetLinks(sock: number): NativeLink[];
+  netlinkAddr(sock: number, add: boolean, spec: { index: number; family: number; address: Uint8Array; prefixLen: number }): void;
+  netlinkGetAddrs(sock: number): NativeAddress[];
 }

@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { NsgroupsError } from '../errors';
 import { spawn } from '../spawn/index';
 import type { MountSpec } from '../spawn/mounts';
-import { NAMESPACE_TYPES, type NamespaceType } from '../spawn/namespaces';
+import { NAMESPACE_TYPES, type NamespaceType } from '../namespace/kinds';
 import type { SpawnOptions } from '../spawn/options';
 
 export const RUN_USAGE = `usage: nsgroups run [options] -- COMMAND [ARGS...]

@@ -39,8 +39,12 @@ function kindOf(p: string, what: string): 'dir' | 'file' {
   return st.isDirectory() ? 'dir' : 'file';
 }
 
-/** Checks the shapes (pure); `checkPaths` also checks sources and targets on the host. */
-export function resolveMounts(value: unknown, checkPaths: boolean): ResolvedMount[] {
+/**
+ * Checks the shapes, and the sources on the host; the targets too when there is no rootfs (under
+ * a rootfs they are made inside the sandbox's root).
+ */
+export function resolveMounts(value: unknown, underRootfs: boolean): ResolvedMount[] {
+  const checkPaths = !underRootfs;
   if (value === undefined) return [];
   return checkArray(value, 'options.mounts').map((entry, i) => {
     const what = `options.mounts[${i}]`;
@@ -50,6 +54,7 @@ export function resolveMounts(value: unknown, checkPaths: boolean): ResolvedMoun
     if (type === 'bind') {
       checkKeys(m, ['type', 'source', 'target', 'readonly', 'recursive'], what);
       const source = absolute(m.source, `${what}.source`);
+      if (underRootfs) kindOf(source, `${what}.source`);
       if (checkPaths) {
         const s = kindOf(source, `${what}.source`);
         const t = kindOf(target, `${what}.target`);

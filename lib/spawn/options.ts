@@ -20,7 +20,9 @@ import {
 import { outsideOf, planIdMaps, resolveIdMap, type IdMapEntry, type IdMaps } from './idmap';
 import { checkJoins, closeJoins, openJoins, type JoinTarget, type OpenJoin } from './joins';
 import { resolveMounts, type MountSpec, type ResolvedMount } from './mounts';
-import { NAMESPACE_TYPES, type NamespaceType } from './namespaces';
+import { NAMESPACE_TYPES, type NamespaceType } from '../namespace/kinds';
+import { resolveRootfs, type ResolvedRootfs } from './rootfs';
+import type { OverlayMount } from '../overlay/overlay-mount';
 
 export { NAMESPACE_TYPES, type NamespaceType };
 
@@ -68,8 +70,14 @@ export interface SpawnOptions {
   hostname?: string;
   /** 'loopback' (default with a net namespace) or 'none' imply a net namespace; 'host' keeps the host's */
   network?: NetworkOption;
-  /** mounts in the sandbox's own mount namespace (implied); targets must exist */
+  /** mounts in the sandbox's own mount namespace (implied); without a rootfs targets must exist */
   mounts?: readonly MountSpec[];
+  /** the sandbox's root: a directory, or an OverlayMount mounted inside the sandbox (implies mount) */
+  rootfs?: string | OverlayMount;
+  /** with a rootfs: make it read-only (recursively); /proc, /dev, /tmp and mounts stay as they are */
+  readonly?: boolean;
+  /** with a rootfs: /sys, read-only (a fresh sysfs with a new net namespace, else the host's) */
+  sysfs?: boolean;
   /** clock offsets of a new time namespace ('time' in namespaces) */
   timeOffsets?: TimeOffsets;
   /** with a new pid namespace: a minimal init as pid 1 (default true) */
@@ -101,6 +109,9 @@ export const SPAWN_OPTION_KEYS = [
   'hostname',
   'network',
   'mounts',
+  'rootfs',
+  'readonly',
+  'sysfs',
   'timeOffsets',
   'init',
   'dieWithParent',
@@ -144,6 +155,7 @@ export interface ResolvedSpawn {
   hostname: string | null;
   network: NetworkOption;
   mounts: ResolvedMount[];
+  rootfs: ResolvedRootfs | null;
   /** [seconds, nanoseconds] per clock, for a new time namespace */
   timeOffsets: { monotonic: [number, number]; boottime: [number, number] } | null;
   init: boolean;
@@ -208,10 +220,11 @@ function candidatesFor(file: string, pathVar: string): string[] {
   return dirs.map((dir) => (dir === '' ? file : `${dir.replace(/\/+$/, '')}/${file}`));
 }
 
-function resolveCwd(value: unknown): string | null {
-  if (value === undefined) return null;
+/** Under a rootfs, cwd is a path of the sandbox's root ('/' by default); else of ours. */
+function resolveCwd(value: unknown, underRootfs: boolean): string | null {
+  if (value === undefined) return underRootfs ? '/' : null;
   const cwd = value instanceof URL ? fileURLToPath(value) : checkString(value, 'options.cwd');
-  return path.resolve(cwd);
+  return underRootfs ? path.posix.resolve('/', cwd) : path.resolve(cwd);
 }
 
 function resolveNamespaces(value: unknown): Set<NamespaceType> {
@@ -264,7 +277,11 @@ export function resolveSpawn(command: unknown, args: unknown, options: unknown):
   const joinTargets = checkJoins(o.join);
   const hostname = o.hostname === undefined ? null : checkString(o.hostname, 'options.hostname', { maxLength: 64 });
   const network = o.network === undefined ? undefined : checkOneOf(o.network, ['none', 'loopback', 'host'] as const, 'options.network');
-  const mounts = resolveMounts(o.mounts, true);
+  const underRootfs = o.rootfs !== undefined;
+  const mounts = resolveMounts(o.mounts, underRootfs);
+  const readonly = o.readonly === undefined ? false : checkBoolean(o.readonly, 'options.readonly');
+  const sysfs = o.sysfs === undefined ? false : checkBoolean(o.sysfs, 'options.sysfs');
+  if ((readonly || sysfs) && !underRootfs) throw invalidArg(`options.${readonly ? 'readonly' : 'sysfs'} applies to a rootfs: give options.rootfs`);
   const timeOffsets = o.timeOffsets === undefined ? null : resolveTimeOffsets(o.timeOffsets);
   const timeout = o.timeout === undefined ? null : checkInteger(o.timeout, 'options.timeout', 0, 2 ** 31 - 1);
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalidArg('options.signal must be an AbortSignal');
@@ -280,7 +297,7 @@ export function resolveSpawn(command: unknown, args: unknown, options: unknown):
   const { envp, pathVar } = resolveEnv(o.env);
   const argv0 = o.argv0 === undefined ? file : checkString(o.argv0, 'options.argv0', { allowEmpty: true });
   const stdio = resolveStdio(o.stdio);
-  const cwd = resolveCwd(o.cwd);
+  const cwd = resolveCwd(o.cwd, underRootfs);
   const init = o.init === undefined ? undefined : checkBoolean(o.init, 'options.init');
   const dieWithParent = o.dieWithParent === undefined ? true : checkBoolean(o.dieWithParent, 'options.dieWithParent');
   const newSession = o.newSession === undefined ? true : checkBoolean(o.newSession, 'options.newSession');
@@ -307,6 +324,7 @@ export function resolveSpawn(command: unknown, args: unknown, options: unknown):
       throw invalidArg("options.network is 'host' but the sandbox has its own net namespace: choose one");
     }
     if (mounts.length > 0) imply('mount', 'options.mounts');
+    if (underRootfs) imply('mount', 'options.rootfs');
     if (namespaces.has('pid') && !joined.has('mount')) namespaces.add('mount'); // for its own /proc
 
     const userns = namespaces.has('user') || joined.has('user');
@@ -326,6 +344,7 @@ export function resolveSpawn(command: unknown, args: unknown, options: unknown):
       idMaps = planIdMaps(uidMap, gidMap);
     }
     if (init && !namespaces.has('pid')) throw invalidArg("options.init needs a new pid namespace: add 'pid' to namespaces");
+    const rootfs = underRootfs ? resolveRootfs(o.rootfs, { readonly, sysfs, userns }) : null;
     const sandboxed = namespaces.size > 0 || joins.length > 0;
 
     return {
@@ -343,6 +362,7 @@ export function resolveSpawn(command: unknown, args: unknown, options: unknown):
       hostname,
       network: network ?? (namespaces.has('net') ? 'loopback' : 'host'),
       mounts,
+      rootfs,
       timeOffsets,
       init: init ?? namespaces.has('pid'),
       dieWithParent,

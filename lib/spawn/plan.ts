@@ -3,8 +3,10 @@
 import type { NativeOp, NativePlan } from '../../types/native';
 import { native } from '../native';
 import { outsideOf } from './idmap';
-import { CLONE_NEW, type NamespaceType } from './namespaces';
+import { CLONE_NEW, type NamespaceType } from '../namespace/kinds';
+import type { ResolvedMount } from './mounts';
 import type { ResolvedSpawn } from './options';
+import { rootfsOps } from './rootfs';
 
 // mount(2) flags
 export const MS = {
@@ -30,44 +32,45 @@ export interface PlannedOp extends NativeOp {
   path?: string;
 }
 
-function mountOps(spec: ResolvedSpawn, k: ReturnType<typeof native>['constants']['ops']): PlannedOp[] {
-  const ops: PlannedOp[] = [];
-  for (const m of spec.mounts) {
-    if (m.type === 'bind') {
-      ops.push({
-        kind: k.mount,
-        a: m.source,
-        b: m.target,
-        flags: MS.BIND | (m.recursive ? MS.REC : 0),
-        describe: `bind-mount '${m.source}' on '${m.target}'`,
-        path: m.target,
-      });
-      if (m.readonly) {
-        // A recursive bind is read-only all the way down only with mount_setattr (Linux 5.12);
-        // a remount would leave the submounts writable.
-        ops.push(
-          m.recursive
-            ? { kind: k.mountSetattr, a: m.target, flags: MOUNT_ATTR_RDONLY, flags2: 1, describe: `make '${m.target}' read-only (recursively)`, path: m.target }
-            : { kind: k.remount, a: m.target, flags: MS.RDONLY, describe: `make '${m.target}' read-only`, path: m.target },
-        );
-      }
-    } else if (m.type === 'tmpfs') {
-      const data = [m.size !== null ? `size=${m.size}` : '', m.mode !== null ? `mode=0${m.mode.toString(8)}` : ''].filter(Boolean).join(',');
-      ops.push({
+type Ops = ReturnType<typeof native>['constants']['ops'];
+
+/** One of the user's mounts, at `target` (its own path, or its place under a rootfs). */
+function userMountOps(m: ResolvedMount, target: string, k: Ops): PlannedOp[] {
+  if (m.type === 'bind') {
+    const bind: PlannedOp = {
+      kind: k.mount,
+      a: m.source,
+      b: target,
+      flags: MS.BIND | (m.recursive ? MS.REC : 0),
+      describe: `bind-mount '${m.source}' on '${m.target}'`,
+      path: m.target,
+    };
+    if (!m.readonly) return [bind];
+    // A recursive bind is read-only all the way down only with mount_setattr (Linux 5.12);
+    // a remount would leave the submounts writable.
+    return [
+      bind,
+      m.recursive
+        ? { kind: k.mountSetattr, a: target, flags: MOUNT_ATTR_RDONLY, flags2: 1, describe: `make '${m.target}' read-only (recursively)`, path: m.target }
+        : { kind: k.remount, a: target, flags: MS.RDONLY, describe: `make '${m.target}' read-only`, path: m.target },
+    ];
+  }
+  if (m.type === 'tmpfs') {
+    const data = [m.size !== null ? `size=${m.size}` : '', m.mode !== null ? `mode=0${m.mode.toString(8)}` : ''].filter(Boolean).join(',');
+    return [
+      {
         kind: k.mount,
         a: 'tmpfs',
-        b: m.target,
+        b: target,
         c: 'tmpfs',
         d: data || undefined,
         flags: MS.NOSUID | MS.NODEV | (m.readonly ? MS.RDONLY : 0),
         describe: `mount a tmpfs on '${m.target}'`,
         path: m.target,
-      });
-    } else {
-      ops.push({ kind: k.mount, a: 'proc', b: m.target, c: 'proc', flags: MS.NOSUID | MS.NODEV | MS.NOEXEC, describe: `mount proc on '${m.target}'`, path: m.target });
-    }
+      },
+    ];
   }
-  return ops;
+  return [{ kind: k.mount, a: 'proc', b: target, c: 'proc', flags: MS.NOSUID | MS.NODEV | MS.NOEXEC, describe: `mount proc on '${m.target}'`, path: m.target }];
 }
 
 export function planOps(spec: ResolvedSpawn): PlannedOp[] {
@@ -82,10 +85,15 @@ export function planOps(spec: ResolvedSpawn): PlannedOp[] {
   if (spec.hostname !== null) {
     ops.push({ kind: k.sethostname, a: spec.hostname, describe: `set the hostname to '${spec.hostname}'` });
   }
-  if (ns.has('pid') && ns.has('mount')) {
-    ops.push({ kind: k.mount, a: 'proc', b: '/proc', c: 'proc', flags: MS.NOSUID | MS.NODEV | MS.NOEXEC, describe: 'mount a fresh proc on /proc', path: '/proc' });
+  if (spec.rootfs) {
+    const ownNet = ns.has('net');
+    ops.push(...rootfsOps(spec.rootfs, spec.mounts, k, { newPid: ns.has('pid'), ownNet }, (m, target) => userMountOps(m, target, k)));
+  } else {
+    if (ns.has('pid') && ns.has('mount')) {
+      ops.push({ kind: k.mount, a: 'proc', b: '/proc', c: 'proc', flags: MS.NOSUID | MS.NODEV | MS.NOEXEC, describe: 'mount a fresh proc on /proc', path: '/proc' });
+    }
+    for (const m of spec.mounts) ops.push(...userMountOps(m, m.target, k));
   }
-  ops.push(...mountOps(spec, k));
   if (ns.has('net') && spec.network === 'loopback') {
     ops.push({ kind: k.loopbackUp, describe: "bring the loopback interface 'lo' up" });
   }

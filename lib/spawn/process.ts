@@ -17,6 +17,7 @@ import { writeIdMaps, writeIdMapsSync } from './idmap';
 import { closeJoins } from './joins';
 import { type ResolvedSpawn } from './options';
 import { buildPlan, type BuiltPlan, type PlannedOp } from './plan';
+import { LIBRARY_MOUNTPOINTS } from './rootfs';
 
 export interface ExitInfo {
   code: number | null;
@@ -82,6 +83,7 @@ export class SandboxProcess extends EventEmitter {
   #rejectExited!: (err: NsgroupsError) => void;
   #exitedObserved = false;
   #timer: NodeJS.Timeout | null = null;
+  #releaseRootfs: (() => void) | null = null;
   #abortListener: (() => void) | null = null;
 
   /** @internal use spawn() */
@@ -260,9 +262,15 @@ export class SandboxProcess extends EventEmitter {
     this.#handle?.kill(osConstants.signals.SIGKILL);
   }
 
+  /** @internal an overlay rootfs is in use (no host mount, no commit) until the sandbox ends */
+  _holdRootfs(release: () => void): void {
+    this.#releaseRootfs = release;
+  }
+
   /** @internal clone itself failed: no process exists */
   _failBeforeClone(err: NsgroupsError): void {
     this.#failure = err;
+    this.#releaseRootfs?.();
     for (const s of this.stdio) (s as net.Socket | null)?.destroy();
     process.nextTick(() => this.#emitFailure());
   }
@@ -292,6 +300,7 @@ export class SandboxProcess extends EventEmitter {
   #onExit(siCode: number, siStatus: number): void {
     this.#handle = null;
     this.#disarm();
+    this.#releaseRootfs?.();
     if (this.#failure) {
       for (const s of this.stdio) (s as net.Socket | null)?.destroy();
       this.#emitFailure();
@@ -331,6 +340,10 @@ export class SandboxProcess extends EventEmitter {
  */
 export function spawnResolved(spec: ResolvedSpawn): SandboxProcess {
   const built = buildPlan(spec);
+  const overlay = spec.rootfs?.overlay;
+  // the mount points the sandbox makes in the overlay are not changes of the command's
+  overlay?._recordLibraryMountpoints([...LIBRARY_MOUNTPOINTS, ...(spec.rootfs!.sysfs ? ['/sys'] : []), ...spec.mounts.map((m) => m.target)]);
+  const releaseRootfs = overlay?._use() ?? null;
   let result: NativeSpawnResult;
   try {
     result = native().spawn(built.plan);
@@ -338,6 +351,7 @@ export function spawnResolved(spec: ResolvedSpawn): SandboxProcess {
     closeJoins(spec.joins);
     const e = err as NativeError;
     const proc = new SandboxProcess(spec, built, null);
+    if (releaseRootfs) proc._holdRootfs(releaseRootfs);
     proc._failBeforeClone(
       typeof e.errno === 'number'
         ? cloneError(e.errno, e.syscall, spec)
@@ -347,6 +361,7 @@ export function spawnResolved(spec: ResolvedSpawn): SandboxProcess {
   }
   closeJoins(spec.joins); // the child has its own copies now
   const proc = new SandboxProcess(spec, built, result);
+  if (releaseRootfs) proc._holdRootfs(releaseRootfs);
   proc._start();
   proc._release();
   return proc;
