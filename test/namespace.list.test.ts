@@ -24,7 +24,16 @@ const NEW = ['user', 'pid', 'mount', 'net', 'uts', 'ipc', 'cgroup'] as const;
 const lsnsType = (t: string) => (t === 'mount' ? 'mnt' : t);
 
 function lsns(): Lsns[] {
-  const out = JSON.parse(execFileSync('lsns', ['-J', '-o', 'NS,TYPE,NPROCS,PID,UID,USER,COMMAND,PNS,ONS'], { encoding: 'utf8' }));
+  // lsns itself gives up when a process vanishes under its scan (other tests spawn and reap all
+  // the time): a few tries
+  let out: { namespaces: Lsns[] } | undefined;
+  for (let attempt = 0; !out; attempt++) {
+    try {
+      out = JSON.parse(execFileSync('lsns', ['-J', '-o', 'NS,TYPE,NPROCS,PID,UID,USER,COMMAND,PNS,ONS'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }));
+    } catch (err) {
+      if (attempt >= 4) throw err;
+    }
+  }
   // with PNS/ONS columns lsns may nest rows as a tree: flatten
   const flat: Lsns[] = [];
   const walk = (rows: Lsns[]) => rows.forEach((r) => (flat.push(r), walk(r.children ?? [])));

@@ -22,7 +22,19 @@ beforeAll(() => {
   fs.writeFileSync(path.join(scratch, 'app/etc/motd'), 'from the app layer\n');
   fs.writeFileSync(path.join(scratch, 'app/etc/only-app'), 'app\n');
 });
-afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
+// overlayfs leaves work/work with mode 000 when mounted in a user namespace: open it up first
+afterAll(() => {
+  const open = (dir: string): void => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      if (!e.isDirectory()) continue;
+      const p = path.join(dir, e.name);
+      fs.chmodSync(p, 0o700);
+      open(p);
+    }
+  };
+  open(scratch);
+  fs.rmSync(scratch, { recursive: true, force: true });
+});
 
 let n = 0;
 function freshOverlay(lowers = [path.join(scratch, 'app'), lower]): OverlayMount {
