@@ -87,6 +87,7 @@ export function codeForErrno(errno: number): NsgroupsErrorCode {
       return 'ERR_BUSY';
     case 'ENOSYS':
     case 'EOPNOTSUPP':
+    case 'ENOTSUP': // Node's name for errno 95 (EOPNOTSUPP on Linux)
       return 'ERR_UNSUPPORTED';
     default:
       return 'ERR_SYSTEM';

@@ -4,7 +4,7 @@ export type { CgroupCreateOptions, CgroupDeleteOptions, CgroupOpenOptions } from
 export type { CgroupEvent, CgroupEventsOptions, CgroupEventType } from './events';
 export type { CgroupLimits, CgroupLimitsInForce, IoDeviceLimit } from './limits';
 export type { CgroupStats, IoDeviceStats, Pressure, PressureFigures } from './stats';
-export type { ByteSize } from './units';
+export type { ByteSize } from '../util/units';
 export type { Placement } from './backend';
 // for capabilities() and `nsgroups doctor`
 export { cgroupCapabilities } from './capabilities';

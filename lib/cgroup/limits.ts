@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import { invalidArg } from '../errors';
 import { checkInteger, checkKeys, checkNumber, checkObject, checkString, type Plain } from '../util/validate';
-import { parseByteSize, type ByteSize, type Max } from './units';
+import { parseByteSize, type ByteSize, type Max } from '../util/units';
 
 export interface IoDeviceLimit {
   /** read bytes per second: bytes, '10M', or 'max' */

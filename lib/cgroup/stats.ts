@@ -1,7 +1,7 @@
 // The one shape of stats() on v1 and v2, and the parsers of the files that fill it. A value the
 // host cannot measure is null (v1 has no memory.high, hence no `high` events), never a guess.
 import { parseFlatKeyed, parseNestedKeyed, readIfExists } from './fsops';
-import { parseLimitValue, type Max } from './units';
+import { parseLimitValue, type Max } from '../util/units';
 
 export interface PressureFigures {
   /** percentage of time stalled, averaged over 10, 60 and 300 seconds */

@@ -19,7 +19,7 @@ import { exists, parseFlatKeyed, readIds, readIfExists, readText, writeValue } f
 import { hierarchyDir, parseProcCgroup, procPathIn } from './layout';
 import { cpuQuota, sharesToWeight, weightToShares, type CgroupLimitsInForce, type ResolvedLimits } from './limits';
 import { emptyStats, flatOrNull, key, limitOrNull, num, parseBlkioStat, readPressure, type CgroupStats } from './stats';
-import { parseLimitValue, type Max } from './units';
+import { parseLimitValue, type Max } from '../util/units';
 import { freezeKillThaw, procsRecursive, v2Events, v2Freeze, v2KillFile, v2Populated } from './v2';
 
 /** The v1 controllers this library drives, in the order that picks the "primary" directory. */

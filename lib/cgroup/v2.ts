@@ -28,7 +28,7 @@ import {
 import { hierarchyDir } from './layout';
 import { controllersFor, cpuQuota, type CgroupLimitsInForce, type ResolvedLimits } from './limits';
 import { emptyStats, flatOrNull, key, limitOrNull, num, parseIoStat, readPressure, type CgroupStats } from './stats';
-import { parseLimitValue, type Max } from './units';
+import { parseLimitValue, type Max } from '../util/units';
 
 /** Controllers a new cgroup gets when its parent offers them (stats need them even without limits). */
 export const DEFAULT_V2_CONTROLLERS = ['cpu', 'cpuset', 'io', 'memory', 'pids'];

@@ -95,6 +95,8 @@ export function cloneError(errno: number, syscall: string, spec: ResolvedSpawn):
       errno: -Math.abs(errno),
       syscall,
     });
+  } else if (name === 'EBUSY' && spec.cgroup) {
+    hint = 'cgroup v2 keeps processes in leaves only ("no internal processes"): the cgroup must have no controllers enabled for children';
   } else if (name === 'EINVAL' && spec.namespaces.size > 0) {
     hint = `this kernel does not support one of the namespaces asked for (${list})`;
   }

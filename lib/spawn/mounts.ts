@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NsgroupsError } from '../errors';
-import { parseSize } from '../util/units';
+import { parseByteSize } from '../util/units';
 import { checkArray, checkBoolean, checkInteger, checkKeys, checkObject, checkOneOf, checkString } from '../util/validate';
 
 export type MountSpec =
@@ -37,6 +37,12 @@ function kindOf(p: string, what: string): 'dir' | 'file' {
     );
   }
   return st.isDirectory() ? 'dir' : 'file';
+}
+
+function tmpfsSize(value: unknown, what: string): number {
+  const size = parseByteSize(value, what);
+  if (size === 'max') throw new NsgroupsError('ERR_INVALID_ARG', `${what}: a tmpfs needs a size ('64M'), not 'max'; leave it out for the kernel's default (half the memory)`);
+  return size;
 }
 
 /**
@@ -78,7 +84,7 @@ export function resolveMounts(value: unknown, underRootfs: boolean): ResolvedMou
       return {
         type,
         target,
-        size: m.size === undefined ? null : parseSize(m.size, `${what}.size`),
+        size: m.size === undefined ? null : tmpfsSize(m.size, `${what}.size`),
         mode: m.mode === undefined ? null : checkInteger(m.mode, `${what}.mode`, 0, 0o7777),
         readonly: m.readonly === undefined ? false : checkBoolean(m.readonly, `${what}.readonly`),
       };

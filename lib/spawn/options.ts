@@ -23,6 +23,7 @@ import { resolveMounts, type MountSpec, type ResolvedMount } from './mounts';
 import { NAMESPACE_TYPES, type NamespaceType } from '../namespace/kinds';
 import { resolveRootfs, type ResolvedRootfs } from './rootfs';
 import type { OverlayMount } from '../overlay/overlay-mount';
+import { Cgroup } from '../cgroup/cgroup';
 
 export { NAMESPACE_TYPES, type NamespaceType };
 
@@ -72,6 +73,8 @@ export interface SpawnOptions {
   network?: NetworkOption;
   /** mounts in the sandbox's own mount namespace (implied); without a rootfs targets must exist */
   mounts?: readonly MountSpec[];
+  /** born inside this cgroup (CLONE_INTO_CGROUP, or the parent moves it before it execs) */
+  cgroup?: Cgroup;
   /** the sandbox's root: a directory, or an OverlayMount mounted inside the sandbox (implies mount) */
   rootfs?: string | OverlayMount;
   /** with a rootfs: make it read-only (recursively); /proc, /dev, /tmp and mounts stay as they are */
@@ -109,6 +112,7 @@ export const SPAWN_OPTION_KEYS = [
   'hostname',
   'network',
   'mounts',
+  'cgroup',
   'rootfs',
   'readonly',
   'sysfs',
@@ -156,6 +160,7 @@ export interface ResolvedSpawn {
   network: NetworkOption;
   mounts: ResolvedMount[];
   rootfs: ResolvedRootfs | null;
+  cgroup: Cgroup | null;
   /** [seconds, nanoseconds] per clock, for a new time namespace */
   timeOffsets: { monotonic: [number, number]; boottime: [number, number] } | null;
   init: boolean;
@@ -283,6 +288,9 @@ export function resolveSpawn(command: unknown, args: unknown, options: unknown):
   const sysfs = o.sysfs === undefined ? false : checkBoolean(o.sysfs, 'options.sysfs');
   if ((readonly || sysfs) && !underRootfs) throw invalidArg(`options.${readonly ? 'readonly' : 'sysfs'} applies to a rootfs: give options.rootfs`);
   const timeOffsets = o.timeOffsets === undefined ? null : resolveTimeOffsets(o.timeOffsets);
+  if (o.cgroup !== undefined && !(o.cgroup instanceof Cgroup)) {
+    throw invalidArg('options.cgroup must be a Cgroup (from Cgroup.create or Cgroup.open)');
+  }
   const timeout = o.timeout === undefined ? null : checkInteger(o.timeout, 'options.timeout', 0, 2 ** 31 - 1);
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalidArg('options.signal must be an AbortSignal');
   const killSignal = o.killSignal === undefined ? 'SIGTERM' : (o.killSignal as NodeJS.Signals | number);
@@ -363,6 +371,7 @@ export function resolveSpawn(command: unknown, args: unknown, options: unknown):
       network: network ?? (namespaces.has('net') ? 'loopback' : 'host'),
       mounts,
       rootfs,
+      cgroup: (o.cgroup as Cgroup | undefined) ?? null,
       timeOffsets,
       init: init ?? namespaces.has('pid'),
       dieWithParent,

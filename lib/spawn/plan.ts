@@ -103,6 +103,10 @@ export function planOps(spec: ResolvedSpawn): PlannedOp[] {
 export interface BuiltPlan {
   plan: NativePlan;
   ops: PlannedOp[];
+  /** cgroup.procs files the parent writes the child's pid to before it may exec */
+  procsFiles: string[];
+  /** the cgroup v2 directory the child is cloned into (CLONE_INTO_CGROUP), if any */
+  cgroupDir: string | null;
 }
 
 export function buildPlan(spec: ResolvedSpawn): BuiltPlan {
@@ -117,7 +121,11 @@ export function buildPlan(spec: ResolvedSpawn): BuiltPlan {
   // Joins come before new namespaces (after CLONE_NEWUSER, joining a host-owned namespace is
   // EPERM), so with joins everything new is unshared in the child, the user namespace first.
   // A time namespace is always unshared late: a process born in one has frozen offsets.
-  const atClone = joining ? [] : [...ns].filter((t) => t !== 'time');
+  // A cgroup namespace is rooted where its creator is when it is made: when the parent moves the
+  // child into v1 cgroups after clone, the child makes it after that move (DESIGN.md).
+  const placement = spec.cgroup?._placement() ?? null;
+  const lateCgroupns = !joining && ns.has('cgroup') && (placement?.v1ProcsFiles.length ?? 0) > 0;
+  const atClone = joining ? [] : [...ns].filter((t) => t !== 'time' && !(t === 'cgroup' && lateCgroupns));
   const unshared = joining ? [...ns].filter((t) => t !== 'time' && t !== 'user') : [];
   const ops = planOps(spec);
 
@@ -151,7 +159,7 @@ export function buildPlan(spec: ResolvedSpawn): BuiltPlan {
     unshareFlags: newFlags(unshared),
     forkAfterUnshare: joining && (ns.has('pid') || joinedTypes.has('pid')),
     unshareTime: ns.has('time'),
-    unshareCgroupLate: false,
+    unshareCgroupLate: lateCgroupns,
     ops: ops.map(({ describe: _d, path: _p, ...op }) => op),
     cwd: spec.cwd,
     candidates: spec.candidates,
@@ -163,5 +171,5 @@ export function buildPlan(spec: ResolvedSpawn): BuiltPlan {
     newSession: spec.newSession,
     noNewPrivs: spec.noNewPrivileges,
   };
-  return { plan, ops };
+  return { plan, ops, procsFiles: placement?.v1ProcsFiles ?? [], cgroupDir: placement?.v2Dir ?? null };
 }

@@ -9,7 +9,7 @@ import * as net from 'node:net';
 import { constants as osConstants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import type { NativeChildHandle, NativeError, NativeSpawnResult } from '../../types/native';
-import { fromNodeError, NsgroupsError } from '../errors';
+import { errnoName, fromNodeError, NsgroupsError } from '../errors';
 import { native } from '../native';
 import * as fs from 'node:fs';
 import { childFailureError, cloneError } from './failure';
@@ -176,9 +176,26 @@ export class SandboxProcess extends EventEmitter {
   }
 
   /** @internal parent-side work between clone and the child's go-ahead */
-  _release(): void {
+  _release(procsFiles: string[]): void {
     const spec = this.#spec;
     this.#armTimeoutAndAbort();
+    // into the v1 cgroups (and v2 when CLONE_INTO_CGROUP was not possible) before it can exec
+    for (const file of procsFiles) {
+      try {
+        fs.writeFileSync(file, String(this.pid));
+      } catch (err) {
+        return this._fail(
+          fromNodeError(err, 'moving the sandbox into its cgroup', {
+            path: file,
+            step: 'cgroup',
+            hint:
+              (err as NodeJS.ErrnoException).code === 'EBUSY'
+                ? 'cgroup v2 keeps processes in leaves only ("no internal processes"): give a cgroup without children'
+                : 'writing cgroup.procs needs write access to it and to the common ancestor\'s (delegation)',
+          }),
+        );
+      }
+    }
     // A user namespace made at clone gets its maps now; one unshared after joins asks for them.
     if (spec.idMaps && !this.#unshareUser) this.#writeMapsThenRelease();
     else this.#handle!.release();
@@ -344,26 +361,49 @@ export function spawnResolved(spec: ResolvedSpawn): SandboxProcess {
   // the mount points the sandbox makes in the overlay are not changes of the command's
   overlay?._recordLibraryMountpoints([...LIBRARY_MOUNTPOINTS, ...(spec.rootfs!.sysfs ? ['/sys'] : []), ...spec.mounts.map((m) => m.target)]);
   const releaseRootfs = overlay?._use() ?? null;
-  let result: NativeSpawnResult;
-  try {
-    result = native().spawn(built.plan);
-  } catch (err) {
+  const failed = (err: NsgroupsError): SandboxProcess => {
     closeJoins(spec.joins);
-    const e = err as NativeError;
     const proc = new SandboxProcess(spec, built, null);
     if (releaseRootfs) proc._holdRootfs(releaseRootfs);
-    proc._failBeforeClone(
+    proc._failBeforeClone(err);
+    return proc;
+  };
+
+  let procsFiles = built.procsFiles;
+  let cgroupFd = -1;
+  if (built.cgroupDir) {
+    try {
+      cgroupFd = fs.openSync(built.cgroupDir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    } catch (err) {
+      return failed(fromNodeError(err, "opening the sandbox's cgroup", { path: built.cgroupDir, step: 'cgroup' }));
+    }
+  }
+  let result: NativeSpawnResult;
+  try {
+    try {
+      result = native().spawn({ ...built.plan, cgroupFd });
+    } catch (err) {
+      // Born in the cgroup where the kernel can (CLONE_INTO_CGROUP, Linux 5.7); else the parent
+      // moves the child before it may exec (E2BIG: older clone3; EOPNOTSUPP: a threaded cgroup).
+      const e = err as NativeError;
+      if (cgroupFd < 0 || !['E2BIG', 'EOPNOTSUPP', 'ENOTSUP', 'EINVAL', 'EBADF', 'ENOSYS'].includes(errnoName(e.errno))) throw err;
+      result = native().spawn({ ...built.plan, cgroupFd: -1 });
+      procsFiles = [`${built.cgroupDir}/cgroup.procs`, ...procsFiles];
+    }
+  } catch (err) {
+    const e = err as NativeError;
+    return failed(
       typeof e.errno === 'number'
         ? cloneError(e.errno, e.syscall, spec)
         : new NsgroupsError('ERR_SYSTEM', `spawn failed: ${e.message}`, { cause: err }),
     );
-    return proc;
+  } finally {
+    if (cgroupFd >= 0) fs.closeSync(cgroupFd);
   }
   closeJoins(spec.joins); // the child has its own copies now
   const proc = new SandboxProcess(spec, built, result);
   if (releaseRootfs) proc._holdRootfs(releaseRootfs);
   proc._start();
-  proc._release();
+  proc._release(procsFiles);
   return proc;
 }
-

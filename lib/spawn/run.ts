@@ -2,6 +2,7 @@
 // output is read. A non-zero exit resolves (it is the caller's result); a failure to start
 // rejects with NsgroupsError.
 import type { Readable } from 'node:stream';
+import type { CgroupStats } from '../cgroup/stats';
 import { invalidArg } from '../errors';
 import { checkObject, checkOneOf } from '../util/validate';
 import { resolveSpawn, type SpawnOptions } from './options';
@@ -18,6 +19,10 @@ export interface RunResult<Out = string | Buffer> extends ExitInfo {
   pid: number;
   stdout: Out;
   stderr: Out;
+  /** the timeout option fired */
+  timedOut: boolean;
+  /** the cgroup's stats() after the command ended, when options.cgroup was given */
+  stats?: CgroupStats;
 }
 
 function collect(stream: Readable | null): () => Buffer {
@@ -50,5 +55,7 @@ export async function runProcess(command: string, args: readonly string[] | unde
   });
   const out = encoding === 'buffer' ? stdout() : stdout().toString('utf8');
   const err = encoding === 'buffer' ? stderr() : stderr().toString('utf8');
-  return { ...info, pid: proc.pid!, stdout: out, stderr: err };
+  const result: RunResult = { ...info, pid: proc.pid!, stdout: out, stderr: err, timedOut: proc.timedOut };
+  if (spec.cgroup) result.stats = await spec.cgroup.stats();
+  return result;
 }
