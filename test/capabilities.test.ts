@@ -52,6 +52,19 @@ describe('capabilities() on this host', () => {
     }
   });
 
+  it('cgroups: the layout as mountinfo shows it; CLONE_INTO_CGROUP probed where we may make a cgroup', () => {
+    expect(c.cgroup.mode).toBe('hybrid'); // this host: v1 controllers, cgroup2 at /sys/fs/cgroup/unified
+    expect(c.cgroup.controllers.memory).toMatchObject({ version: 1, mountPoint: '/sys/fs/cgroup/memory' });
+    expect(c.cgroup.unified).toBe('/sys/fs/cgroup/unified');
+    if (process.geteuid!() === 0) {
+      expect(c.cloneIntoCgroup).toEqual({ supported: true });
+      expect(c.cgroup.base.find((b) => b.hierarchy === '/sys/fs/cgroup/memory')?.path).toBe('/sys/fs/cgroup/memory/nsgroups');
+    } else {
+      expect(c.cloneIntoCgroup.supported).toBe(false);
+      expect(c.cloneIntoCgroup.reason).toMatch(/no cgroup of ours/);
+    }
+  });
+
   it('probing leaves nothing behind', () => {
     expect(fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith(`nsgroups-probe-${process.pid}-`))).toEqual([]);
   });

@@ -67,16 +67,84 @@ describe('nsgroups run', () => {
   });
 });
 
+describe('nsgroups run: limits and roots made for the run', () => {
+  (isRoot ? it : it.skip)('--memory/--pids/--cpus: a cgroup for this run, in force, removed after', () => {
+    const script = 'grep -E ":(memory|pids):" /proc/self/cgroup | cut -d: -f3 | sort -u; ' +
+      'd=$(grep ":memory:" /proc/self/cgroup | cut -d: -f3); cat /sys/fs/cgroup/memory$d/memory.limit_in_bytes /sys/fs/cgroup/pids$(grep ":pids:" /proc/self/cgroup | cut -d: -f3)/pids.max';
+    const r = nsgroups('run', '--ns', 'none', '--memory', '64M', '--pids', '16', '--cpus', '0.5', '--', 'sh', '-c', script);
+    expect(r.stderr).toBe('');
+    const [cg, mem, pids] = r.stdout.trim().split('\n');
+    expect(cg).toMatch(/\/nsgroups\/run-\d+$/);
+    expect([mem, pids]).toEqual(['67108864', '16']);
+    expect(require('node:fs').existsSync(`/sys/fs/cgroup/memory${cg}`)).toBe(false);
+  });
+
+  it('--overlay: a throw-away copy-on-write root, gone after the run', () => {
+    const fs = require('node:fs') as typeof import('node:fs');
+    const os = require('node:os') as typeof import('node:os');
+    const lower = fs.mkdtempSync(path.join(os.tmpdir(), 'nsgroups-cli-lower-'));
+    fs.chmodSync(lower, 0o755);
+    fs.mkdirSync(path.join(lower, 'bin'));
+    fs.copyFileSync('/bin/busybox', path.join(lower, 'bin/busybox'));
+    for (const a of ['sh', 'cat']) fs.symlinkSync('busybox', path.join(lower, 'bin', a));
+    fs.writeFileSync(path.join(lower, 'greeting'), 'hello\n');
+    try {
+      const before = fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith('nsgroups-run-'));
+      const r = nsgroups('run', '--overlay', lower, '--env', 'PATH=/bin', '--', 'sh', '-c', 'cat /greeting; echo changed > /greeting; cat /greeting');
+      expect(r.stderr).toBe('');
+      expect(r.stdout).toBe('hello\nchanged\n');
+      expect(fs.readFileSync(path.join(lower, 'greeting'), 'utf8')).toBe('hello\n');
+      expect(fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith('nsgroups-run-'))).toEqual(before);
+    } finally {
+      fs.rmSync(lower, { recursive: true });
+    }
+  });
+
+  (isRoot ? it.skip : it)('rootless --memory needs a delegated cgroup: a clear error, exit 125', () => {
+    const r = nsgroups('run', '--memory', '64M', '--', 'true');
+    expect(r.status).toBe(125);
+    expect(r.stderr).toMatch(/Delegate=/);
+  });
+});
+
+describe('nsgroups ls', () => {
+  it("lists namespaces like lsns, and nsgroups' cgroups with their processes", async () => {
+    const r = nsgroups('ls');
+    expect(r.status).toBe(0);
+    expect(r.stdout.split('\n')[0]).toMatch(/^\s*NS TYPE\s+NPROCS\s+PID USER\s+COMMAND/);
+    expect(r.stdout).toContain(`${require('node:fs').statSync('/proc/self/ns/net').ino} net`);
+    expect(r.stdout).toMatch(/cgroups of nsgroups/);
+  });
+
+  (isRoot ? it : it.skip)('a running sandbox in a cgroup shows up in the tree with its processes', async () => {
+    const { Cgroup, spawn } = await import('../lib');
+    const cg = await Cgroup.create(`ls-test-${process.pid}`, { pids: { max: 16 } });
+    const p = spawn('sleep', ['30'], { cgroup: cg, stdio: 'ignore' });
+    await new Promise((resolve) => p.once('spawn', resolve));
+    try {
+      const r = JSON.parse(nsgroups('ls', '--json').stdout) as { cgroups: Array<{ name: string; procs: Array<{ pid: number; command: string }> }> };
+      const node = r.cgroups.find((c) => c.name === `ls-test-${process.pid}`);
+      expect(node?.procs).toEqual([{ pid: p.pid, command: 'sleep' }]);
+    } finally {
+      p.kill('SIGKILL');
+      await p.exited;
+      await cg.delete();
+    }
+  });
+});
+
 describe('nsgroups doctor', () => {
   it('prints what this host supports, probed', () => {
     const r = nsgroups('doctor');
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/^kernel \d+\.\d+/);
     // this host (Debian 12, kernel 6.18) has all of these
-    for (const feature of ['clone3', 'pidfd', 'time namespaces', 'overlayfs inside a user namespace']) {
+    for (const feature of ['clone3', 'pidfd', 'time namespaces', 'overlayfs inside a user namespace', 'cgroup.kill', 'freeze']) {
       expect(r.stdout).toMatch(new RegExp(`yes  ${feature}`));
     }
     expect(r.stdout).toMatch(/yes  for this caller \(probed\)/);
+    expect(r.stdout).toMatch(/^cgroups: hybrid \(cgroup2 at \/sys\/fs\/cgroup\/unified\)$/m);
+    expect(r.stdout).toMatch(isRoot ? /yes  born in the cgroup \(CLONE_INTO_CGROUP\)/ : /NO   born in the cgroup[^]*no cgroup of ours/);
   });
 
   it('--json is capabilities() itself', () => {

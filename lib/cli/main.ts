@@ -9,7 +9,8 @@ const USAGE = `usage: nsgroups <command> [options]
 
 commands:
   run [options] -- CMD [ARGS...]   run a command in a sandbox (nsgroups run --help)
-  doctor                           what this host supports, and how to fix what is missing
+  doctor [--json]                  what this host supports, and how to fix what is missing
+  ls [--json]                      namespaces (like lsns) and nsgroups' cgroups with their processes
   help                             this text`;
 
 async function main(argv: string[]): Promise<number> {
@@ -26,6 +27,10 @@ async function main(argv: string[]): Promise<number> {
     case 'doctor': {
       const { doctor } = await import('./doctor');
       return doctor(rest);
+    }
+    case 'ls': {
+      const { ls } = await import('./ls');
+      return ls(rest);
     }
     case undefined:
     case 'help':

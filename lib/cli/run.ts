@@ -1,8 +1,14 @@
 // `nsgroups run [options] -- CMD ARGS…`: one command in a sandbox, with the terminal's stdio,
 // exiting with the command's status (128+n for a signal, as shells do).
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import { constants as osConstants } from 'node:os';
+import * as path from 'node:path';
 import { parseArgs } from 'node:util';
+import { Cgroup } from '../cgroup/cgroup';
+import type { CgroupLimits } from '../cgroup/limits';
 import { NsgroupsError } from '../errors';
+import { OverlayMount } from '../overlay/overlay-mount';
 import { spawn } from '../spawn/index';
 import type { MountSpec } from '../spawn/mounts';
 import { NAMESPACE_TYPES, type NamespaceType } from '../namespace/kinds';
@@ -28,6 +34,13 @@ options:
   --env NAME=VALUE     set a variable; repeatable
   --clear-env          start from an empty environment (PATH defaults to /usr/local/bin:/usr/bin:/bin)
   --timeout SECONDS    kill the command (SIGTERM) after this long
+  --memory SIZE        memory limit (e.g. 256M), in a cgroup made for this run and removed after it
+  --pids N             process limit, likewise
+  --cpus N             CPU limit in CPUs (0.5 = half a core), likewise
+  --rootfs DIR         the sandbox's root directory
+  --overlay LOWER      a throw-away overlay root: LOWER (topmost first, repeatable) under a fresh
+                       upper layer, removed after the run
+  --readonly           with --rootfs/--overlay: the root is read-only
   --no-init            no init as pid 1: the command is pid 1 itself
   -h, --help           this text`;
 
@@ -35,6 +48,10 @@ export interface ParsedRun {
   command: string;
   args: string[];
   options: SpawnOptions;
+  /** limits for a cgroup made for this run */
+  limits: CgroupLimits | null;
+  /** lower layers of a throw-away overlay root */
+  overlay: string[] | null;
 }
 
 function cliError(message: string): NsgroupsError {
@@ -65,6 +82,12 @@ export function parseRunArgs(argv: string[]): ParsedRun | 'help' {
       env: { type: 'string', multiple: true },
       'clear-env': { type: 'boolean' },
       timeout: { type: 'string' },
+      memory: { type: 'string' },
+      pids: { type: 'string' },
+      cpus: { type: 'string' },
+      rootfs: { type: 'string' },
+      overlay: { type: 'string', multiple: true },
+      readonly: { type: 'boolean' },
       'no-init': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -133,12 +156,66 @@ export function parseRunArgs(argv: string[]): ParsedRun | 'help' {
     options.timeout = Math.round(secs * 1000);
   }
   if (values['no-init']) options.init = false;
-  return { command, args, options };
+  let limits: CgroupLimits | null = null;
+  if (values.memory !== undefined || values.pids !== undefined || values.cpus !== undefined) {
+    limits = {};
+    if (values.memory !== undefined) limits.memory = { max: values.memory };
+    if (values.pids !== undefined) limits.pids = { max: int(values.pids, '--pids') };
+    if (values.cpus !== undefined) {
+      const cpus = Number(values.cpus);
+      if (!Number.isFinite(cpus) || cpus <= 0) throw cliError(`--cpus wants a number of CPUs, got '${values.cpus}'`);
+      limits.cpu = { max: cpus };
+    }
+  }
+  if (values.rootfs !== undefined && values.overlay) throw cliError('--rootfs and --overlay: choose one');
+  if (values.rootfs !== undefined) options.rootfs = values.rootfs;
+  if (values.readonly) options.readonly = true;
+  return { command, args, options, limits, overlay: values.overlay ?? null };
 }
 
 /** Runs the parsed command; resolves with the exit status for the CLI. */
 export async function runCommand(parsed: ParsedRun): Promise<number> {
-  const p = spawn(parsed.command, parsed.args, parsed.options);
+  // what this run makes for itself, undone in reverse order whatever happens
+  const undo: Array<() => Promise<void>> = [];
+  try {
+    const options = { ...parsed.options };
+    if (parsed.limits) {
+      const cg = await Cgroup.create(`run-${process.pid}`, parsed.limits);
+      undo.push(() => cg.delete({ kill: true }));
+      options.cgroup = cg;
+    }
+    if (parsed.overlay) {
+      const scratch = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'nsgroups-run-'));
+      undo.push(() => removeScratch(scratch));
+      for (const d of ['upper', 'work', 'root']) await fs.promises.mkdir(path.join(scratch, d));
+      options.rootfs = new OverlayMount({
+        lower: parsed.overlay.map((l) => path.resolve(l)),
+        upper: path.join(scratch, 'upper'),
+        work: path.join(scratch, 'work'),
+        target: path.join(scratch, 'root'),
+      });
+    }
+    return await runSandbox(parsed.command, parsed.args, options);
+  } finally {
+    for (const step of undo.reverse()) await step().catch((err: Error) => console.error(`nsgroups: cleanup: ${err.message}`));
+  }
+}
+
+/** overlayfs leaves work/work mode 000 when mounted in a user namespace: open up, then remove. */
+async function removeScratch(dir: string): Promise<void> {
+  const open = async (d: string): Promise<void> => {
+    for (const e of await fs.promises.readdir(d, { withFileTypes: true })) {
+      if (!e.isDirectory()) continue;
+      await fs.promises.chmod(path.join(d, e.name), 0o700).catch(() => {});
+      await open(path.join(d, e.name));
+    }
+  };
+  await open(dir).catch(() => {});
+  await fs.promises.rm(dir, { recursive: true, force: true });
+}
+
+async function runSandbox(command: string, args: string[], options: SpawnOptions): Promise<number> {
+  const p = spawn(command, args, options);
   // The sandbox runs in its own session: forward what the terminal sends us.
   const forwarded: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
   const forward = (sig: NodeJS.Signals): void => void p.kill(sig);

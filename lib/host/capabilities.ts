@@ -4,8 +4,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { NsgroupsError } from '../errors';
+import { Cgroup } from '../cgroup/cgroup';
+import { cgroupCapabilities, type CgroupCapabilities } from '../cgroup/capabilities';
 import { run } from '../spawn/index';
-import type { SpawnOptions } from '../spawn/options';
+import { resolveSpawn, type SpawnOptions } from '../spawn/options';
+import { spawnResolved } from '../spawn/process';
 import { decideUnprivilegedUserns, readUsernsSysctls, type UsernsSysctls } from './userns';
 
 export interface Feature {
@@ -29,6 +32,10 @@ export interface HostCapabilities {
     /** overlayfs inside a user namespace, with userxattr (probed; Linux 5.11+) */
     inUserNamespace: Feature;
   };
+  /** cgroup mode, controllers per hierarchy, the writable base, cgroup.kill, freeze, PSI */
+  cgroup: CgroupCapabilities;
+  /** a child born in its cgroup (clone3 CLONE_INTO_CGROUP, Linux 5.7), probed in a cgroup of ours */
+  cloneIntoCgroup: Feature;
   clone3: Feature;
   pidfd: Feature;
   timeNamespaces: Feature;
@@ -59,6 +66,34 @@ async function probeSpawn(options: SpawnOptions): Promise<Feature> {
   return probe('true', options);
 }
 
+/** Spawns `cat /proc/self/cgroup` into a fresh cgroup with CLONE_INTO_CGROUP and no fallback. */
+async function probeCloneIntoCgroup(): Promise<Feature> {
+  let cg: Cgroup;
+  try {
+    cg = await Cgroup.create(`probe-${process.pid}-${Date.now()}`);
+  } catch (err) {
+    return { supported: false, reason: `no cgroup of ours to try it in: ${(err as Error).message}` };
+  }
+  try {
+    const v2Dir = cg._placement().v2Dir;
+    if (!v2Dir) return { supported: false, reason: 'no cgroup2 hierarchy: CLONE_INTO_CGROUP needs one' };
+    const p = spawnResolved(resolveSpawn('cat', ['/proc/self/cgroup'], { cgroup: cg, stdio: ['ignore', 'pipe', 'ignore'] }), { strictCgroup: true });
+    let out = '';
+    p.stdout?.on('data', (d: Buffer) => (out += d));
+    p.on('error', () => {});
+    try {
+      await p.exited;
+      await new Promise((r) => (p.stdout ? p.stdout.once('close', r) : r(null)));
+    } catch (err) {
+      return { supported: false, reason: (err as Error).message };
+    }
+    const inside = /^0::(.*)$/m.exec(out)?.[1];
+    return inside && v2Dir.endsWith(inside) ? { supported: true } : { supported: false, reason: `the child was not in its cgroup (${inside})` };
+  } finally {
+    await cg.delete({ kill: true }).catch(() => {});
+  }
+}
+
 export async function capabilities(): Promise<HostCapabilities> {
   const root = process.geteuid!() === 0;
   const ns = (...types: NonNullable<SpawnOptions['namespaces']>): SpawnOptions['namespaces'] =>
@@ -74,7 +109,9 @@ export async function capabilities(): Promise<HostCapabilities> {
       `cd ${scratch} && mkdir l u w m && echo x > l/f && ` +
       `mount -t overlay overlay -o lowerdir=l,upperdir=u,workdir=w${userxattr ? ',userxattr' : ''} m && rm m/f && test ! -e l/f -o -e l/f`;
     const tmpfs = { type: 'tmpfs' as const, target: scratch };
-    const [caller, clone, overlayHere, overlayUserns, time, setattr] = await Promise.all([
+    const [cgroup, cloneIntoCgroup, caller, clone, overlayHere, overlayUserns, time, setattr] = await Promise.all([
+      cgroupCapabilities(),
+      probeCloneIntoCgroup(),
       probeSpawn({ namespaces: ['user'], stdio: 'ignore' }),
       probeSpawn({ stdio: 'ignore' }),
       probe(overlay(!root), { namespaces: ns('mount'), mounts: [tmpfs] }),
@@ -89,6 +126,8 @@ export async function capabilities(): Promise<HostCapabilities> {
       kernel: parseKernelRelease(os.release()),
       userNamespaces: { unprivileged, caller, sysctls },
       overlay: { available: overlayHere, inUserNamespace: overlayUserns },
+      cgroup,
+      cloneIntoCgroup,
       clone3: clone.supported ? clone : { supported: false, reason: clone.reason },
       pidfd: clone.supported ? { supported: true, reason: 'every spawn uses CLONE_PIDFD' } : clone,
       timeNamespaces: time,

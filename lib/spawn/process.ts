@@ -355,7 +355,7 @@ export class SandboxProcess extends EventEmitter {
  * Bad input throws NsgroupsError (ERR_INVALID_ARG) before anything is created; a failure to
  * start is an 'error' event and a rejected `exited`.
  */
-export function spawnResolved(spec: ResolvedSpawn): SandboxProcess {
+export function spawnResolved(spec: ResolvedSpawn, internal: { strictCgroup?: boolean } = {}): SandboxProcess {
   const built = buildPlan(spec);
   const overlay = spec.rootfs?.overlay;
   // the mount points the sandbox makes in the overlay are not changes of the command's
@@ -386,7 +386,7 @@ export function spawnResolved(spec: ResolvedSpawn): SandboxProcess {
       // Born in the cgroup where the kernel can (CLONE_INTO_CGROUP, Linux 5.7); else the parent
       // moves the child before it may exec (E2BIG: older clone3; EOPNOTSUPP: a threaded cgroup).
       const e = err as NativeError;
-      if (cgroupFd < 0 || !['E2BIG', 'EOPNOTSUPP', 'ENOTSUP', 'EINVAL', 'EBADF', 'ENOSYS'].includes(errnoName(e.errno))) throw err;
+      if (cgroupFd < 0 || internal.strictCgroup || !['E2BIG', 'EOPNOTSUPP', 'ENOTSUP', 'EINVAL', 'EBADF', 'ENOSYS'].includes(errnoName(e.errno))) throw err;
       result = native().spawn({ ...built.plan, cgroupFd: -1 });
       procsFiles = [`${built.cgroupDir}/cgroup.procs`, ...procsFiles];
     }
