@@ -2,7 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { parseRunArgs } from '../lib/cli/run';
-import { isRoot } from './helpers/host';
+import { isRoot, itRoot, itRootless } from './helpers/host';
 
 const cli = path.join(__dirname, '..', 'dist', 'cli.cjs');
 const nsgroups = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 20000 });
@@ -68,7 +68,7 @@ describe('nsgroups run', () => {
 });
 
 describe('nsgroups run: limits and roots made for the run', () => {
-  (isRoot ? it : it.skip)('--memory/--pids/--cpus: a cgroup for this run, in force, removed after', () => {
+  itRoot('--memory/--pids/--cpus: a cgroup for this run, in force, removed after', () => {
     const script = 'grep -E ":(memory|pids):" /proc/self/cgroup | cut -d: -f3 | sort -u; ' +
       'd=$(grep ":memory:" /proc/self/cgroup | cut -d: -f3); cat /sys/fs/cgroup/memory$d/memory.limit_in_bytes /sys/fs/cgroup/pids$(grep ":pids:" /proc/self/cgroup | cut -d: -f3)/pids.max';
     const r = nsgroups('run', '--ns', 'none', '--memory', '64M', '--pids', '16', '--cpus', '0.5', '--', 'sh', '-c', script);
@@ -100,7 +100,7 @@ describe('nsgroups run: limits and roots made for the run', () => {
     }
   });
 
-  (isRoot ? it.skip : it)('rootless --memory needs a delegated cgroup: a clear error, exit 125', () => {
+  itRootless('rootless --memory needs a delegated cgroup: a clear error, exit 125', () => {
     const r = nsgroups('run', '--memory', '64M', '--', 'true');
     expect(r.status).toBe(125);
     expect(r.stderr).toMatch(/Delegate=/);
@@ -116,7 +116,7 @@ describe('nsgroups ls', () => {
     expect(r.stdout).toMatch(/cgroups of nsgroups/);
   });
 
-  (isRoot ? it : it.skip)('a running sandbox in a cgroup shows up in the tree with its processes', async () => {
+  itRoot('a running sandbox in a cgroup shows up in the tree with its processes', async () => {
     const { Cgroup, spawn } = await import('../lib');
     const cg = await Cgroup.create(`ls-test-${process.pid}`, { pids: { max: 16 } });
     const p = spawn('sleep', ['30'], { cgroup: cg, stdio: 'ignore' });
