@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { run, type SpawnOptions } from '../lib';
+import { itRoot } from './helpers/host';
 import { childPids, processState, waitFor, zombieChildren } from './helpers/proc';
 
 const fixtures = path.join(__dirname, 'fixtures');
@@ -63,6 +64,24 @@ describe('the command dies with its parent', () => {
     expect(processState(pid)).not.toBeNull();
     fixture.kill('SIGKILL');
     await waitFor(() => dead(pid), 5000, `sandbox ${pid} to die with its parent`);
+  });
+
+  itRoot('even after the sandbox changed its ids (which clears the parent-death signal; it is set again)', async () => {
+    // uid 1000 inside a range is uid 101000 outside: a real credential change in the child
+    const range = [{ inside: 0, outside: 100000, count: 65536 }];
+    const options = { namespaces: ['user'], uidMap: range, gidMap: range, user: { uid: 1000, gid: 1000 } };
+    const fixture = cpSpawn(
+      process.execPath,
+      [path.join(fixtures, 'spawn-and-report.js'), JSON.stringify({ command: 'sleep', args: ['60'], options })],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const pid = await new Promise<number>((resolve, reject) => {
+      fixture.stdout!.once('data', (d) => resolve(Number(String(d).trim())));
+      fixture.once('exit', (code) => reject(new Error(`fixture exited with ${code}`)));
+    });
+    expect(fs.readFileSync(`/proc/${pid}/status`, 'utf8')).toMatch(/^Uid:\t101000\t/m);
+    fixture.kill('SIGKILL');
+    await waitFor(() => dead(pid), 5000, `sandbox ${pid} (uid 101000) to die with its parent`);
   });
 
   it('process.exit() in the parent ends the sandbox even with dieWithParent: false', async () => {
