@@ -90,8 +90,12 @@ static void reset_signal_dispositions(void) {
   }
 }
 
-/* mkdir -p: each missing component of path, with mode. */
+/* mkdir -p: each missing component of path, with mode. Mount points usually exist, or only the
+   last component is missing: try that first, and walk from the top only on ENOENT. */
 static long make_dirs(const char *path, uint32_t mode) {
+  long first = nsg_sys3(__NR_mkdirat, AT_FDCWD, path, mode);
+  if (first == 0 || first == -EEXIST) return 0;
+  if (first != -ENOENT) return first;
   char buf[4096];
   unsigned long n = nsg_strlen(path);
   if (n == 0 || n >= sizeof buf) return -ENAMETOOLONG;
