@@ -101,7 +101,7 @@ interface DirPlan {
 }
 
 /** mkdir -p below the hierarchy's top; returns what it made (top-down). EEXIST on the leaf is an error. */
-function makeDirs(plan: DirPlan, made: string[]): void {
+function makeDirs(plan: DirPlan, made: string[], retries = 3): void {
   const { h, rel } = plan.dir;
   const levels: string[] = [];
   for (let p = rel; p !== h.mountRoot && p !== '/'; p = path.posix.dirname(p)) levels.unshift(p);
@@ -112,6 +112,9 @@ function makeDirs(plan: DirPlan, made: string[]): void {
       fs.mkdirSync(dir);
       made.push(dir);
     } catch (err) {
+      // a parent we saw was removed meanwhile (another process undid its own create() of the
+      // shared base): walk again from the top, a few times
+      if (isErrno(err, 'ENOENT') && retries > 0) return makeDirs(plan, made, retries - 1);
       if (isErrno(err, 'EEXIST') && level !== rel) continue;
       if (isErrno(err, 'EEXIST')) {
         throw new NsgroupsError('ERR_BUSY', `the cgroup ${dir} already exists: open it with Cgroup.open() or choose another name`, {

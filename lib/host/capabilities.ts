@@ -90,7 +90,9 @@ async function probeCloneIntoCgroup(): Promise<Feature> {
     const inside = /^0::(.*)$/m.exec(out)?.[1];
     return inside && v2Dir.endsWith(inside) ? { supported: true } : { supported: false, reason: `the child was not in its cgroup (${inside})` };
   } finally {
-    await cg.delete({ kill: true }).catch(() => {});
+    // a probe must not leave its cgroup behind: one more try after a moment (EBUSY while the
+    // kernel finishes the exit)
+    await cg.delete({ kill: true }).catch(() => new Promise((r) => setTimeout(r, 200)).then(() => cg.delete({ kill: true }).catch(() => {})));
   }
 }
 
