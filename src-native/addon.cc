@@ -4,6 +4,8 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <vector>
 
@@ -74,6 +76,13 @@ Napi::Value TerminateAll(const Napi::CallbackInfo &info) {
   return info.Env().Undefined();
 }
 
+// Is clone3 there? With no arguments the kernel answers EINVAL if it is, ENOSYS (or a seccomp
+// filter's errno) if not.
+Napi::Value ProbeClone3(const Napi::CallbackInfo &info) {
+  long r = syscall(__NR_clone3, nullptr, 0);
+  return Napi::Number::New(info.Env(), r < 0 ? -errno : 0);
+}
+
 Napi::Value StrError(const Napi::CallbackInfo &info) {
   return Napi::String::New(info.Env(), strerror(info[0].As<Napi::Number>().Int32Value()));
 }
@@ -84,6 +93,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("spawn", Napi::Function::New(env, Spawn));
   exports.Set("terminateAll", Napi::Function::New(env, TerminateAll));
   exports.Set("strerror", Napi::Function::New(env, StrError));
+  exports.Set("probeClone3", Napi::Function::New(env, ProbeClone3));
   exports.Set("steps", Steps(env));
   exports.Set("constants", Constants(env));
   RegisterCgroupNatives(env, exports);

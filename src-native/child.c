@@ -302,10 +302,7 @@ int nsg_child_main(void *arg) {
   if (p->fork_after_unshare) {
     /* a joined or unshared pid namespace holds only our children: fork into it, as the
        parent's sibling so that the parent can wait for it (CLONE_PARENT) */
-    struct clone_args args;
-    for (unsigned long i = 0; i < sizeof args; i++) ((char *)&args)[i] = 0;
-    args.flags = CLONE_PARENT;
-    long pid = nsg_sys2(__NR_clone3, &args, sizeof args);
+    long pid = nsg_fork(CLONE_PARENT);
     if (pid < 0) fail(c, NSG_STEP_FORK, pid, -1);
     if (pid > 0) {
       report(c, NSG_REPORT_CHILD_PID, NSG_STEP_FORK, 0, -1, (int)pid);

@@ -7,6 +7,7 @@
 #ifndef NSGROUPS_RAWSYS_H
 #define NSGROUPS_RAWSYS_H
 
+#include <asm/errno.h>
 #include <asm/unistd.h>
 
 #ifndef __NR_pidfd_send_signal
@@ -79,6 +80,21 @@ struct nsg_ksigaction {
 
 static inline __attribute__((noreturn)) void nsg_exit(int code) {
   for (;;) nsg_sys1(__NR_exit_group, code);
+}
+
+/*
+ * A fork-style child (no new stack: it returns twice, like fork) with `flags` (clone(2) flags
+ * that fit the legacy call, no exit signal bits), exiting with SIGCHLD. clone3 first; the legacy
+ * clone where clone3 is refused (before Linux 5.3, or a seccomp filter such as Docker's default
+ * profile that answers ENOSYS).
+ */
+static inline long nsg_fork(unsigned long flags) {
+  struct {
+    unsigned long long flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
+  } args = {flags, 0, 0, 0, 17 /* SIGCHLD */, 0, 0, 0};
+  long pid = nsg_sys2(__NR_clone3, &args, sizeof args);
+  if (pid != -ENOSYS) return pid;
+  return nsg_sys5(__NR_clone, flags | 17, 0, 0, 0, 0);
 }
 
 static inline unsigned long nsg_strlen(const char *s) {

@@ -13,6 +13,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
+
 #include "child_handle.h"
 #include "child_watch.h"
 #include "env_state.h"
@@ -26,6 +28,9 @@
 #endif
 
 namespace {
+
+// clone3 answered ENOSYS once: it will again (a kernel or seccomp policy does not change)
+std::atomic<bool> clone3_refused{false};
 
 struct CloneArgs {  // struct clone_args (linux/sched.h), spelled out for old headers
   uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid,
@@ -277,10 +282,24 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
-  long pid = nsg_clone_call(__NR_clone3, (long)&args, (long)sizeof args, 0, 0, 0, nsg_child_main,
-                            &plan);
+  long pid = -ENOSYS;
+  const char *call = "clone3";
+  if (!clone3_refused.load(std::memory_order_relaxed)) {
+    pid = nsg_clone_call(__NR_clone3, (long)&args, (long)sizeof args, 0, 0, 0, nsg_child_main, &plan);
+    if (pid == -ENOSYS) clone3_refused.store(true, std::memory_order_relaxed);
+  }
+  if (pid == -ENOSYS && cgroup_fd < 0) {
+    // Where clone3 is refused (Linux < 5.3, or a seccomp filter such as Docker's default
+    // profile), the legacy clone: CLONE_PIDFD returns the pidfd through parent_tid (Linux 5.2);
+    // the exit signal sits in the low byte of the flags; no CLONE_INTO_CGROUP (the caller
+    // retries without a cgroup fd and moves the child instead).
+    call = "clone";
+    long flags = (long)(args.flags & 0xffffffffULL) | SIGCHLD;
+    long sp = use_vm ? (long)(args.stack + args.stack_size) : 0;
+    pid = nsg_clone_call(__NR_clone, flags, sp, (long)&pidfd, 0, 0, nsg_child_main, &plan);
+  }
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  if (pid < 0) throw SystemError(env, (int)-pid, "clone3");
+  if (pid < 0) throw SystemError(env, (int)-pid, call);
 
   // Success: the parent ends are the caller's now; the child ends close with `owned`.
   for (int fd : parent_ends) parent_owned.Keep(fd);

@@ -163,6 +163,8 @@ export interface NativeBinding {
   terminateAll(): void;
   /** the C library's message for a (positive) errno */
   strerror(errno: number): string;
+  /** clone3(NULL, 0): -EINVAL when clone3 exists, -ENOSYS (or a seccomp errno) when refused */
+  probeClone3(): number;
   /** callback(count) on each wakeup, count = the eventfd counter read */
   EventfdWatch: new (callback: (count: number) => void) => NativeEventfdWatch;
   steps: NativeStep[];

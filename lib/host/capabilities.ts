@@ -3,7 +3,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { NsgroupsError } from '../errors';
+import { errnoName, NsgroupsError } from '../errors';
+import { native } from '../native';
 import { Cgroup } from '../cgroup/cgroup';
 import { cgroupCapabilities, type CgroupCapabilities } from '../cgroup/capabilities';
 import { run } from '../spawn/index';
@@ -64,6 +65,16 @@ async function probe(script: string, options: SpawnOptions): Promise<Feature> {
 
 async function probeSpawn(options: SpawnOptions): Promise<Feature> {
   return probe('true', options);
+}
+
+/** clone3 itself (spawn falls back to clone where it is refused, so a spawn says nothing). */
+function probeClone3(): Feature {
+  const r = native().probeClone3();
+  if (r === -22) return { supported: true }; // EINVAL: there, and refusing our empty arguments
+  return {
+    supported: false,
+    reason: `clone3 answers ${errnoName(r)}: a kernel older than 5.3, or a seccomp filter (Docker's default profile) refuses it; spawn uses clone instead, without CLONE_INTO_CGROUP`,
+  };
 }
 
 /** Spawns `cat /proc/self/cgroup` into a fresh cgroup with CLONE_INTO_CGROUP and no fallback. */
@@ -130,7 +141,7 @@ export async function capabilities(): Promise<HostCapabilities> {
       overlay: { available: overlayHere, inUserNamespace: overlayUserns },
       cgroup,
       cloneIntoCgroup,
-      clone3: clone.supported ? clone : { supported: false, reason: clone.reason },
+      clone3: probeClone3(),
       pidfd: clone.supported ? { supported: true, reason: 'every spawn uses CLONE_PIDFD' } : clone,
       timeNamespaces: time,
       mountSetattr: setattr,

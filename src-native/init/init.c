@@ -96,10 +96,7 @@ int nsg_init_main(int argc, char **argv, char **envp) {
     report(NSG_REPORT_ERROR, NSG_STEP_FORK, (int)-r, 0);
     return 127;
   }
-  struct clone_args args;
-  memset(&args, 0, sizeof args);
-  args.exit_signal = SIGCHLD;
-  long cmd = nsg_sys2(__NR_clone3, &args, sizeof args);
+  long cmd = nsg_fork(0);
   if (cmd < 0) {
     report(NSG_REPORT_ERROR, NSG_STEP_FORK, (int)-cmd, 0);
     return 127;
