@@ -13,7 +13,7 @@ const v1 = hostMode !== 'v2';
 
 afterAll(() => removeEverywhere(root));
 
-async function refused(code: string, fn: () => Promise<unknown>): Promise<NsgroupsError> {
+async function refused(code: string, fn: () => unknown): Promise<NsgroupsError> {
   try {
     await fn();
   } catch (err) {

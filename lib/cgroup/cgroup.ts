@@ -268,8 +268,11 @@ export class Cgroup {
     }
   }
 
-  /** An existing cgroup under the base (ERR_NOT_FOUND when it is in no hierarchy). */
-  static async open(name: string, options?: CgroupOpenOptions): Promise<Cgroup> {
+  /**
+   * An existing cgroup under the base (ERR_NOT_FOUND when it is in no hierarchy). Synchronous,
+   * like of() and self(): a few reads of /proc and cgroupfs (`await` on it works as well).
+   */
+  static open(name: string, options?: CgroupOpenOptions): Cgroup {
     const what = 'Cgroup.open options';
     const opts = options === undefined ? {} : checkObject(options, what);
     checkKeys(opts, ['root'], what);
@@ -300,7 +303,7 @@ export class Cgroup {
   }
 
   /** The cgroup process `pid` is in (from /proc/PID/cgroup). */
-  static async of(pid: number): Promise<Cgroup> {
+  static of(pid: number): Cgroup {
     checkPid(pid, 'Cgroup.of(pid)');
     let text: string;
     try {
@@ -334,7 +337,7 @@ export class Cgroup {
   }
 
   /** The cgroup of the calling process. */
-  static self(): Promise<Cgroup> {
+  static self(): Cgroup {
     return Cgroup.of(process.pid);
   }
 

@@ -37,6 +37,8 @@ export interface HostCapabilities {
   cgroup: CgroupCapabilities;
   /** a child born in its cgroup (clone3 CLONE_INTO_CGROUP, Linux 5.7), probed in a cgroup of ours */
   cloneIntoCgroup: Feature;
+  /** cgroup.kill (Linux 5.14): the same as cgroup.kill, at the top level with the other features */
+  cgroupKill: Feature;
   clone3: Feature;
   pidfd: Feature;
   timeNamespaces: Feature;
@@ -141,6 +143,7 @@ export async function capabilities(): Promise<HostCapabilities> {
       overlay: { available: overlayHere, inUserNamespace: overlayUserns },
       cgroup,
       cloneIntoCgroup,
+      cgroupKill: cgroup.kill,
       clone3: probeClone3(),
       pidfd: clone.supported ? { supported: true, reason: 'every spawn uses CLONE_PIDFD' } : clone,
       timeNamespaces: time,
