@@ -89,9 +89,11 @@ static inline __attribute__((noreturn)) void nsg_exit(int code) {
  * profile that answers ENOSYS).
  */
 static inline long nsg_fork(unsigned long flags) {
+  /* with CLONE_PARENT the child's exit signal is its new parent's choice: clone3 insists on 0 */
+  unsigned long long exit_signal = (flags & 0x00008000 /* CLONE_PARENT */) ? 0 : 17 /* SIGCHLD */;
   struct {
     unsigned long long flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
-  } args = {flags, 0, 0, 0, 17 /* SIGCHLD */, 0, 0, 0};
+  } args = {flags, 0, 0, 0, exit_signal, 0, 0, 0};
   long pid = nsg_sys2(__NR_clone3, &args, sizeof args);
   if (pid != -ENOSYS) return pid;
   return nsg_sys5(__NR_clone, flags | 17, 0, 0, 0, 0);
