@@ -120,16 +120,19 @@ export const sleep = (ms: number): Promise<void> => new Promise((resolve) => set
  * rmdir with retries on EBUSY: the kernel needs a moment after the last process of a cgroup
  * exits before the directory may go (runc retries the same way). ENOENT means it is gone already.
  */
-export async function rmdirRetrying(dir: string, attempts = 12): Promise<void> {
+export async function rmdirRetrying(dir: string, budgetMs = 5000): Promise<void> {
+  // EBUSY right after the last process left is transient (the kernel is still tearing the
+  // cgroup's tasks down, slower on a loaded machine): back off, within a time budget
+  const deadline = Date.now() + budgetMs;
   let delay = 1;
-  for (let i = 1; ; i++) {
+  for (;;) {
     try {
       fs.rmdirSync(dir);
       return;
     } catch (err) {
       const code = errnoOf(err);
       if (code === 'ENOENT') return;
-      if (code !== 'EBUSY' || i >= attempts) {
+      if (code !== 'EBUSY' || Date.now() >= deadline) {
         throw fromNodeError(err, `removing the cgroup ${dir}`, {
           path: dir,
           hint: code === 'EBUSY' ? 'it still has processes or child cgroups; delete({ kill: true }) kills them first' : undefined,
