@@ -2,6 +2,7 @@
 // hosts we cannot run here.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
+import * as path from 'node:path';
 import { capabilities } from '../lib';
 import { parseKernelRelease } from '../lib/host/capabilities';
 import { decideUnprivilegedUserns, type UsernsSysctls } from '../lib/host/userns';
@@ -32,7 +33,14 @@ it('kernel release parsing', () => {
 
 describe('capabilities() on this host', () => {
   let c: Awaited<ReturnType<typeof capabilities>>;
+  // what a probe killed in the middle would leave (a pid that is not running): swept away
+  let deadPid = 4000000;
+  while (fs.existsSync(`/proc/${deadPid}`)) deadPid++;
+  const staleDir = path.join(os.tmpdir(), `nsgroups-probe-${deadPid}-test`);
+  const staleCgroup = `/sys/fs/cgroup/pids/nsgroups/probe-${deadPid}-1`;
   beforeAll(async () => {
+    fs.mkdirSync(staleDir, { recursive: true });
+    if (process.geteuid!() === 0) fs.mkdirSync(staleCgroup, { recursive: true });
     c = await capabilities();
   });
 
@@ -63,6 +71,11 @@ describe('capabilities() on this host', () => {
       expect(c.cloneIntoCgroup.supported).toBe(false);
       expect(c.cloneIntoCgroup.reason).toMatch(/no cgroup of ours/);
     }
+  });
+
+  it("what a killed probe left is swept by the next one", () => {
+    expect(fs.existsSync(staleDir)).toBe(false);
+    expect(fs.existsSync(staleCgroup)).toBe(false);
   });
 
   it('probing leaves nothing behind', () => {

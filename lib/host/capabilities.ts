@@ -69,6 +69,39 @@ async function probeSpawn(options: SpawnOptions): Promise<Feature> {
   return probe('true', options);
 }
 
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Probes leave nothing behind — unless their process was killed in the middle of one: what a
+ * dead process left (its pid is in the name) is removed by the next capabilities().
+ */
+async function sweepStaleProbes(): Promise<void> {
+  const stale = (name: string, prefix: string): boolean => {
+    const m = new RegExp(`^${prefix}-(\\d+)-`).exec(name);
+    return m !== null && Number(m[1]) !== process.pid && !processExists(Number(m[1]));
+  };
+  for (const name of fs.readdirSync(os.tmpdir())) {
+    if (stale(name, 'nsgroups-probe')) fs.rmSync(path.join(os.tmpdir(), name), { recursive: true, force: true });
+  }
+  const names = new Set<string>();
+  for (const b of (await cgroupCapabilities()).base) {
+    if (!b.path) continue;
+    try {
+      for (const name of fs.readdirSync(b.path)) if (stale(name, 'probe')) names.add(name);
+    } catch {
+      /* not there */
+    }
+  }
+  for (const name of names) await Promise.resolve().then(() => Cgroup.open(name).delete({ kill: true })).catch(() => {});
+}
+
 /** clone3 itself (spawn falls back to clone where it is refused, so a spawn says nothing). */
 function probeClone3(): Feature {
   const r = native().probeClone3();
@@ -115,6 +148,7 @@ export async function capabilities(): Promise<HostCapabilities> {
     root ? types : ['user', ...types];
   const sysctls = readUsernsSysctls();
   const decision = decideUnprivilegedUserns(sysctls);
+  await sweepStaleProbes();
 
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), `nsgroups-probe-${process.pid}-`));
   try {
