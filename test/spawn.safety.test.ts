@@ -46,21 +46,27 @@ describe('no fd leaks into the command', () => {
   });
 });
 
+/** A Node process that spawns `sleep 60` in a sandbox with `options`; resolves with both pids. */
+async function sandboxInAnotherNode(options: object): Promise<{ fixture: ReturnType<typeof cpSpawn>; pid: number }> {
+  const fixture = cpSpawn(
+    process.execPath,
+    [path.join(fixtures, 'spawn-and-report.js'), JSON.stringify({ command: 'sleep', args: ['60'], options })],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const pid = await new Promise<number>((resolve, reject) => {
+    fixture.stdout!.once('data', (d) => resolve(Number(String(d).trim())));
+    fixture.once('exit', (code) => reject(new Error(`fixture exited with ${code}`)));
+  });
+  return { fixture, pid };
+}
+
 describe('the command dies with its parent', () => {
   it.each([
     ['plain', {}],
     ['with the init', sandboxed],
     ['plain, as a grandchild that was spawned by a killed Node', { namespaces: ['user'] }],
   ])('%s: SIGKILL of the Node parent kills the sandbox', async (_label, options) => {
-    const fixture = cpSpawn(
-      process.execPath,
-      [path.join(fixtures, 'spawn-and-report.js'), JSON.stringify({ command: 'sleep', args: ['60'], options })],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    const pid = await new Promise<number>((resolve, reject) => {
-      fixture.stdout!.once('data', (d) => resolve(Number(String(d).trim())));
-      fixture.once('exit', (code) => reject(new Error(`fixture exited with ${code}`)));
-    });
+    const { fixture, pid } = await sandboxInAnotherNode(options);
     expect(processState(pid)).not.toBeNull();
     fixture.kill('SIGKILL');
     await waitFor(() => dead(pid), 5000, `sandbox ${pid} to die with its parent`);
@@ -70,15 +76,7 @@ describe('the command dies with its parent', () => {
     // uid 1000 inside a range is uid 101000 outside: a real credential change in the child
     const range = [{ inside: 0, outside: 100000, count: 65536 }];
     const options = { namespaces: ['user'], uidMap: range, gidMap: range, user: { uid: 1000, gid: 1000 } };
-    const fixture = cpSpawn(
-      process.execPath,
-      [path.join(fixtures, 'spawn-and-report.js'), JSON.stringify({ command: 'sleep', args: ['60'], options })],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    const pid = await new Promise<number>((resolve, reject) => {
-      fixture.stdout!.once('data', (d) => resolve(Number(String(d).trim())));
-      fixture.once('exit', (code) => reject(new Error(`fixture exited with ${code}`)));
-    });
+    const { fixture, pid } = await sandboxInAnotherNode(options);
     expect(fs.readFileSync(`/proc/${pid}/status`, 'utf8')).toMatch(/^Uid:\t101000\t/m);
     fixture.kill('SIGKILL');
     await waitFor(() => dead(pid), 5000, `sandbox ${pid} (uid 101000) to die with its parent`);
