@@ -1,3 +1,4 @@
+#include "sys_error.h"
 #include "cgroup_eventfd.h"
 
 #include <errno.h>
@@ -114,10 +115,7 @@ class EventfdWatch : public Napi::ObjectWrap<EventfdWatch> {
 
  private:
   static void ThrowSystemError(Napi::Env env, int err, const char *syscall) {
-    Napi::Error error = Napi::Error::New(env, std::string(syscall) + ": " + strerror(err));
-    error.Set("errno", Napi::Number::New(env, -err));
-    error.Set("syscall", Napi::String::New(env, syscall));
-    error.ThrowAsJavaScriptException();
+    NsgSystemError(env, err, syscall).ThrowAsJavaScriptException();
   }
 
   static void OnReadable(uv_poll_t *handle, int status, int events) {

@@ -2,6 +2,7 @@
 // system call (the xattr readers: the size query plus the read) and throws, or rejects with, an
 // Error carrying `errno` (negative) and `syscall`. mount, umount2 and syncfs can block on I/O
 // (an unmount writes back dirty data), so they run on the thread pool and return Promises.
+#include "sys_error.h"
 #include "fs_natives.h"
 
 #include <errno.h>
@@ -19,13 +20,6 @@
 #include <vector>
 
 namespace {
-
-Napi::Error SystemError(Napi::Env env, int err, const char *syscall) {
-  Napi::Error error = Napi::Error::New(env, std::string(syscall) + ": " + strerror(err));
-  error.Set("errno", Napi::Number::New(env, -err));
-  error.Set("syscall", Napi::String::New(env, syscall));
-  return error;
-}
 
 std::string StringArg(const Napi::CallbackInfo &info, size_t i, const char *name) {
   if (!info[i].IsString()) throw Napi::TypeError::New(info.Env(), std::string(name) + " must be a string");
@@ -71,7 +65,7 @@ class SyscallWorker : public Napi::AsyncWorker {
   void Execute() override { err_ = call_(); }
   void OnOK() override {
     if (err_ != 0)
-      deferred_.Reject(SystemError(Env(), err_, syscall_).Value());
+      deferred_.Reject(NsgSystemError(Env(), err_, syscall_).Value());
     else
       deferred_.Resolve(Env().Undefined());
   }
@@ -117,11 +111,11 @@ Napi::Value Lgetxattr(const Napi::CallbackInfo &info) {
   std::string name = StringArg(info, 1, "name");
   for (;;) {
     ssize_t size = lgetxattr(path.c_str(), name.c_str(), nullptr, 0);
-    if (size < 0) throw SystemError(info.Env(), errno, "lgetxattr");
+    if (size < 0) throw NsgSystemError(info.Env(), errno, "lgetxattr");
     std::vector<char> value(static_cast<size_t>(size) + 1);
     ssize_t got = lgetxattr(path.c_str(), name.c_str(), value.data(), value.size());
     if (got < 0 && errno == ERANGE) continue;
-    if (got < 0) throw SystemError(info.Env(), errno, "lgetxattr");
+    if (got < 0) throw NsgSystemError(info.Env(), errno, "lgetxattr");
     return Napi::Buffer<char>::Copy(info.Env(), value.data(), static_cast<size_t>(got));
   }
 }
@@ -131,11 +125,11 @@ Napi::Value Llistxattr(const Napi::CallbackInfo &info) {
   std::string path = StringArg(info, 0, "path");
   for (;;) {
     ssize_t size = llistxattr(path.c_str(), nullptr, 0);
-    if (size < 0) throw SystemError(info.Env(), errno, "llistxattr");
+    if (size < 0) throw NsgSystemError(info.Env(), errno, "llistxattr");
     std::vector<char> list(static_cast<size_t>(size) + 1);
     ssize_t got = llistxattr(path.c_str(), list.data(), list.size());
     if (got < 0 && errno == ERANGE) continue;
-    if (got < 0) throw SystemError(info.Env(), errno, "llistxattr");
+    if (got < 0) throw NsgSystemError(info.Env(), errno, "llistxattr");
     Napi::Array names = Napi::Array::New(info.Env());
     uint32_t n = 0;
     for (ssize_t start = 0; start < got;) {
@@ -155,7 +149,7 @@ Napi::Value Lsetxattr(const Napi::CallbackInfo &info) {
   Napi::Buffer<char> value = info[2].As<Napi::Buffer<char>>();
   int flags = static_cast<int>(IntegerArg(info, 3, "flags"));
   if (lsetxattr(path.c_str(), name.c_str(), value.Data(), value.Length(), flags) != 0)
-    throw SystemError(info.Env(), errno, "lsetxattr");
+    throw NsgSystemError(info.Env(), errno, "lsetxattr");
   return info.Env().Undefined();
 }
 
@@ -165,7 +159,7 @@ Napi::Value Mknod(const Napi::CallbackInfo &info) {
   mode_t mode = static_cast<mode_t>(IntegerArg(info, 1, "mode"));
   unsigned int major_number = static_cast<unsigned int>(IntegerArg(info, 2, "major"));
   unsigned int minor_number = static_cast<unsigned int>(IntegerArg(info, 3, "minor"));
-  if (mknod(path.c_str(), mode, makedev(major_number, minor_number)) != 0) throw SystemError(info.Env(), errno, "mknod");
+  if (mknod(path.c_str(), mode, makedev(major_number, minor_number)) != 0) throw NsgSystemError(info.Env(), errno, "mknod");
   return info.Env().Undefined();
 }
 
@@ -187,7 +181,7 @@ Napi::Value Utimensat(const Napi::CallbackInfo &info) {
     return ts;
   };
   struct timespec times[2] = {split(atime), split(mtime)};
-  if (utimensat(AT_FDCWD, path.c_str(), times, flags) != 0) throw SystemError(info.Env(), errno, "utimensat");
+  if (utimensat(AT_FDCWD, path.c_str(), times, flags) != 0) throw NsgSystemError(info.Env(), errno, "utimensat");
   return info.Env().Undefined();
 }
 

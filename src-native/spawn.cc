@@ -2,6 +2,7 @@
 // worker): PR_SET_PDEATHSIG fires when the creating *thread* exits (prctl(2)), so cloning from a
 // thread-pool thread would kill the child at a random moment. Everything the child will read is
 // prepared here first; after clone the parent only closes the child's ends and returns.
+#include "sys_error.h"
 #include "spawn.h"
 
 #include <errno.h>
@@ -71,13 +72,6 @@ class OwnedFds {
  private:
   std::vector<int> fds_;
 };
-
-Napi::Error SystemError(Napi::Env env, int err, const char *syscall) {
-  Napi::Error error = Napi::Error::New(env, std::string(syscall) + ": " + strerror(err));
-  error.Set("errno", Napi::Number::New(env, -err));
-  error.Set("syscall", Napi::String::New(env, syscall));
-  return error;
-}
 
 double Number(Napi::Object obj, const char *key, double fallback = 0) {
   Napi::Value v = obj.Get(key);
@@ -150,16 +144,16 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
     int child_end = -1;
     if (kind == "pipe") {
       int p[2];
-      if (pipe2(p, O_CLOEXEC) < 0) throw SystemError(env, errno, "pipe2");
+      if (pipe2(p, O_CLOEXEC) < 0) throw NsgSystemError(env, errno, "pipe2");
       bool child_reads = Bool(entry, "childReads");
       child_end = owned.Add(child_reads ? p[0] : p[1]);
       parent_ends[i] = parent_owned.Add(child_reads ? p[1] : p[0]);
     } else if (kind == "fd") {
       child_end = (int)Number(entry, "fd", -1);
-      if (fcntl(child_end, F_GETFD) < 0) throw SystemError(env, errno, "fcntl");
+      if (fcntl(child_end, F_GETFD) < 0) throw NsgSystemError(env, errno, "fcntl");
     } else if (kind == "null") {
       if (devnull < 0) devnull = owned.Add(open("/dev/null", O_RDWR | O_CLOEXEC));
-      if (devnull < 0) throw SystemError(env, errno, "open");
+      if (devnull < 0) throw NsgSystemError(env, errno, "open");
       child_end = devnull;
     }
     mem->stdio.push_back(child_end);
@@ -167,10 +161,10 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
 
   // the sync pipe (parent -> child) and the report pipe (child -> parent)
   int sync_pipe[2], report_pipe[2];
-  if (pipe2(sync_pipe, O_CLOEXEC) < 0) throw SystemError(env, errno, "pipe2");
+  if (pipe2(sync_pipe, O_CLOEXEC) < 0) throw NsgSystemError(env, errno, "pipe2");
   owned.Add(sync_pipe[0]);
   parent_owned.Add(sync_pipe[1]);
-  if (pipe2(report_pipe, O_CLOEXEC) < 0) throw SystemError(env, errno, "pipe2");
+  if (pipe2(report_pipe, O_CLOEXEC) < 0) throw NsgSystemError(env, errno, "pipe2");
   owned.Add(report_pipe[1]);
   parent_owned.Add(report_pipe[0]);
   fcntl(report_pipe[0], F_SETFL, O_NONBLOCK);
@@ -180,11 +174,11 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
   plan.init_fd = -1;
   if (Bool(js, "init")) {
     int init_fd = InitExecutableFd();
-    if (init_fd < 0) throw SystemError(env, -init_fd, "memfd_create");
+    if (init_fd < 0) throw NsgSystemError(env, -init_fd, "memfd_create");
     plan.init_fd = init_fd >= nstdio ? init_fd : owned.Add(fcntl(init_fd, F_DUPFD_CLOEXEC, nstdio));
   }
   if (plan.sync_fd < 0 || plan.report_fd < 0 || (Bool(js, "init") && plan.init_fd < 0))
-    throw SystemError(env, errno, "fcntl");
+    throw NsgSystemError(env, errno, "fcntl");
   plan.nstdio = nstdio;
   plan.stdio = mem->stdio.data();
 
@@ -264,7 +258,7 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
     if (mem->stack == MAP_FAILED) {
       mem->stack = nullptr;
-      throw SystemError(env, errno, "mmap");
+      throw NsgSystemError(env, errno, "mmap");
     }
     mprotect(mem->stack, kGuardSize, PROT_NONE);
     args.stack = (uint64_t)(uintptr_t)mem->stack + kGuardSize;
@@ -299,7 +293,7 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
     pid = nsg_clone_call(__NR_clone, flags, sp, (long)&pidfd, 0, 0, nsg_child_main, &plan);
   }
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  if (pid < 0) throw SystemError(env, (int)-pid, call);
+  if (pid < 0) throw NsgSystemError(env, (int)-pid, call);
 
   // Success: the parent ends are the caller's now; the child ends close with `owned`.
   for (int fd : parent_ends) parent_owned.Keep(fd);
