@@ -127,9 +127,11 @@ async function probeCloneIntoCgroup(): Promise<Feature> {
     let out = '';
     p.stdout?.on('data', (d: Buffer) => (out += d));
     p.on('error', () => {});
+    // listen for the end of the output now: it may come before the exit does
+    const outputRead = new Promise((r) => (p.stdout ? p.stdout.once('close', r) : r(null)));
     try {
       await p.exited;
-      await new Promise((r) => (p.stdout ? p.stdout.once('close', r) : r(null)));
+      await outputRead;
     } catch (err) {
       return { supported: false, reason: (err as Error).message };
     }
