@@ -226,14 +226,15 @@ static __attribute__((noreturn)) void run_sandbox(const struct child *c) {
   fail(c, NSG_STEP_EXECVE, r, -1);
 }
 
-/* pid 1 of a new pid namespace: once the parent has its pid, every fd is made close-on-exec
-   (the init's own executable is loaded before they close) and the init runs with none. */
+/* pid 1 of a new pid namespace, a vfork-style child: its first child (us) is suspended until it
+   has exec'd the init, so it is never a copy of the parent (memory, fds) beside the command,
+   which could reach it through /proc/1 or ptrace. Every fd is made close-on-exec first (the
+   init's own executable is loaded before they close): the init runs with none. */
 static int init_main(void *arg) {
   const struct nsg_plan *p = arg;
   struct child child = {p, p->report_fd, p->sync_fd};
   const struct child *c = &child;
   set_pdeathsig(c);
-  wait_for_parent(c);
   CHECK(CLOSE_FDS, -1, mark_all_cloexec(0));
   char *argv[] = {(char *)"nsgroups-init", 0};
   char *envp[] = {0};
@@ -252,22 +253,23 @@ static int command_main(void *arg) {
 }
 
 /* A child of our parent (CLONE_PARENT) running fn: on its own stack when we share the parent's
-   memory, else fork-style. clone3 insists on exit signal 0 with CLONE_PARENT: the child gets
-   ours. Falls back to the legacy clone where clone3 is refused. */
-static long fork_sibling(const struct child *c, const struct nsg_stack *stack, int (*fn)(void *)) {
+   memory, else fork-style; `extra` adds clone flags (CLONE_VFORK). clone3 insists on exit
+   signal 0 with CLONE_PARENT: the child gets ours. Falls back to the legacy clone where clone3
+   is refused. */
+static long fork_sibling(const struct child *c, const struct nsg_stack *stack, int (*fn)(void *), unsigned long extra) {
   const struct nsg_plan *p = c->plan;
   if (!p->use_vm) {
-    long pid = nsg_fork(CLONE_PARENT);
+    long pid = nsg_fork(CLONE_PARENT | extra);
     if (pid == 0) nsg_exit(fn((void *)p));
     return pid;
   }
   struct {
     uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
-  } args = {CLONE_PARENT | CLONE_VM, 0, 0, 0, 0, (uint64_t)(unsigned long)stack->base, stack->size, 0};
+  } args = {CLONE_PARENT | CLONE_VM | extra, 0, 0, 0, 0, (uint64_t)(unsigned long)stack->base, stack->size, 0};
   long pid = nsg_clone_call(__NR_clone3, (long)&args, sizeof args, 0, 0, 0, fn, (void *)p);
   if (pid != -ENOSYS) return pid;
   long top = (long)stack->base + (long)stack->size;
-  return nsg_clone_call(__NR_clone, CLONE_PARENT | CLONE_VM | SIGCHLD, top, 0, 0, 0, fn, (void *)p);
+  return nsg_clone_call(__NR_clone, (long)(CLONE_PARENT | CLONE_VM | extra | SIGCHLD), top, 0, 0, 0, fn, (void *)p);
 }
 
 int nsg_child_main(void *arg) {
@@ -315,14 +317,15 @@ int nsg_child_main(void *arg) {
   if (!p->fork_into_pidns) run_sandbox(c);
 
   /* A pid namespace made or joined after clone holds only our children: the first of them is
-     its pid 1. Fork the init first (it must live while the command's process is forked in),
-     then the command; each waits until the parent, told its pid here, lets it go on. */
+     its pid 1. Fork the init first (it must live while the command's process is forked in) and
+     wait until it has exec'd (CLONE_VFORK); then the command's process, which waits until the
+     parent, told both pids here, lets it go on. */
   if (p->init) {
-    long init = fork_sibling(c, &p->init_stack, init_main);
+    long init = fork_sibling(c, &p->init_stack, init_main, CLONE_VFORK);
     if (init < 0) fail(c, NSG_STEP_FORK, init, NSG_ROLE_INIT);
     report(c, NSG_REPORT_CHILD_PID, NSG_STEP_FORK, 0, NSG_ROLE_INIT, (int)init);
   }
-  long command = fork_sibling(c, &p->command_stack, command_main);
+  long command = fork_sibling(c, &p->command_stack, command_main, 0);
   if (command < 0) fail(c, NSG_STEP_FORK, command, NSG_ROLE_COMMAND);
   report(c, NSG_REPORT_CHILD_PID, NSG_STEP_FORK, 0, NSG_ROLE_COMMAND, (int)command);
   nsg_exit(0);

@@ -10,12 +10,16 @@
 #include "child_watch.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <string>
 
 #include "child_handle.h"
 #include "env_state.h"
@@ -30,6 +34,32 @@ namespace {
 // The most records a plan writes: two requests and two pids from the first child, an error from
 // each of three processes; anything beyond that is not ours.
 constexpr int kMaxRecords = 8;
+
+// How deep in nested pid namespaces a process is: the number of pids its status lists (NSpid),
+// which /proc shows to anyone (no ptrace access needed, unlike /proc/PID/ns). 0 if unknown.
+int PidNamespaceDepth(const char *pid) {
+  char path[64], buf[4096];
+  snprintf(path, sizeof path, "/proc/%s/status", pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = 0;
+  const char *line = strstr(buf, "\nNSpid:");
+  if (!line) return 0;
+  int depth = 0;
+  for (const char *p = line + 7; *p && *p != '\n'; p++)
+    if ((*p >= '0' && *p <= '9') && (p[-1] == '\t' || p[-1] == ' ' || p[-1] == ':')) depth++;
+  return depth;
+}
+
+// A process of a sandbox is in a pid namespace below ours; one child_process spawned is not.
+bool InOurPidNamespace(pid_t pid) {
+  static const int ours = PidNamespaceDepth("self");
+  int theirs = PidNamespaceDepth(std::to_string(pid).c_str());
+  return ours == 0 || theirs <= ours;  // cannot tell: refuse
+}
 
 int SendSignal(int pidfd, int sig) {
   return syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0) < 0 ? -errno : 0;
@@ -46,10 +76,8 @@ ChildWatch::ChildWatch(EnvState *state, pid_t pid, int pidfd, int sync_fd, int r
 
 ChildWatch::~ChildWatch() {
   if (handle_) handle_->Detach();
-  if (!started_) {  // once started, each poll owns and closes its fd
-    if (pidfd_ >= 0) close(pidfd_);
-    if (report_fd_ >= 0) close(report_fd_);
-  }
+  if (pidfd_ >= 0) close(pidfd_);  // not handed to a poll
+  if (report_fd_ >= 0) close(report_fd_);
   if (sync_fd_ >= 0) close(sync_fd_);
 }
 
@@ -95,8 +123,9 @@ void ChildWatch::Start(Napi::Object self, Napi::Function callback) {
   started_ = true;
   self_ = Napi::Persistent(self);
   callback_ = Napi::Persistent(callback);
-  main_ = StartPoll(pidfd_, Kind::Main);
-  if (report_fd_ >= 0) report_ = StartPoll(report_fd_, Kind::Report);
+  // each poll owns its fd from here on
+  if ((main_ = StartPoll(pidfd_, Kind::Main))) pidfd_ = -1;
+  if (report_fd_ >= 0 && (report_ = StartPoll(report_fd_, Kind::Report))) report_fd_ = -1;
 }
 
 int ChildWatch::Release() {
@@ -125,7 +154,8 @@ int ChildWatch::Kill(int sig) {
     CloseSync();
     return 0;
   }
-  return SendSignal(main_ ? main_->fd : pidfd_, sig);
+  if (!main_) return pidfd_ >= 0 ? SendSignal(pidfd_, sig) : -ESRCH;
+  return SendSignal(main_->fd, sig);
 }
 
 void ChildWatch::Ref(bool ref) {
@@ -190,7 +220,11 @@ bool ChildWatch::DrainReport() {
     ssize_t n = read(report_->fd, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return errno != EAGAIN;
-    if (n == 0) return true;
+    if (n == 0) {
+      if (partial_len_ == 0) return true;
+      Violate(Violation::kMalformed);  // records are written whole: a piece of one is not ours
+      return false;
+    }
     for (ssize_t i = 0; i < n && report_; i++) {
       partial_[partial_len_++] = buf[i];
       if (partial_len_ < sizeof(nsg_report)) continue;
@@ -227,9 +261,11 @@ void ChildWatch::Adopt(int role, pid_t pid) {
       (init && (!expect_.init || init_adopted_ || command_adopted_)))
     return Violate(Violation::kOutOfState);
   int fd = pid > 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
-  // waitid on a process that is not our child is ECHILD: only our own children are adopted
+  // waitid on a process that is not our child is ECHILD: only our own children are adopted, and
+  // only one that lives in another pid namespace than ours (a child of the library's, not one
+  // that child_process spawned)
   siginfo_t info{};
-  if (fd < 0 || waitid((idtype_t)P_PIDFD, fd, &info, WEXITED | WNOHANG | WNOWAIT) != 0) {
+  if (fd < 0 || waitid((idtype_t)P_PIDFD, fd, &info, WEXITED | WNOHANG | WNOWAIT) != 0 || InOurPidNamespace(pid)) {
     if (fd >= 0) close(fd);
     return Violate(Violation::kNotOurChild);
   }
@@ -254,10 +290,7 @@ void ChildWatch::Adopt(int role, pid_t pid) {
     SendSignal(fd, pending_signal_);  // it blocks signals until its exec: it dies before the command runs
     return;
   }
-  const char go[2] = {'g', 'g'};
-  ssize_t n;
-  do n = write(sync_fd_, go, init_adopted_ ? 2 : 1);
-  while (n < 0 && errno == EINTR);
+  Release();  // the command's process may go on (the init never waits: it exec'd already)
 }
 
 void ChildWatch::Violate(Violation why) {
@@ -351,7 +384,7 @@ void ChildWatch::Finish() {
 void ChildWatch::Terminate() {
   // The environment is going away (process exit, worker terminated): no JS from here on.
   CloseSync();
-  int fds[] = {main_ ? main_->fd : started_ ? -1 : pidfd_, first_ ? first_->fd : -1, init_ ? init_->fd : -1};
+  int fds[] = {main_ ? main_->fd : pidfd_, first_ ? first_->fd : -1, init_ ? init_->fd : -1};
   bool reaped = true;
   for (int fd : fds) {
     if (fd < 0) continue;

@@ -110,12 +110,27 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
   if (stdio.size() > 64) throw Napi::RangeError::New(env, "spawn plan: at most 64 stdio entries");
   if (plan.init && !plan.fork_into_pidns)
     throw Napi::TypeError::New(env, "spawn plan: init needs forkIntoPidns (the init is forked into the pid namespace)");
-  OwnedFds owned;  // child ends and temporaries: closed when Spawn returns, whatever happens
+  OwnedFds owned;         // child ends and temporaries: closed when Spawn returns, whatever happens
+  OwnedFds parent_owned;  // parent ends: closed unless the spawn succeeds
+
+  // the sync pipe (parent -> child) and the report pipe (child -> parent)
+  int sync_pipe[2], report_pipe[2];
+  if (pipe2(sync_pipe, O_CLOEXEC) < 0) throw NsgSystemError(env, errno, "pipe2");
+  owned.Add(sync_pipe[0]);
+  parent_owned.Add(sync_pipe[1]);
+  if (pipe2(report_pipe, O_CLOEXEC) < 0) throw NsgSystemError(env, errno, "pipe2");
+  owned.Add(report_pipe[1]);
+  parent_owned.Add(report_pipe[0]);
+  if (fcntl(report_pipe[0], F_SETFL, O_NONBLOCK) < 0) throw NsgSystemError(env, errno, "fcntl");
+  // the child's ends of them must stay clear of the stdio slots it will overwrite
+  const int nstdio = (int)stdio.size();
+  plan.sync_fd = owned.Lift(sync_pipe[0], nstdio);
+  plan.sync_peer_fd = sync_pipe[1];
+  plan.report_fd = owned.Lift(report_pipe[1], nstdio);
+  if (plan.sync_fd < 0 || plan.report_fd < 0) throw NsgSystemError(env, errno, "fcntl");
 
   // stdio: what fd i of the command will be
-  const int nstdio = (int)stdio.size();
   std::vector<int> parent_ends(nstdio, -1);
-  OwnedFds parent_owned;  // parent ends: closed unless the spawn succeeds
   int devnull = -1;
   for (int i = 0; i < nstdio; i++) {
     const std::string kind = stdio[i].kind ? stdio[i].kind : "";
@@ -133,34 +148,25 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
       if (devnull < 0) devnull = owned.Add(open("/dev/null", O_RDWR | O_CLOEXEC));
       if (devnull < 0) throw NsgSystemError(env, errno, "open");
       child_end = devnull;
+    } else if (kind == "report") {
+      // Tests only (lib/ never plans it): the command gets the report pipe's write end, to show
+      // what the parent does with records it did not expect (test/hostile.reports.test.ts).
+      child_end = plan.report_fd;
     } else {
-      throw Napi::TypeError::New(env, "spawn plan: plan.stdio[" + std::to_string(i) + "].kind must be 'pipe', 'fd' or 'null'");
+      throw Napi::TypeError::New(env, "spawn plan: plan.stdio[" + std::to_string(i) + "].kind must be 'pipe', 'fd', 'null' or 'report'");
     }
     mem->stdio.push_back(child_end);
   }
   plan.stdio = mem->stdio.data();
   plan.stdio_count = nstdio;
 
-  // the sync pipe (parent -> child) and the report pipe (child -> parent)
-  int sync_pipe[2], report_pipe[2];
-  if (pipe2(sync_pipe, O_CLOEXEC) < 0) throw NsgSystemError(env, errno, "pipe2");
-  owned.Add(sync_pipe[0]);
-  parent_owned.Add(sync_pipe[1]);
-  if (pipe2(report_pipe, O_CLOEXEC) < 0) throw NsgSystemError(env, errno, "pipe2");
-  owned.Add(report_pipe[1]);
-  parent_owned.Add(report_pipe[0]);
-  if (fcntl(report_pipe[0], F_SETFL, O_NONBLOCK) < 0) throw NsgSystemError(env, errno, "fcntl");
-  plan.sync_fd = owned.Lift(sync_pipe[0], nstdio);
-  plan.sync_peer_fd = sync_pipe[1];
-  plan.report_fd = owned.Lift(report_pipe[1], nstdio);
   plan.init_fd = -1;
   if (plan.init) {
     int init_fd = InitExecutableFd();
     if (init_fd < 0) throw NsgSystemError(env, -init_fd, "memfd_create");
     plan.init_fd = init_fd >= nstdio ? init_fd : owned.Add(fcntl(init_fd, F_DUPFD_CLOEXEC, nstdio));
   }
-  if (plan.sync_fd < 0 || plan.report_fd < 0 || (plan.init && plan.init_fd < 0))
-    throw NsgSystemError(env, errno, "fcntl");
+  if (plan.init && plan.init_fd < 0) throw NsgSystemError(env, errno, "fcntl");
 
   // A CLONE_VM child runs on its own stack in our memory, and so do the init and the command's
   // process it forks into a pid namespace.

@@ -51,6 +51,30 @@ describe('id ranges as root', () => {
     await p.exited;
   });
 
+  itRoot('0 → 100000 x 65536 with a rootfs owned by host root: root inside owns what the library makes (EOVERFLOW before)', async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nsgroups-idmap-root-'));
+    fs.chmodSync(root, 0o755);
+    try {
+      fs.mkdirSync(path.join(root, 'bin'));
+      fs.copyFileSync('/bin/busybox', path.join(root, 'bin/busybox'));
+      fs.chmodSync(path.join(root, 'bin/busybox'), 0o755);
+      for (const a of ['sh', 'id', 'stat', 'touch']) fs.symlinkSync('busybox', path.join(root, 'bin', a));
+      const r = await run('/bin/sh', ['-c', 'id -u; stat -c "%u %g" /dev /dev/null /tmp; touch /tmp/x && stat -c "%u" /tmp/x'], {
+        namespaces: ['user', 'pid', 'mount'],
+        uidMap: RANGE,
+        gidMap: RANGE,
+        rootfs: root,
+        env: { PATH: '/bin' },
+      });
+      // /dev/null is the host's device, bound in: owned by host root, which is unmapped here
+      expect(r.stdout.split('\n').slice(0, 5)).toEqual(['0', '0 0', '65534 65534', '0 0', '0']);
+      // the mount points the library made in the host directory belong to host root (it made them)
+      expect(fs.statSync(path.join(root, 'proc')).uid).toBe(0);
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+
   itRoot('several ranges at once', async () => {
     const uidMap = [
       { inside: 0, outside: 200000, count: 1000 },

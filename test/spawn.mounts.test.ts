@@ -93,6 +93,44 @@ describe('mounts', () => {
     }
   });
 
+  it('binds and tmpfs are nosuid and nodev unless asked; noexec when asked (the kernel\'s mount options)', async () => {
+    const src = path.join(dir, 'src');
+    const optionsOf = (target: string): string =>
+      `grep " ${target} " /proc/self/mountinfo | cut -d" " -f6 | tr , "\\n" | grep -E "^(nosuid|nodev|noexec)$" | tr "\\n" " "; echo`;
+    const r = await run('sh', ['-c', [optionsOf(path.join(dir, 'dst')), optionsOf(path.join(dir, 'tmp'))].join('; ')], {
+      ...base,
+      mounts: [
+        { type: 'bind', source: src, target: path.join(dir, 'dst') },
+        { type: 'tmpfs', target: path.join(dir, 'tmp'), noexec: true },
+      ],
+    });
+    expect(r.stdout.split('\n').slice(0, 2)).toEqual(['nosuid nodev ', 'nosuid nodev noexec ']);
+    const relaxed = await run('sh', ['-c', optionsOf(path.join(dir, 'dst'))], {
+      ...base,
+      mounts: [{ type: 'bind', source: src, target: path.join(dir, 'dst'), suid: true, dev: true, noexec: true }],
+    });
+    // flags the host's own mount of the source already has stay (the kernel locks them)
+    const hostFlags = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.split(' ')[4] === execFileSync('findmnt', ['-no', 'TARGET', '-T', src], { encoding: 'utf8' }).trim())!.split(' ')[5].split(',');
+    const expected = ['nosuid', 'nodev'].filter((f) => hostFlags.includes(f)).concat('noexec').join(' ');
+    expect(relaxed.stdout.trim().split(' ').sort().join(' ')).toBe(expected.split(' ').sort().join(' '));
+  });
+
+  it('noexec holds: a binary on a noexec bind cannot be executed (EACCES from the kernel)', async () => {
+    const bin = path.join(dir, 'src', 'true-copy');
+    fs.copyFileSync('/bin/true', bin);
+    fs.chmodSync(bin, 0o755);
+    try {
+      const r = await run('sh', ['-c', `${path.join(dir, 'dst', 'true-copy')}; echo "status $?"`], {
+        ...base,
+        mounts: [{ type: 'bind', source: path.join(dir, 'src'), target: path.join(dir, 'dst'), noexec: true }],
+      });
+      expect(r.stdout).toBe('status 126\n');
+      expect(r.stderr).toMatch(/Permission denied/);
+    } finally {
+      fs.rmSync(bin);
+    }
+  });
+
   it('nothing is mounted on the host, during or after', async () => {
     const p = spawn('sleep', ['30'], {
       ...base,

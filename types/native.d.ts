@@ -6,7 +6,8 @@
 // test/plan.schema.test.ts compares with these declarations. Change both together.
 
 export interface NativeStdio {
-  kind: 'pipe' | 'fd' | 'null';
+  /** 'report': the report pipe's write end (tests only: spawnResolved's reportFdForTests) */
+  kind: 'pipe' | 'fd' | 'null' | 'report';
   /** 'fd': a descriptor of this process to install in the child; else -1 */
   fd: number;
   /** 'pipe': the child reads from it (stdin-like) rather than writes to it */

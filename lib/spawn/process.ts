@@ -373,7 +373,17 @@ function violationName(reason: number): string {
  * Bad input throws NsgroupsError (ERR_INVALID_ARG) before anything is created; a failure to
  * start is an 'error' event and a rejected `exited`.
  */
-export function spawnResolved(spec: ResolvedSpawn, internal: { strictCgroup?: boolean } = {}): SandboxProcess {
+/**
+ * Internal knobs: `strictCgroup` (no fallback when CLONE_INTO_CGROUP fails: the capabilities
+ * probe); `reportFdForTests` (the command inherits the report pipe's write end as that fd, so
+ * that tests can show what the parent does with records it did not expect; never in lib/).
+ */
+export interface SpawnInternals {
+  strictCgroup?: boolean;
+  reportFdForTests?: number;
+}
+
+export function spawnResolved(spec: ResolvedSpawn, internal: SpawnInternals = {}): SandboxProcess {
   let built: BuiltPlan;
   try {
     built = buildPlan(spec);
@@ -393,6 +403,11 @@ export function spawnResolved(spec: ResolvedSpawn, internal: { strictCgroup?: bo
     return proc;
   };
 
+  if (internal.reportFdForTests !== undefined) {
+    const at = internal.reportFdForTests;
+    while (built.plan.stdio.length <= at) built.plan.stdio.push({ kind: 'null', fd: -1, childReads: false });
+    built.plan.stdio[at] = { kind: 'report', fd: -1, childReads: false };
+  }
   let procsFiles = built.procsFiles;
   let cgroupFd = -1;
   if (built.cgroupDir) {
