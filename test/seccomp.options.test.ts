@@ -45,6 +45,10 @@ describe('resolveSeccomp', () => {
     const b = resolveSeccomp('default')!;
     expect(a.kind === 'profile' && a.rules.clone).toBeFalsy();
     expect(b.kind === 'profile' && b.rules.clone).toBeTruthy();
+    const c = resolveSeccomp('default') as { rules: Record<string, { values?: number[] }> };
+    c.rules.ioctl.values!.push(0x5401);
+    expect((resolveSeccomp('default') as typeof c).rules.ioctl.values).toEqual([0x5412, 0x541c]);
+    expect(Object.isFrozen(DEFAULT_DENY[0])).toBe(true);
   });
 
   it('refuses other strings and types, with a suggestion', () => {
@@ -78,7 +82,8 @@ describe('resolveSeccomp', () => {
 
   it('refuses a name in both deny and allow, and denying what the sandbox needs to start', () => {
     expect(refusal({ deny: ['mount'], allow: ['mount'] }).message).toMatch(/'mount' is in both deny and allow/);
-    for (const name of ESSENTIAL_SYSCALLS) expect(refusal({ deny: [name] }).message).toMatch(new RegExp(`'${name}' cannot be denied`));
+    for (const name of ESSENTIAL_SYSCALLS) expect(refusal({ deny: [name] }).message).toMatch(new RegExp(`'${name}' cannot be denied: the sandbox needs it`));
+    expect(refusal({ deny: ['uretprobe'] }).message).toMatch(/'uretprobe' cannot be denied: the kernel lets it past every seccomp filter/);
   });
 
   it('errno: a name (the kernel\'s, also those Node lacks) or 1..4095', () => {
@@ -156,5 +161,15 @@ describe('the tables and the default list', () => {
     expect(kinds('denyIfFlags').sort()).toEqual(['clone', 'unshare']);
     expect(kinds('denyIfValue')).toEqual(['ioctl']);
     expect(kinds('denyUnlessValue')).toEqual(['personality']);
+  });
+});
+
+describe('docs/seccomp.md', () => {
+  const doc = require('node:fs').readFileSync(path.join(__dirname, '../docs/seccomp.md'), 'utf8') as string;
+  it('lists every call of the default profile, and the sizes the compiler gives', () => {
+    const table = doc.slice(doc.indexOf('## The default profile'), doc.indexOf('### Relaxing it'));
+    for (const e of DEFAULT_DENY) expect([e.name, table.includes(`\`${e.name}\``)]).toEqual([e.name, true]);
+    const size = (arch: 'x86_64' | 'aarch64'): number => compileSeccomp(resolveSeccomp('default')!, arch).filter.length / 8;
+    expect(doc).toContain(`**${size('x86_64')} instructions on x86_64, ${size('aarch64')} on aarch64**`);
   });
 });

@@ -111,12 +111,14 @@ export function ruleBody(rule: SyscallRule, refuse: Insn): Insn[] {
     case 'denyIfFlags':
       return [ldAbs(argLow(rule.arg)), jset(rule.mask, 0, 1), refuse, allow];
     case 'denyIfValue': {
+      if (rule.values.length > 64) throw new Error('seccomp: an argument rule takes at most 64 values');
       // ld low; jeq v1..vn ? refuse : next (the last: ? refuse : allow); refuse; allow
       const n = rule.values.length;
       const chain = rule.values.map((v, i) => jeq(v, n - 1 - i, i === n - 1 ? 1 : 0));
       return [ldAbs(argLow(rule.arg)), ...chain, refuse, allow];
     }
     case 'denyUnlessValue': {
+      if (rule.values.length > 64) throw new Error('seccomp: an argument rule takes at most 64 values');
       // ld high; jeq 0 ? next : refuse; ld low; jeq v1..vn ? allow : next (the last falls to refuse); refuse; allow
       const n = rule.values.length;
       const chain = rule.values.map((v, i) => jeq(v, n - i, 0));

@@ -5,7 +5,7 @@ import { checkArray, checkBoolean, checkInteger, checkKeys, checkObject, closest
 import { KNOWN_SYSCALLS } from './arch';
 import { checkProgram, decode, MAX_ERRNO, SOCK_FILTER_SIZE } from './bpf';
 import { ERRNOS } from './errnos';
-import { DEFAULT_DENY, ESSENTIAL_SYSCALLS, SyscallRule } from './profile';
+import { DEFAULT_DENY, ESSENTIAL_SYSCALLS, SyscallRule, UNFILTERED_SYSCALLS } from './profile';
 
 export interface SeccompRules {
   /** system calls to refuse as well as the default profile's */
@@ -50,7 +50,7 @@ export function errnoLabel(n: number): string {
 
 /** The default profile as plain data. */
 export function defaultProfile(): SeccompProfile {
-  return { kind: 'profile', rules: Object.fromEntries(DEFAULT_DENY.map((e) => [e.name, e.rule])), errno: ERRNO_NUMBERS.EPERM, log: false };
+  return { kind: 'profile', rules: Object.fromEntries(DEFAULT_DENY.map((e) => [e.name, structuredClone(e.rule)])), errno: ERRNO_NUMBERS.EPERM, log: false };
 }
 
 /**
@@ -82,6 +82,9 @@ function resolveRules(obj: Record<string, unknown>, what: string): SeccompProfil
     if (allow.includes(name)) throw invalidArg(`${what}: '${name}' is in both deny and allow; keep it in one`);
     if (ESSENTIAL_SYSCALLS.includes(name)) {
       throw invalidArg(`${what}.deny: '${name}' cannot be denied: the sandbox needs it after the filter is installed (to exec its command or report why it could not)`);
+    }
+    if (UNFILTERED_SYSCALLS.includes(name)) {
+      throw invalidArg(`${what}.deny: '${name}' cannot be denied: the kernel lets it past every seccomp filter (it serves uprobes)`);
     }
     // A call the profile already handles keeps its rule (clone its CLONE_NEWUSER check, clone3 ENOSYS).
     rules[name] ??= { kind: 'deny' };
