@@ -103,3 +103,14 @@ export function checkArray(value: unknown, what: string): unknown[] {
 export function checkId(value: unknown, what: string): number {
   return checkInteger(value, what, 0, 0xfffffffe);
 }
+
+/** Up to `count` known names closest to `name` (for "did you mean one of"), best first. */
+export function closest(name: string, known: readonly string[], count = 3): string[] {
+  const limit = Math.max(2, Math.floor(name.length / 3));
+  return known
+    .map((k) => ({ k, d: distance(name.toLowerCase(), k.toLowerCase()) }))
+    .filter((x) => x.d <= limit)
+    .sort((a, b) => a.d - b.d || (a.k < b.k ? -1 : 1))
+    .slice(0, count)
+    .map((x) => x.k);
+}
