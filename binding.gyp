@@ -29,6 +29,7 @@
       "dependencies": ["nsgroups_init", "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
       "sources": [
         "src-native/addon.cc",
+        "src-native/bpf.cc",
         "src-native/cgroup_eventfd.cc",
         "src-native/child.c",
         "src-native/child_fs.c",

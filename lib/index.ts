@@ -45,6 +45,8 @@ export type {
   CgroupLimitsInForce,
   CgroupOpenOptions,
   CgroupStats,
+  DeviceRule,
+  DeviceRuleInForce,
   IoDeviceLimit,
   IoDeviceStats,
   Pressure,

@@ -9,6 +9,7 @@
 
 #include <vector>
 
+#include "bpf.h"
 #include "cgroup_eventfd.h"
 #include "child.h"
 #include "child_handle.h"
@@ -103,6 +104,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("constants", Constants(env));
   exports.Set("planSchema", PlanSchema(env));
   RegisterCgroupNatives(env, exports);
+  RegisterBpfNatives(env, exports);
   RegisterFsNatives(env, exports);
   RegisterNsfsNatives(env, exports);
   RegisterNetlinkNatives(env, exports);

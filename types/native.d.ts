@@ -193,6 +193,25 @@ export interface NativeFsConstants {
   AT_SYMLINK_NOFOLLOW: number;
 }
 
+/** A program as BPF_OBJ_GET_INFO_BY_FD describes it (src-native/bpf.cc). */
+export interface NativeBpfProgInfo {
+  /** BPF_PROG_TYPE_* */
+  type: number;
+  id: number;
+  name: string;
+  /** the kernel's tag of the program, hex */
+  tag: string;
+  /** struct bpf_insn[] as the verifier left them; null when the kernel withholds them (kptr_restrict) */
+  insns: Buffer | null;
+}
+
+export interface NativeBpfConstants {
+  BPF_PROG_TYPE_CGROUP_DEVICE: number;
+  BPF_CGROUP_DEVICE: number;
+  BPF_F_ALLOW_MULTI: number;
+  BPF_F_REPLACE: number;
+}
+
 export interface NativeBinding {
   spawn(plan: NativePlan): NativeSpawnResult;
   /** SIGKILL and reap every live child of this environment (process 'exit') */
@@ -245,4 +264,16 @@ export interface NativeBinding {
   netlinkGetLinks(sock: number): NativeLink[];
   netlinkAddr(sock: number, add: boolean, spec: { index: number; family: number; address: Uint8Array; prefixLen: number }): void;
   netlinkGetAddrs(sock: number): NativeAddress[];
+
+  // bpf.cc: bpf(2) for cgroup device programs; fds returned are close-on-exec, the caller closes them
+  /** BPF_PROG_LOAD of struct bpf_insn[]; a refusal's message carries the verifier's log */
+  bpfProgLoad(type: number, insns: Buffer, license: string, name: string): number;
+  /** BPF_PROG_ATTACH; replaceFd -1 for none (it goes with BPF_F_REPLACE) */
+  bpfProgAttach(targetFd: number, progFd: number, attachType: number, flags: number, replaceFd: number): void;
+  bpfProgDetach(targetFd: number, progFd: number, attachType: number): void;
+  /** BPF_PROG_QUERY: the programs attached to the cgroup itself */
+  bpfProgQuery(targetFd: number, attachType: number): { attachFlags: number; ids: number[] };
+  bpfProgGetFdById(id: number): number;
+  bpfProgInfo(fd: number): NativeBpfProgInfo;
+  bpfConstants: NativeBpfConstants;
 }

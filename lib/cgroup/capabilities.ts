@@ -1,10 +1,14 @@
 // The cgroup part of capabilities() (API.md): the layout, the writable base the library would use,
-// and the cgroup v2 core files that the kernel may or may not have (cgroup.kill 5.14, cgroup.freeze
-// 5.2, PSI) — found by looking at a real non-root cgroup, never from the version number.
+// the cgroup v2 core files that the kernel may or may not have (cgroup.kill 5.14, cgroup.freeze
+// 5.2, PSI) — found by looking at a real non-root cgroup, never from the version number — and
+// whether device policies, net_cls and net_prio can be set here (a device program is loaded to tell).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describeBases, type CgroupBaseReport } from './base';
+import { probeDeviceBpf } from './device-bpf';
+import { devicePrivilegeProblem } from './devices';
 import { detectCgroupLayout, type CgroupLayout } from './layout';
+import { netUnsupported } from './net';
 import { V1_CONTROLLERS } from './v1';
 
 export interface CgroupFeature {
@@ -26,6 +30,27 @@ export interface CgroupCapabilities {
   freeze: CgroupFeature;
   /** pressure stall information (*.pressure in the cgroup2 tree) */
   psi: CgroupFeature;
+  /** the `devices` limit, for this caller: the v1 devices controller, else a BPF program on the cgroup2 directory */
+  devices: CgroupFeature;
+  /** `netCls`: a v1 net_cls hierarchy (cgroup v2 has none) */
+  netCls: CgroupFeature;
+  /** `netPrio`: a v1 net_prio hierarchy (cgroup v2 has none) */
+  netPrio: CgroupFeature;
+}
+
+function deviceFeature(layout: CgroupLayout): CgroupFeature {
+  if (layout.mode !== 'v2' && layout.controllers.devices?.version === 1) {
+    const problem = devicePrivilegeProblem('v1');
+    return problem ? { supported: false, reason: problem } : { supported: true, reason: 'the v1 devices controller (devices.allow, devices.deny)' };
+  }
+  if (!layout.unified) return { supported: false, reason: 'neither a v1 devices hierarchy nor a cgroup2 hierarchy is mounted' };
+  return probeDeviceBpf();
+}
+
+function netFeature(layout: CgroupLayout, controller: 'net_cls' | 'net_prio'): CgroupFeature {
+  const info = layout.controllers[controller];
+  if (info?.version === 1) return { supported: true, reason: `cgroup v1 at ${info.mountPoint}` };
+  return { supported: false, reason: netUnsupported(controller, layout.mode).message };
 }
 
 /** A non-root cgroup2 directory to look at: an existing child, or a probe we make and remove (as root). */
@@ -81,5 +106,8 @@ export async function cgroupCapabilities(): Promise<CgroupCapabilities> {
     kill,
     freeze,
     psi,
+    devices: deviceFeature(layout),
+    netCls: netFeature(layout, 'net_cls'),
+    netPrio: netFeature(layout, 'net_prio'),
   };
 }

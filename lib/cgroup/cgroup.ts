@@ -19,14 +19,18 @@ import {
 } from './layout';
 import {
   controllersFor,
+  emptyLimits,
   LIMIT_KEYS,
+  NOT_ON_V2,
   resolveLimits,
   type CgroupLimits,
   type CgroupLimitsInForce,
   type ResolvedLimits,
 } from './limits';
+import { BASIC_DEVICES, devicePermissionError, devicePrivilegeProblem, resolveDevices } from './devices';
+import { netUnsupported } from './net';
 import type { CgroupStats } from './stats';
-import { V1_CONTROLLERS, V1Backend } from './v1';
+import { V1_CONTROLLERS, V1_ON_REQUEST, V1Backend } from './v1';
 import { DEFAULT_V2_CONTROLLERS, V2Backend } from './v2';
 
 export interface CgroupCreateOptions extends CgroupLimits {
@@ -38,7 +42,7 @@ export interface CgroupCreateOptions extends CgroupLimits {
   /**
    * The controllers the cgroup uses (v1: the hierarchies it gets a directory in; v2: the ones
    * enabled for it). Default: memory, pids, cpu, cpuacct, freezer, cpuset, blkio / io. Those a
-   * limit needs are always added.
+   * limit needs are always added (devices, net_cls and net_prio only then, or when listed here).
    */
   controllers?: string[];
 }
@@ -54,10 +58,22 @@ export interface CgroupDeleteOptions {
   timeout?: number;
 }
 
-const KNOWN_CONTROLLERS = [...new Set([...V1_CONTROLLERS, ...DEFAULT_V2_CONTROLLERS, 'io', 'hugetlb', 'rdma', 'misc'])];
+const KNOWN_CONTROLLERS = [...new Set([...V1_CONTROLLERS, ...V1_ON_REQUEST, ...DEFAULT_V2_CONTROLLERS, 'io', 'hugetlb', 'rdma', 'misc'])];
+// the v1 hierarchies an existing cgroup is looked for in
+const V1_DRIVEN = [...V1_CONTROLLERS, ...V1_ON_REQUEST];
 const EMPTY_TIMEOUT_MS = 10000;
 // pid_max can be at most 2^22 (proc(5) /proc/sys/kernel/pid_max)
 const PID_MAX_LIMIT = 4194304;
+
+/** On a hybrid host without a v1 devices hierarchy, device policies are BPF programs on the unified directory. */
+const devicesByBpf = (lay: CgroupLayout) => lay.mode === 'hybrid' && !lay.v1.some((h) => h.controllers.includes('devices'));
+
+/** ERR_PERMISSION before anything is made, when the caller cannot set a device policy at all. */
+function checkDevicePrivilege(lay: CgroupLayout, limits: ResolvedLimits): void {
+  if (!limits.devices) return;
+  const problem = devicePrivilegeProblem(lay.mode === 'v2' || devicesByBpf(lay) ? 'bpf' : 'v1');
+  if (problem) throw devicePermissionError(problem);
+}
 
 let cachedLayout: CgroupLayout | undefined;
 function layout(): CgroupLayout {
@@ -162,41 +178,55 @@ function planCreate(
     if (!dir) throw invalidArg(`the cgroup base ${base.rel} is outside the part of ${h.mountPoint} this process can see (${h.mountRoot})`);
     return { dir: { h, rel, dir }, base: base.rel, optional };
   };
+  // v1 hierarchies are independent: a child made without devices (net_cls, net_prio) would sit in
+  // the root of that hierarchy, outside its parent's policy. So it joins those its parent is in.
+  const parentIsIn = (h: CgroupHierarchy): boolean => {
+    if (segments.length < 2 || !h.controllers.some((c) => V1_ON_REQUEST.includes(c))) return false;
+    const base = chooseBase(h, rootOption, selfCgroup);
+    const dir = base && hierarchyDir(h, path.posix.join(base.rel, ...segments.slice(0, -1)));
+    return !!dir && fs.existsSync(dir);
+  };
   const needed = controllersFor(limits);
   if (lay.mode === 'v2') {
     const h = lay.unified!;
     const plan = dirIn(h, false)!;
-    const wanted = controllers ? [...new Set(controllers.map(toV2).filter((c) => c !== 'freezer'))] : DEFAULT_V2_CONTROLLERS;
+    const wanted = controllers ? [...new Set(controllers.map(toV2).filter((c) => c !== 'freezer' && !NOT_ON_V2.includes(c)))] : DEFAULT_V2_CONTROLLERS;
     const enableFrom = topWritable(h) ? h.mountRoot : path.posix.dirname(plan.base);
     return { plans: [plan], backend: ([dir]) => new V2Backend(dir, enableFrom, wanted) };
   }
   const wanted = new Set((controllers ?? V1_CONTROLLERS).map(toV1));
-  for (const c of needed) wanted.add(toV1(c));
+  const byBpf = devicesByBpf(lay);
+  for (const c of needed) if (!(c === 'devices' && byBpf)) wanted.add(toV1(c));
   for (const c of wanted) {
     if (!lay.v1.some((h) => h.controllers.includes(c))) {
       if (controllers?.map(toV1).includes(c) || needed.map(toV1).includes(c)) {
+        if (c === 'net_cls' || c === 'net_prio') throw netUnsupported(c, lay.mode);
         throw unsupported(`the ${c} controller is not mounted as a cgroup v1 hierarchy on this ${lay.mode} host`);
       }
     }
   }
+  if (limits.devices && byBpf && !lay.unified) {
+    throw unsupported(`a device policy needs the v1 devices controller or a cgroup2 hierarchy (for a BPF program), and this ${lay.mode} host has neither mounted`);
+  }
   const plans: DirPlan[] = [];
   for (const h of lay.v1) {
-    if (h.controllers.some((c) => wanted.has(c))) plans.push(dirIn(h, false)!);
+    if (h.controllers.some((c) => wanted.has(c)) || parentIsIn(h)) plans.push(dirIn(h, false)!);
   }
-  const tracking = lay.unified ? dirIn(lay.unified, true) : null;
+  // the unified directory carries the device program where there is no v1 devices hierarchy
+  const tracking = lay.unified ? dirIn(lay.unified, !(limits.devices && byBpf)) : null;
   if (tracking) plans.push(tracking);
   return {
     plans,
     backend: (dirs) => {
       const unified = dirs.find((d) => d.h.version === 2) ?? null;
-      return new V1Backend(dirs.filter((d) => d.h.version === 1), unified);
+      return new V1Backend(dirs.filter((d) => d.h.version === 1), unified, byBpf);
     },
   };
 }
 
 /** The limits in force, as limits to restore (only the keys `touched` sets). */
 function restorable(before: CgroupLimitsInForce, touched: ResolvedLimits): ResolvedLimits {
-  const out: ResolvedLimits = { memory: {}, cpu: {}, pids: {}, io: {}, cpuset: {} };
+  const out = emptyLimits();
   for (const k of Object.keys(touched.memory) as Array<keyof ResolvedLimits['memory']>) {
     if (before.memory?.[k] !== undefined) out.memory[k] = before.memory[k];
   }
@@ -209,10 +239,21 @@ function restorable(before: CgroupLimitsInForce, touched: ResolvedLimits): Resol
   }
   if (touched.cpuset.cpus !== undefined && before.cpuset) out.cpuset.cpus = before.cpuset.cpus;
   if (touched.cpuset.mems !== undefined && before.cpuset) out.cpuset.mems = before.cpuset.mems;
+  if (touched.devices && before.devices) out.devices = resolveDevices(before.devices, 'the devices in force');
+  if (touched.netCls.classid !== undefined && before.netCls) out.netCls.classid = before.netCls.classid;
+  if (touched.netPrio.ifpriomap && before.netPrio) {
+    out.netPrio.ifpriomap = touched.netPrio.ifpriomap.map(([name]) => [name, before.netPrio!.ifpriomap[name] ?? 0]);
+  }
   return out;
 }
 
 export class Cgroup {
+  /**
+   * The devices every program expects in /dev (null, zero, full, random, urandom, tty, ptmx,
+   * /dev/pts/*), read, write and mknod: `devices: [...Cgroup.BASIC_DEVICES, { ...more }]`.
+   */
+  static readonly BASIC_DEVICES = BASIC_DEVICES;
+
   /** relative to the base for create()/open(); the path in the hierarchy ('/…') for of()/self() */
   readonly name: string;
   /** the hierarchy that carries the limits: 2 on v2 hosts, 1 on v1 and hybrid hosts */
@@ -242,6 +283,7 @@ export class Cgroup {
     const controllers = opts.controllers === undefined ? undefined : checkControllers(opts.controllers, `${what}.controllers`);
     const limits = resolveLimits(opts, what);
     const lay = layout();
+    checkDevicePrivilege(lay, limits);
     const { plans, backend: makeBackend } = planCreate(lay, segments, rootOption, controllers, limits);
     makeBackend(plans.map((p) => p.dir)).precheck(limits);
 
@@ -292,9 +334,9 @@ export class Cgroup {
       const d = find(lay.unified!);
       if (d) backend = new V2Backend(d, null);
     } else {
-      const v1 = lay.v1.filter((h) => h.controllers.some((c) => V1_CONTROLLERS.includes(c))).map(find).filter((d): d is CgroupDir => d !== null);
+      const v1 = lay.v1.filter((h) => h.controllers.some((c) => V1_DRIVEN.includes(c))).map(find).filter((d): d is CgroupDir => d !== null);
       const unified = lay.unified ? find(lay.unified) : null;
-      if (v1.length) backend = new V1Backend(v1, unified);
+      if (v1.length) backend = new V1Backend(v1, unified, devicesByBpf(lay));
     }
     if (!backend) {
       throw new NsgroupsError('ERR_NOT_FOUND', `no cgroup named '${segments.join('/')}' under the cgroup base of this ${lay.mode} host`);
@@ -324,10 +366,18 @@ export class Cgroup {
       const d = at(lay.unified!);
       if (d) backend = new V2Backend(d, null);
     } else {
-      const v1 = lay.v1.filter((h) => h.controllers.some((c) => V1_CONTROLLERS.includes(c))).map(at).filter((d): d is CgroupDir => d !== null);
+      const usual = lay.v1.filter((h) => h.controllers.some((c) => V1_CONTROLLERS.includes(c))).map(at).filter((d): d is CgroupDir => d !== null);
+      // devices, net_cls, net_prio: only where the process sits in the same cgroup as in the others
+      // (a cgroup made with them), not in whatever cgroup of theirs it happens to be (the root, mostly)
+      const same = new Set(usual.map((d) => d.rel));
+      const onRequest = lay.v1
+        .filter((h) => !usual.some((d) => d.h === h) && h.controllers.some((c) => V1_ON_REQUEST.includes(c)))
+        .map(at)
+        .filter((d): d is CgroupDir => d !== null && same.has(d.rel) && d.rel !== d.h.mountRoot);
+      const v1 = [...usual, ...onRequest];
       let unified = lay.unified ? at(lay.unified) : null;
       if (unified && unified.rel === unified.h.mountRoot) unified = null; // the root has no cgroup.events or cgroup.kill
-      if (v1.length) backend = new V1Backend(v1, unified);
+      if (v1.length) backend = new V1Backend(v1, unified, devicesByBpf(lay));
     }
     if (!backend) throw new NsgroupsError('ERR_NOT_FOUND', `process ${pid} is in no cgroup hierarchy this process can see`);
     // its name: the one path if all hierarchies agree, else the most specific one
@@ -347,6 +397,7 @@ export class Cgroup {
     const opts = checkObject(limits, what);
     checkKeys(opts, LIMIT_KEYS, what);
     const resolved = resolveLimits(opts, what);
+    checkDevicePrivilege(layout(), resolved);
     this.#backend.precheck(resolved);
     const before = this.#backend.limits();
     try {

@@ -3,6 +3,7 @@ export { Cgroup } from './cgroup';
 export type { CgroupCreateOptions, CgroupDeleteOptions, CgroupOpenOptions } from './cgroup';
 export type { CgroupEvent, CgroupEventsOptions, CgroupEventType } from './events';
 export type { CgroupLimits, CgroupLimitsInForce, IoDeviceLimit } from './limits';
+export type { DeviceNumber, DeviceRule, DeviceRuleInForce, DeviceType } from './devices';
 export type { CgroupStats, IoDeviceStats, Pressure, PressureFigures } from './stats';
 export type { ByteSize } from '../util/units';
 export type { Placement } from './backend';

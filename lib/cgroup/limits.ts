@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import { invalidArg } from '../errors';
 import { checkInteger, checkKeys, checkNumber, checkObject, checkString, type Plain } from '../util/validate';
 import { parseByteSize, type ByteSize, type Max } from '../util/units';
+import { resolveDevices, type DevicePolicy, type DeviceRule, type DeviceRuleInForce } from './devices';
 
 export interface IoDeviceLimit {
   /** read bytes per second: bytes, '10M', or 'max' */
@@ -47,6 +48,15 @@ export interface CgroupLimits {
     /** memory node list like '0' */
     mems?: string;
   };
+  /**
+   * The device nodes its processes may open and create: the whole policy, from "deny all", the
+   * entries in order (docs/cgroup-devices.md). v1: the devices controller; v2: a BPF program.
+   */
+  devices?: DeviceRule[];
+  /** v1 only: net_cls.classid, the tc class of its sockets' packets (0x100001 is class 10:1) */
+  netCls?: { classid?: number };
+  /** v1 only: net_prio.ifpriomap, the priority of its sockets' packets per interface */
+  netPrio?: { ifpriomap?: Record<string, number> };
 }
 
 /** The limits in force, in the shape of CgroupLimits with sizes in bytes. */
@@ -56,6 +66,11 @@ export interface CgroupLimitsInForce {
   pids?: { max: number | Max };
   io?: { weight?: number; max: Record<string, { rbps: number | Max; wbps: number | Max; riops: number | Max; wiops: number | Max }> };
   cpuset?: { cpus: string; mems: string };
+  /** present when a device policy is set on it (by nsgroups on v2) */
+  devices?: DeviceRuleInForce[];
+  netCls?: { classid: number };
+  /** every interface of the caller's network namespace, as net_prio.ifpriomap lists them */
+  netPrio?: { ifpriomap: Record<string, number> };
 }
 
 export interface ResolvedIoMax {
@@ -73,9 +88,20 @@ export interface ResolvedLimits {
   pids: { max?: number | Max };
   io: { weight?: number; max?: ResolvedIoMax[] };
   cpuset: { cpus?: string; mems?: string };
+  devices?: DevicePolicy;
+  netCls: { classid?: number };
+  /** [interface, priority] in the order given */
+  netPrio: { ifpriomap?: Array<[string, number]> };
 }
 
-export const LIMIT_KEYS = ['memory', 'cpu', 'pids', 'io', 'cpuset'] as const;
+export const LIMIT_KEYS = ['memory', 'cpu', 'pids', 'io', 'cpuset', 'devices', 'netCls', 'netPrio'] as const;
+
+/** Controllers that cgroup v2 does not have: devices is a BPF program there, net_cls and net_prio have no equivalent. */
+export const NOT_ON_V2 = ['devices', 'net_cls', 'net_prio'];
+
+export function emptyLimits(): ResolvedLimits {
+  return { memory: {}, cpu: {}, pids: {}, io: {}, cpuset: {}, netCls: {}, netPrio: {} };
+}
 
 /** Which controllers a set of limits needs (v2 names; the v1 backend maps io to blkio). */
 export function controllersFor(limits: ResolvedLimits): string[] {
@@ -85,6 +111,9 @@ export function controllersFor(limits: ResolvedLimits): string[] {
   if (Object.keys(limits.pids).length) out.push('pids');
   if (Object.keys(limits.io).length) out.push('io');
   if (Object.keys(limits.cpuset).length) out.push('cpuset');
+  if (limits.devices) out.push('devices');
+  if (Object.keys(limits.netCls).length) out.push('net_cls');
+  if (Object.keys(limits.netPrio).length) out.push('net_prio');
   return out;
 }
 
@@ -153,7 +182,7 @@ function resolveDevice(key: string, what: string): string {
 
 /** Validates the limits part of create()/set() options. Throws ERR_INVALID_ARG. */
 export function resolveLimits(options: Plain, what: string): ResolvedLimits {
-  const out: ResolvedLimits = { memory: {}, cpu: {}, pids: {}, io: {}, cpuset: {} };
+  const out = emptyLimits();
   if (options.memory !== undefined) {
     const m = checkObject(options.memory, `${what}.memory`);
     checkKeys(m, ['max', 'high', 'low', 'swapMax'], `${what}.memory`, {
@@ -210,7 +239,33 @@ export function resolveLimits(options: Plain, what: string): ResolvedLimits {
     if (s.cpus !== undefined) out.cpuset.cpus = checkCpuList(s.cpus, `${what}.cpuset.cpus`, '/sys/devices/system/cpu/online', '0');
     if (s.mems !== undefined) out.cpuset.mems = checkCpuList(s.mems, `${what}.cpuset.mems`, '/sys/devices/system/node/online', '0');
   }
+  if (options.devices !== undefined) out.devices = resolveDevices(options.devices, `${what}.devices`);
+  if (options.netCls !== undefined) {
+    const n = checkObject(options.netCls, `${what}.netCls`);
+    checkKeys(n, ['classid'], `${what}.netCls`);
+    if (n.classid !== undefined) out.netCls.classid = checkInteger(n.classid, `${what}.netCls.classid (a u32: 0xAAAABBBB is tc class AAAA:BBBB)`, 0, 0xffffffff);
+  }
+  if (options.netPrio !== undefined) {
+    const n = checkObject(options.netPrio, `${what}.netPrio`);
+    checkKeys(n, ['ifpriomap'], `${what}.netPrio`);
+    if (n.ifpriomap !== undefined) {
+      const map = checkObject(n.ifpriomap, `${what}.netPrio.ifpriomap`);
+      out.netPrio.ifpriomap = Object.entries(map).map(([name, prio]) => [
+        checkInterfaceName(name, `${what}.netPrio.ifpriomap`),
+        checkInteger(prio, `${what}.netPrio.ifpriomap['${name}']`, 0, 0xffffffff),
+      ]);
+    }
+  }
   return out;
+}
+
+// An interface name as the kernel takes one (net/core/dev.c dev_valid_name): 1..15 bytes
+// (IFNAMSIZ 16 with the NUL), not '.' or '..', no '/', ':' or whitespace.
+function checkInterfaceName(name: string, what: string): string {
+  if (!name || Buffer.byteLength(name) > 15 || name === '.' || name === '..' || /[/:\s\x00]/.test(name)) {
+    throw invalidArg(`${what}: ${JSON.stringify(name)} is not an interface name (1 to 15 bytes, no '/', ':' or spaces)`);
+  }
+  return name;
 }
 
 /** cpu.max in CPUs → quota and period in µs. The period stays 100 ms unless the quota would fall under 1 ms. */

@@ -18,12 +18,18 @@ import {
 import { exists, parseFlatKeyed, readIds, readIfExists, readText, writeValue } from './fsops';
 import { hierarchyDir, parseProcCgroup, procPathIn } from './layout';
 import { cpuQuota, sharesToWeight, weightToShares, type CgroupLimitsInForce, type ResolvedLimits } from './limits';
+import { attachDevicePolicy, readDevicePolicy } from './device-bpf';
+import { policyRules } from './devices';
+import { applyNetCls, applyNetPrio, readNetCls, readNetPrio } from './net';
+import { applyV1Devices, readV1Devices } from './v1-devices';
 import { emptyStats, flatOrNull, key, limitOrNull, num, parseBlkioStat, readPressure, type CgroupStats } from './stats';
 import { parseLimitValue, type Max } from '../util/units';
 import { freezeKillThaw, procsRecursive, v2Events, v2Freeze, v2KillFile, v2Populated } from './v2';
 
 /** The v1 controllers this library drives, in the order that picks the "primary" directory. */
 export const V1_CONTROLLERS = ['memory', 'pids', 'cpu', 'cpuacct', 'freezer', 'cpuset', 'blkio'];
+/** Those a cgroup gets only when asked for (a limit or `controllers`), besides the ones above. */
+export const V1_ON_REQUEST = ['devices', 'net_cls', 'net_prio'];
 
 const FREEZE_TIMEOUT_MS = 10000;
 // USER_HZ: cpuacct.stat counts in clock ticks, 100 per second on Linux (times(2)).
@@ -35,9 +41,14 @@ export class V1Backend implements CgroupBackend {
   readonly version = 1 as const;
   readonly dirs: CgroupDir[];
 
+  /**
+   * @param deviceBpf the host has no v1 devices hierarchy: a device policy is a BPF program on
+   *   the unified directory (the kernel runs those on hybrid hosts too)
+   */
   constructor(
     private readonly v1: CgroupDir[],
     private readonly unified: CgroupDir | null,
+    private readonly deviceBpf = false,
   ) {
     this.dirs = unified ? [...v1, unified] : [...v1];
   }
@@ -51,7 +62,7 @@ export class V1Backend implements CgroupBackend {
     if (!d) {
       throw unsupported(
         `${what} needs the ${controller} controller, which is not mounted as a cgroup v1 hierarchy on this host ` +
-          '(or this cgroup was opened without it)',
+          `(or this cgroup has no directory in it: a cgroup gets one when it is created with a limit of that controller or with controllers: ['${controller}'])`,
       );
     }
     return d.dir;
@@ -84,6 +95,12 @@ export class V1Backend implements CgroupBackend {
     if (Object.keys(limits.pids).length) this.need('pids', 'pids.max');
     if (Object.keys(limits.io).length) this.need('blkio', 'an io limit');
     if (Object.keys(limits.cpuset).length) this.need('cpuset', 'a cpuset');
+    if (limits.devices) {
+      if (!this.deviceBpf) this.need('devices', 'a device policy');
+      else if (!this.unified) throw unsupported('a device policy on this host needs its cgroup2 directory (there is no v1 devices hierarchy), and this cgroup has none');
+    }
+    if (Object.keys(limits.netCls).length) this.need('net_cls', 'netCls');
+    if (Object.keys(limits.netPrio).length) this.need('net_prio', 'netPrio');
     if (limits.io.weight !== undefined && limits.io.weight > 1000) {
       throw unsupported(`io.weight ${limits.io.weight}: cgroup v1 blkio.bfq.weight accepts 1..1000 (the default is 100, as for io.weight)`);
     }
@@ -152,6 +169,13 @@ export class V1Backend implements CgroupBackend {
     }
     if (limits.cpuset.cpus !== undefined) writeValue(path.join(this.need('cpuset', 'cpuset'), 'cpuset.cpus'), limits.cpuset.cpus, `cpuset.cpus = ${limits.cpuset.cpus}`);
     if (limits.cpuset.mems !== undefined) writeValue(path.join(this.need('cpuset', 'cpuset'), 'cpuset.mems'), limits.cpuset.mems, `cpuset.mems = ${limits.cpuset.mems}`);
+    if (limits.netCls.classid !== undefined) applyNetCls(this.need('net_cls', 'netCls'), limits.netCls.classid);
+    if (limits.netPrio.ifpriomap) applyNetPrio(this.need('net_prio', 'netPrio'), limits.netPrio.ifpriomap);
+    // last: a failure before it leaves the device policy untouched
+    if (limits.devices) {
+      if (this.deviceBpf) attachDevicePolicy(this.unified!.dir, limits.devices);
+      else applyV1Devices(this.need('devices', 'a device policy'), limits.devices);
+    }
   }
 
   // v1 limits memory+swap together (memory.memsw.limit_in_bytes = max + swapMax), and the kernel
@@ -230,6 +254,16 @@ export class V1Backend implements CgroupBackend {
         mems: readText(path.join(cpuset.dir, 'cpuset.mems')).trim(),
       };
     }
+    const devices = this.dirFor('devices');
+    if (devices) out.devices = policyRules(readV1Devices(devices.dir));
+    else if (this.deviceBpf && this.unified) {
+      const policy = readDevicePolicy(this.unified.dir);
+      if (policy) out.devices = policyRules(policy);
+    }
+    const netCls = this.dirFor('net_cls');
+    if (netCls) out.netCls = readNetCls(netCls.dir);
+    const netPrio = this.dirFor('net_prio');
+    if (netPrio) out.netPrio = readNetPrio(netPrio.dir);
     return out;
   }
 

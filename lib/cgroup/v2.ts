@@ -26,7 +26,10 @@ import {
   writeValue,
 } from './fsops';
 import { hierarchyDir } from './layout';
-import { controllersFor, cpuQuota, type CgroupLimitsInForce, type ResolvedLimits } from './limits';
+import { controllersFor, cpuQuota, NOT_ON_V2, type CgroupLimitsInForce, type ResolvedLimits } from './limits';
+import { attachDevicePolicy, readDevicePolicy } from './device-bpf';
+import { policyRules } from './devices';
+import { netUnsupported } from './net';
 import { emptyStats, flatOrNull, key, limitOrNull, num, parseIoStat, readPressure, type CgroupStats } from './stats';
 import { parseLimitValue, type Max } from '../util/units';
 
@@ -122,15 +125,17 @@ export class V2Backend implements CgroupBackend {
     return this.cg.dir;
   }
 
-  precheck(): void {
-    /* whether a controller is there is known only from cgroup.controllers: setUp() checks */
+  precheck(limits: ResolvedLimits): void {
+    // whether a controller is there is known only from cgroup.controllers: setUp() checks
+    if (Object.keys(limits.netCls).length) throw netUnsupported('net_cls', 'v2');
+    if (Object.keys(limits.netPrio).length) throw netUnsupported('net_prio', 'v2');
   }
 
   // "Top-down constraint" and "no internal process constraint" (cgroup-v2.rst): a controller is
   // enabled in every ancestor's cgroup.subtree_control, from the top we may write down to the
   // parent of the leaf; only cgroups without processes of their own may have them enabled.
   setUp(limits: ResolvedLimits): void {
-    const needed = controllersFor(limits);
+    const needed = controllersFor(limits).filter((c) => !NOT_ON_V2.includes(c));
     const wanted = [...new Set([...this.wanted, ...needed])];
     const levels: string[] = [];
     const parent = path.posix.dirname(this.cg.rel);
@@ -221,6 +226,8 @@ export class V2Backend implements CgroupBackend {
     }
     if (limits.cpuset.cpus !== undefined) w('cpuset.cpus', limits.cpuset.cpus, 'cpuset.cpus');
     if (limits.cpuset.mems !== undefined) w('cpuset.mems', limits.cpuset.mems, 'cpuset.mems');
+    // last: a failure before it leaves the device policy untouched
+    if (limits.devices) attachDevicePolicy(this.cg.dir, limits.devices);
   }
 
   limits(): CgroupLimitsInForce {
@@ -271,6 +278,8 @@ export class V2Backend implements CgroupBackend {
       const effective = (name: string, own: string | null) => (own && own.trim() ? own.trim() : (r(`${name}.effective`) ?? '').trim());
       out.cpuset = { cpus: effective('cpuset.cpus', cpus), mems: effective('cpuset.mems', r('cpuset.mems')) };
     }
+    const devices = readDevicePolicy(this.cg.dir);
+    if (devices) out.devices = policyRules(devices);
     return out;
   }
 

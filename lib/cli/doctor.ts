@@ -50,6 +50,9 @@ export function formatCapabilities(c: HostCapabilities): string {
   out.push(line('cgroup.kill', c.cgroup.kill, 'cgroup.kill'));
   out.push(line('freeze', c.cgroup.freeze, 'freeze'));
   out.push(line('pressure stall information (PSI)', c.cgroup.psi, 'psi'));
+  out.push(line('device policies (devices)', c.cgroup.devices, 'devices'));
+  out.push(line('net_cls (netCls)', c.cgroup.netCls, 'netCls'));
+  out.push(line('net_prio (netPrio)', c.cgroup.netPrio, 'netPrio'));
   out.push(line('born in the cgroup (CLONE_INTO_CGROUP)', c.cloneIntoCgroup, 'cloneIntoCgroup'));
   out.push('processes:');
   out.push(line('clone3', c.clone3, 'clone3'));
