@@ -6,7 +6,7 @@ import { Cgroup, spawn, type SandboxProcess, type SpawnOptions } from '../lib';
 import type { Sandbox } from '../lib/cli/sandboxes';
 import { nsgroupsAsync } from './helpers/cli';
 import { itRoot } from './helpers/host';
-import { childrenOf, inodeOf } from './helpers/sandbox';
+import { inodeOf } from './helpers/sandbox';
 
 async function start(options: SpawnOptions): Promise<SandboxProcess> {
   const p = spawn('sleep', ['30'], { stdio: 'ignore', ...options });
@@ -29,6 +29,22 @@ async function lsJson(...args: string[]): Promise<Sandbox[]> {
 
 const link = (pid: number, ns: string) => inodeOf(fs.readlinkSync(`/proc/${pid}/ns/${ns}`));
 
+/** The processes of `pid`'s pid namespace by their pid inside it (1: the init, 2: the command). */
+function byInnerPid(pid: number): Map<number, number> {
+  const inode = link(pid, 'pid');
+  const out = new Map<number, number>();
+  for (const name of fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+    try {
+      if (link(Number(name), 'pid') !== inode) continue;
+      const nspid = /^NSpid:\s+(.*)$/m.exec(fs.readFileSync(`/proc/${name}/status`, 'utf8'))![1].split(/\s+/);
+      out.set(Number(nspid.at(-1)), Number(name));
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+}
+
 describe('nsgroups ls', () => {
   let withInit: SandboxProcess;
   let noInit: SandboxProcess;
@@ -38,23 +54,24 @@ describe('nsgroups ls', () => {
   });
   afterAll(() => stop(withInit, noInit));
 
-  it('one row per sandbox: the init, with its command and its namespaces as /proc shows them', async () => {
+  it('one row per sandbox: the init and its command, with its namespaces as /proc shows them', async () => {
     const rows = await lsJson();
-    const [command] = childrenOf(withInit.pid!);
+    const inside = byInnerPid(withInit.pid!);
+    const [init, command] = [inside.get(1)!, inside.get(2)!];
+    // the pid spawn() returned is the row; the init and the command are part of it, not rows
     expect(rows.filter((s) => s.pid === withInit.pid)).toHaveLength(1);
-    // the init's command is part of its row, not a row of its own
-    expect(rows.some((s) => s.pid === command)).toBe(false);
+    expect(rows.filter((s) => [init, command].includes(s.pid))).toHaveLength(1);
     const row = rows.find((s) => s.pid === withInit.pid)!;
-    expect(row).toMatchObject({ ppid: process.pid, kind: 'init', command: ['sleep', '30'], commandPid: command, cgroup: null });
+    expect(row).toMatchObject({ ppid: process.pid, kind: 'init', command: ['sleep', '30'], commandPid: command, initPid: init, cgroup: null });
     expect(row.namespaces).toEqual({
-      user: link(withInit.pid!, 'user'),
-      pid: link(withInit.pid!, 'pid'),
-      mount: link(withInit.pid!, 'mnt'),
-      net: link(withInit.pid!, 'net'),
-      uts: link(withInit.pid!, 'uts'),
-      ipc: link(withInit.pid!, 'ipc'),
+      user: link(command, 'user'),
+      pid: link(command, 'pid'),
+      mount: link(command, 'mnt'),
+      net: link(command, 'net'),
+      uts: link(command, 'uts'),
+      ipc: link(command, 'ipc'),
     });
-    expect(row.processes.map((p) => p.pid)).toEqual([command]);
+    expect(row.processes.map((p) => p.pid).sort()).toEqual([init, command].filter((p) => p !== row.pid).sort());
   });
 
   it('a sandbox without an init: the command itself, in the namespaces it does not share with its parent', async () => {
@@ -80,7 +97,7 @@ describe('nsgroups ls', () => {
     expect(pidOnly).toContain(withInit.pid);
     expect(pidOnly).not.toContain(noInit.pid);
     // -p with the command's pid finds the sandbox it is in
-    expect((await lsJson('-p', String(childrenOf(withInit.pid!)[0]))).map((s) => s.pid)).toEqual([withInit.pid]);
+    for (const inside of byInnerPid(withInit.pid!).values()) expect((await lsJson('-p', String(inside))).map((s) => s.pid)).toEqual([withInit.pid]);
     const none = await nsgroupsAsync('ls', '-p', String(process.pid));
     expect(none.status).toBe(1);
     expect(none.stderr).toBe(`nsgroups ls: ${process.pid}: in no sandbox\n`);
@@ -89,13 +106,17 @@ describe('nsgroups ls', () => {
   it('--tree: the starting process, its sandboxes, their processes', async () => {
     const r = await nsgroupsAsync('ls', '--tree', '-o', 'pid,command');
     expect(r.status).toBe(0);
-    const lines = r.stdout.split('\n');
+    const lines = r.stdout.split('\n').map((l) => l.replace(/\s+/g, ' ').trim());
     const parent = lines.findIndex((l) => l.startsWith(`${process.pid} `));
     expect(parent).toBeGreaterThan(0);
-    const mine = lines.slice(parent + 1, parent + 4).map((l) => l.replace(/\s+/g, ' ').trim());
-    expect(mine).toEqual(
-      expect.arrayContaining([`${withInit.pid} ├─ nsgroups-init`, `${childrenOf(withInit.pid!)[0]} │ └─ sleep 30`, `${noInit.pid} └─ sleep 30`]),
-    );
+    const inside = byInnerPid(withInit.pid!);
+    const mine = lines.slice(parent + 1, parent + 4);
+    // the sandbox with an init: its row, then the process of the init or the command below it
+    const top = mine.findIndex((l) => new RegExp(`^${withInit.pid} [├└]─ (nsgroups-init|sleep 30)$`).test(l));
+    expect(top).toBeGreaterThanOrEqual(0);
+    const other = [inside.get(1), inside.get(2)].find((p) => p !== withInit.pid);
+    expect(mine[top + 1]).toMatch(new RegExp(`^${other} (│ )?└─ (nsgroups-init|sleep 30)$`));
+    expect(mine).toContainEqual(expect.stringMatching(new RegExp(`^${noInit.pid} [├└]─ sleep 30$`)));
   });
 
   itRoot('a sandbox in a cgroup: its usage against its limits, as cgroupfs says', async () => {

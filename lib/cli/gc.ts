@@ -137,7 +137,6 @@ export async function cgroupLeftovers(): Promise<Leftover[]> {
 
 interface ProcNs {
   pid: number;
-  ppid: number;
   argv0: string;
 }
 
@@ -148,10 +147,8 @@ function membersOf(inode: number): ProcNs[] {
     if (!/^\d+$/.test(name)) continue;
     try {
       if (fs.statSync(`/proc/${name}/ns/pid`).ino !== inode) continue;
-      const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
       const argv0 = fs.readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0')[0];
-      out.push({ pid: Number(name), ppid, argv0 });
+      out.push({ pid: Number(name), argv0 });
     } catch {
       /* gone, or not ours to read */
     }
@@ -167,8 +164,9 @@ export async function pinLeftovers(): Promise<Leftover[]> {
     if (!pinned) continue;
     const keep = (reason: string) => out.push({ kind: 'pin', what: m.mountPoint, reason });
     const members = membersOf(Number(pinned[1]));
+    // the holder is the init's child or its sibling, depending on the addon's version: found by name
     const holder = members.find((p) => p.argv0 === HOLDER_ARGV0);
-    const init = holder && members.find((p) => p.pid === holder.ppid && p.argv0 === INIT_ARGV0);
+    const init = members.find((p) => p.argv0 === INIT_ARGV0);
     if (!holder || !init) {
       keep('no nsgroups holder in it (not made by Namespace.create, or its processes are not ours to read)');
       continue;

@@ -6,7 +6,7 @@ import { clip, formatOptions, parseArgs, UsageError, type OptionSpec } from './a
 import { listSandboxes, type Sandbox } from './sandboxes';
 
 const COLUMNS: Record<string, { title: string; cell(s: Sandbox): string }> = {
-  PID: { title: 'the top process (the init, or the command without one)', cell: (s) => String(s.pid) },
+  PID: { title: 'the pid spawn() returned (the command, or the init that started it)', cell: (s) => String(s.pid) },
   PPID: { title: 'the process that started it', cell: (s) => String(s.ppid) },
   USER: { title: 'its uid', cell: (s) => String(s.uid) },
   NS: { title: "namespaces it does not share with its parent ('-': none)", cell: (s) => nsList(s) || '-' },
@@ -61,8 +61,8 @@ function tree(sandboxes: Sandbox[], columns: string[]): string {
     list.forEach((s, i) => {
       const last = i === list.length - 1;
       const row = columns.map((c) => COLUMNS[c].cell(s));
-      // an init's row is the init; its command is the first process below it
-      if (cmd >= 0) row[cmd] = `${last ? '└─' : '├─'} ${s.kind === 'init' ? 'nsgroups-init' : row[cmd]}`;
+      // a row whose top is the init says so; its command is one of the processes below it
+      if (cmd >= 0) row[cmd] = `${last ? '└─' : '├─'} ${s.pid === s.initPid ? 'nsgroups-init' : row[cmd]}`;
       rows.push(row);
       const depth = new Map<number, number>([[s.pid, 0]]);
       for (const p of s.processes) {

@@ -1,13 +1,14 @@
-// The sandboxes running on this host, found in /proc (for `nsgroups ls`). A sandbox is a process
-// tree nsgroups started, counted once, at its top:
-//   - an nsgroups init (argv[0] 'nsgroups-init', exec'd from the addon's memfd): pid 1 of a new
-//     pid namespace; its child is the command;
-//   - a process a Node process started in namespaces other than its own (a sandbox without an
-//     init: --no-init, or no pid namespace);
+// The sandboxes running on this host, found in /proc (for `nsgroups ls`). A sandbox is what one
+// spawn started, counted once. It is found by
+//   - an nsgroups init (argv[0] 'nsgroups-init'): pid 1 of a new pid namespace, with the command
+//     as pid 2 (the init's child or its sibling, depending on the addon's version);
+//   - a process a Node process started in namespaces other than its own (no init: --no-init, or
+//     no pid namespace);
 //   - the top process of an nsgroups cgroup (under the cgroup base) whose parent is outside it
 //     (spawn({ cgroup }) with no namespaces, or cgroup.add()).
-// Its namespaces are those that differ from its parent's; its cgroup, the one it is in when that
-// is not its parent's, with usage and limits read from cgroupfs.
+// With its own pid namespace, a sandbox is every process in that namespace; without, the process
+// found and those below it. Its namespaces are those that differ from its starter's; its cgroup,
+// the one it is in when that is not its starter's, with usage and limits read from cgroupfs.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Cgroup } from '../cgroup/cgroup';
@@ -37,15 +38,17 @@ export interface SandboxUsage {
 }
 
 export interface Sandbox {
-  /** the top process: the init, or the command itself */
+  /** the top process, the pid spawn() returned: the command when it is its starter's own child, else the init */
   pid: number;
   /** the process that started it (a Node process), and its command line */
   ppid: number;
   parent: string[];
   uid: number;
-  /** the command (the init's child, where there is an init) */
+  /** the command (pid 2 of its pid namespace after an init; [] once it has exited) */
   command: string[];
   commandPid: number | null;
+  /** the nsgroups init, pid 1 of the sandbox's pid namespace */
+  initPid: number | null;
   /** how it was found */
   kind: 'init' | 'namespaces' | 'cgroup';
   /** a pid namespace's holder (Namespace.create('pid', { pin })) */
@@ -53,7 +56,7 @@ export interface Sandbox {
   /** the namespaces it does not share with its parent: type → inode */
   namespaces: Partial<Record<NamespaceType, number>>;
   cgroup: SandboxUsage | null;
-  /** every process of the tree below the top, parents before children */
+  /** its other processes (the init, the command, what they started), by pid */
   processes: ProcessInfo[];
 }
 
@@ -153,6 +156,16 @@ async function usageOf(pid: number, ppid: number, nsgroupsName: string | undefin
   };
 }
 
+/** The innermost entry of NSpid (proc(5)): the process's pid in its own pid namespace. */
+function innerPid(pid: number): number | null {
+  try {
+    const line = fs.readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('NSpid:'));
+    return line ? Number(line.trim().split(/\s+/).at(-1)) : null;
+  } catch {
+    return null;
+  }
+}
+
 export async function listSandboxes(): Promise<Sandbox[]> {
   const procs = new Map<number, ProcessInfo>();
   for (const name of fs.readdirSync('/proc')) {
@@ -177,37 +190,64 @@ export async function listSandboxes(): Promise<Sandbox[]> {
     return out;
   };
   const isInit = (p: ProcessInfo | undefined) => p?.argv[0] === INIT_ARGV0;
+  const descendants = (pid: number, into: ProcessInfo[]): ProcessInfo[] => {
+    for (const c of (children.get(pid) ?? []).sort((x, y) => x - y)) {
+      into.push(procs.get(c)!);
+      descendants(c, into);
+    }
+    return into;
+  };
+
+  // A sandbox with its own pid namespace is every process in that namespace, whoever is whose
+  // parent (the init may be the command's parent, or its sibling under the Node process); one
+  // without is the seed process and what is below it.
+  const seeds: Array<{ p: ProcessInfo; kind: Sandbox['kind'] }> = [];
+  for (const p of procs.values()) {
+    if (p.pid === process.pid || isInit(procs.get(p.ppid))) continue; // ourselves; inside an init's namespace
+    if (isInit(p)) seeds.push({ p, kind: 'init' });
+    else if (isNode(procs.get(p.ppid)) && Object.keys(differing(p.pid, p.ppid)).length > 0) seeds.push({ p, kind: 'namespaces' });
+    else if (cgroupOf.has(p.pid) && cgroupOf.get(p.ppid) !== cgroupOf.get(p.pid)) seeds.push({ p, kind: 'cgroup' });
+  }
+  const byPidns = new Map<number, { kind: Sandbox['kind']; members: ProcessInfo[] }>();
+  const single: Array<{ kind: Sandbox['kind']; members: ProcessInfo[] }> = [];
+  for (const { p, kind } of seeds) {
+    const own = differing(p.pid, p.ppid).pid;
+    if (own === undefined) {
+      single.push({ kind, members: [p, ...descendants(p.pid, [])] });
+      continue;
+    }
+    const group = byPidns.get(own) ?? { kind, members: [] };
+    if (kind === 'init') group.kind = 'init';
+    byPidns.set(own, group);
+  }
+  for (const p of procs.values()) {
+    const group = byPidns.get(ns(p.pid)?.pid ?? -1);
+    if (group && p.pid !== process.pid) group.members.push(p);
+  }
 
   const found: Sandbox[] = [];
-  for (const p of procs.values()) {
-    if (p.pid === process.pid || isInit(procs.get(p.ppid))) continue; // ourselves; an init's command
-    let kind: Sandbox['kind'] | null = null;
-    if (isInit(p)) kind = 'init';
-    else if (isNode(procs.get(p.ppid)) && Object.keys(differing(p.pid, p.ppid)).length > 0) kind = 'namespaces';
-    else if (cgroupOf.has(p.pid) && cgroupOf.get(p.ppid) !== cgroupOf.get(p.pid)) kind = 'cgroup';
-    if (!kind) continue;
-    const commandPid = kind === 'init' ? (children.get(p.pid) ?? []).sort((a, b) => a - b)[0] ?? null : p.pid;
-    const command = commandPid !== null && commandPid !== p.pid ? procs.get(commandPid)!.argv : kind === 'init' ? p.argv.slice(4) : p.argv;
-    const processes: ProcessInfo[] = [];
-    const below = (pid: number): void => {
-      for (const c of (children.get(pid) ?? []).sort((a, b) => a - b)) {
-        processes.push(procs.get(c)!);
-        below(c);
-      }
-    };
-    below(p.pid);
+  for (const { kind, members } of [...byPidns.values(), ...single]) {
+    if (members.length === 0) continue;
+    const inner = new Map(members.map((m) => [m.pid, innerPid(m.pid)]));
+    const init = members.find((m) => isInit(m) && inner.get(m.pid) === 1);
+    // the command: pid 2 after an init, else pid 1 of the namespace, else the seed
+    const command = init ? members.find((m) => inner.get(m.pid) === 2) : members.find((m) => inner.get(m.pid) === 1) ?? members[0];
+    const outside = (m: ProcessInfo) => !members.some((o) => o.pid === m.ppid);
+    // the top is the pid spawn() returned: the command when it is the starter's own child
+    const top = command && outside(command) ? command : init ?? members[0];
     found.push({
-      pid: p.pid,
-      ppid: p.ppid,
-      parent: procs.get(p.ppid)?.argv ?? [],
-      uid: p.uid,
-      command,
-      commandPid,
+      pid: top.pid,
+      ppid: top.ppid,
+      parent: procs.get(top.ppid)?.argv ?? [],
+      uid: top.uid,
+      command: command?.argv ?? [],
+      commandPid: command?.pid ?? null,
+      initPid: init?.pid ?? null,
       kind,
-      holder: command[0] === HOLDER_ARGV0,
-      namespaces: differing(p.pid, p.ppid),
-      cgroup: await usageOf(commandPid ?? p.pid, p.ppid, cgroupOf.get(commandPid ?? p.pid) ?? cgroupOf.get(p.pid), isNode(procs.get(p.ppid))),
-      processes,
+      holder: command?.argv[0] === HOLDER_ARGV0,
+      namespaces: differing(top.pid, top.ppid),
+      cgroup: await usageOf(command?.pid ?? top.pid, top.ppid, cgroupOf.get(command?.pid ?? top.pid) ?? cgroupOf.get(top.pid), isNode(procs.get(top.ppid))),
+      processes: members.filter((m) => m !== top).sort((x, y) => x.pid - y.pid),
     });
   }
   return found.sort((a, b) => a.pid - b.pid);
