@@ -8,7 +8,7 @@
       "actions": [
         {
           "action_name": "compile_init",
-          "inputs": ["src-native/init/init.c", "src-native/init/start.S", "src-native/rawsys.h", "src-native/report.h"],
+          "inputs": ["src-native/init/init.c", "src-native/init/start.S", "src-native/rawsys.h"],
           "outputs": ["<(INTERMEDIATE_DIR)/nsgroups-init"],
           "action": ["cc", "-Os", "-static", "-nostdlib", "-nostartfiles", "-ffreestanding", "-fno-builtin",
                      "-fno-stack-protector", "-fno-asynchronous-unwind-tables", "-fno-pie", "-no-pie",
@@ -31,6 +31,7 @@
         "src-native/addon.cc",
         "src-native/cgroup_eventfd.cc",
         "src-native/child.c",
+        "src-native/child_fs.c",
         "src-native/clone_call.S",
         "src-native/child_handle.cc",
         "src-native/child_watch.cc",
@@ -39,6 +40,7 @@
         "src-native/init_blob.cc",
         "src-native/netlink.cc",
         "src-native/nsfs.cc",
+        "src-native/plan_reader.cc",
         "src-native/spawn.cc"
       ],
       "include_dirs": ["src-native", "<(SHARED_INTERMEDIATE_DIR)"],

@@ -17,6 +17,7 @@
 #include "fs_natives.h"
 #include "netlink.h"
 #include "nsfs.h"
+#include "plan_reader.h"
 #include "report.h"
 #include "spawn.h"
 
@@ -42,28 +43,32 @@ Napi::Array Steps(Napi::Env env) {
 Napi::Object Constants(Napi::Env env) {
   Napi::Object ops = Napi::Object::New(env);
   ops.Set("mount", (int)NSG_OP_MOUNT);
+  ops.Set("bind", (int)NSG_OP_BIND);
   ops.Set("mkdir", (int)NSG_OP_MKDIR);
   ops.Set("mkfile", (int)NSG_OP_MKFILE);
   ops.Set("symlink", (int)NSG_OP_SYMLINK);
-  ops.Set("remount", (int)NSG_OP_REMOUNT);
-  ops.Set("mountSetattr", (int)NSG_OP_MOUNT_SETATTR);
+  ops.Set("setattr", (int)NSG_OP_SETATTR);
+  ops.Set("root", (int)NSG_OP_ROOT);
   ops.Set("pivotRoot", (int)NSG_OP_PIVOT_ROOT);
-  ops.Set("umount", (int)NSG_OP_UMOUNT);
   ops.Set("sethostname", (int)NSG_OP_SETHOSTNAME);
   ops.Set("loopbackUp", (int)NSG_OP_LOOPBACK_UP);
-  ops.Set("chdir", (int)NSG_OP_CHDIR);
+  ops.Set("earlyIds", (int)NSG_OP_EARLY_IDS);
   Napi::Object reports = Napi::Object::New(env);
   reports.Set("error", (int)NSG_REPORT_ERROR);
-  reports.Set("spawned", (int)NSG_REPORT_SPAWNED);
-  reports.Set("status", (int)NSG_REPORT_STATUS);
   reports.Set("request", (int)NSG_REPORT_REQUEST);
   Napi::Object requests = Napi::Object::New(env);
   requests.Set("idMaps", (int)NSG_REQUEST_ID_MAPS);
   requests.Set("timeOffsets", (int)NSG_REQUEST_TIME_OFFSETS);
+  Napi::Object violations = Napi::Object::New(env);
+  violations.Set("malformed", (int)Violation::kMalformed);
+  violations.Set("tooMany", (int)Violation::kTooMany);
+  violations.Set("outOfState", (int)Violation::kOutOfState);
+  violations.Set("notOurChild", (int)Violation::kNotOurChild);
   Napi::Object constants = Napi::Object::New(env);
   constants.Set("ops", ops);
   constants.Set("reports", reports);
   constants.Set("requests", requests);
+  constants.Set("violations", violations);
   return constants;
 }
 
@@ -96,6 +101,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("probeClone3", Napi::Function::New(env, ProbeClone3));
   exports.Set("steps", Steps(env));
   exports.Set("constants", Constants(env));
+  exports.Set("planSchema", PlanSchema(env));
   RegisterCgroupNatives(env, exports);
   RegisterFsNatives(env, exports);
   RegisterNsfsNatives(env, exports);

@@ -4,38 +4,34 @@
  * locks, no errno, no writes outside its own stack; the plan it runs is read-only. Each step that
  * fails reports {step, errno, index} on the report pipe and exits 127 (Go's forkAndExecInChild1
  * has the same single failure exit). The order is the kernel's, see DESIGN.md "The spawn path".
+ *
+ * With a pid namespace made or joined after clone (fork_into_pidns), this first process only
+ * makes the namespaces: it forks the init (pid 1, when asked) and the command's process into
+ * the pid namespace as the parent's own children (CLONE_PARENT), reports their pids and exits.
+ * So the command is the Node process's child — its exact wait status and rusage go straight to
+ * the parent, and no process of the sandbox ever holds a descriptor of the library's: the init
+ * is a reaper with no file descriptors at all, and the report pipe closes on every exec.
  */
 #include "child.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/sched.h>
-#include <net/if.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/ioctl.h>
-#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 
+#include "child_fs.h"
 #include "rawsys.h"
 #include "report.h"
 
-#ifndef AT_RECURSIVE
-#define AT_RECURSIVE 0x8000
-#endif
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
 
-struct nsg_mount_attr {
-  uint64_t attr_set, attr_clr, propagation, userns_fd;
-};
-
-/* What the child tracks while it runs: fds may move away from the stdio slots. */
+/* What one process of the spawn tracks while it runs the plan. */
 struct child {
   const struct nsg_plan *plan;
   int report_fd;
@@ -58,10 +54,12 @@ static __attribute__((noreturn)) void fail(const struct child *c, int step, long
     if (ret_ < 0) fail(c, NSG_STEP_##step, ret_, (index));    \
   } while (0)
 
-/* Blocks until the parent writes its go-ahead byte; EOF means the parent is gone or gave up. */
+/* Blocks until the parent writes a go-ahead byte; EOF means the parent is gone or gave up. */
 static void wait_for_parent(const struct child *c) {
   char go;
-  long r = nsg_sys3(__NR_read, c->sync_fd, &go, 1);
+  long r;
+  do r = nsg_sys3(__NR_read, c->sync_fd, &go, 1);
+  while (r == -EINTR);
   if (r == 0) nsg_exit(127);
   if (r < 0) fail(c, NSG_STEP_SYNC, r, -1);
 }
@@ -80,6 +78,18 @@ static int parent_alive(const struct child *c) {
   return !(r > 0 && (pfd.revents & (POLLHUP | POLLERR)));
 }
 
+static void set_dumpable(const struct child *c, int dumpable) {
+  CHECK(DUMPABLE, -1, nsg_sys2(__NR_prctl, PR_SET_DUMPABLE, dumpable));
+}
+
+/* The parent-death signal: cleared by fork and by any change of euid/egid (prctl(2)), so set
+   again after each, and checked against a parent that died before it was set. */
+static void set_pdeathsig(const struct child *c) {
+  if (!c->plan->pdeathsig) return;
+  CHECK(PDEATHSIG, -1, nsg_sys2(__NR_prctl, PR_SET_PDEATHSIG, c->plan->pdeathsig));
+  if (!parent_alive(c)) nsg_exit(127);
+}
+
 static void reset_signal_dispositions(void) {
   /* Node's handlers must not run here, and ignored signals (Node ignores SIGPIPE) would stay
      ignored across execve (signal(7)); all are blocked until the plan is done. */
@@ -90,118 +100,24 @@ static void reset_signal_dispositions(void) {
   }
 }
 
-/* mkdir -p: each missing component of path, with mode. Mount points usually exist, or only the
-   last component is missing: try that first, and walk from the top only on ENOENT. */
-static long make_dirs(const char *path, uint32_t mode) {
-  long first = nsg_sys3(__NR_mkdirat, AT_FDCWD, path, mode);
-  if (first == 0 || first == -EEXIST) return 0;
-  if (first != -ENOENT) return first;
-  char buf[4096];
-  unsigned long n = nsg_strlen(path);
-  if (n == 0 || n >= sizeof buf) return -ENAMETOOLONG;
-  for (unsigned long i = 0; i <= n; i++) buf[i] = path[i];
-  for (unsigned long i = 1; i <= n; i++) {
-    if (buf[i] != '/' && buf[i] != 0) continue;
-    char saved = buf[i];
-    buf[i] = 0;
-    long r = nsg_sys3(__NR_mkdirat, AT_FDCWD, buf, mode);
-    buf[i] = saved;
-    if (r < 0 && r != -EEXIST) return r;
+static long mark_all_cloexec(unsigned int from) {
+  long r = nsg_sys3(__NR_close_range, from, ~0U, CLOSE_RANGE_CLOEXEC);
+  if (r == -ENOSYS || r == -EINVAL) { /* before Linux 5.11: one fd at a time */
+    struct { unsigned long cur, max; } lim;
+    r = nsg_sys4(__NR_prlimit64, 0, RLIMIT_NOFILE, 0, &lim);
+    unsigned long top = r < 0 || lim.cur > 65536 ? 65536 : lim.cur;
+    for (unsigned long fd = from; fd < top; fd++) nsg_sys3(__NR_fcntl, fd, F_SETFD, FD_CLOEXEC);
+    r = 0;
   }
-  return 0;
-}
-
-static long make_file(const char *path, uint32_t mode) {
-  long fd = nsg_sys4(__NR_openat, AT_FDCWD, path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY, mode);
-  if (fd == -EISDIR) return 0;
-  if (fd < 0) return fd;
-  nsg_sys1(__NR_close, fd);
-  return 0;
-}
-
-/* A bind remount may not clear flags the kernel locked on the mount when it crossed into a less
-   privileged mount namespace (mount_namespaces(7)), so carry over what is set now. */
-static long remount(const char *path, uint64_t flags) {
-  struct statfs st;
-  long r = nsg_sys2(__NR_statfs, path, &st);
-  if (r < 0) return r;
-  unsigned long keep = (unsigned long)st.f_flags &
-                       (MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME);
-  return nsg_sys5(__NR_mount, 0, path, 0, MS_BIND | MS_REMOUNT | keep | flags, 0);
-}
-
-static long loopback_up(void) {
-  long s = nsg_sys3(__NR_socket, AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (s < 0) return s;
-  struct ifreq ifr;
-  for (unsigned long i = 0; i < sizeof ifr; i++) ((char *)&ifr)[i] = 0;
-  ifr.ifr_name[0] = 'l';
-  ifr.ifr_name[1] = 'o';
-  long r = nsg_sys3(__NR_ioctl, s, SIOCGIFFLAGS, &ifr);
-  if (r >= 0) {
-    ifr.ifr_flags |= IFF_UP;
-    r = nsg_sys3(__NR_ioctl, s, SIOCSIFFLAGS, &ifr);
-  }
-  nsg_sys1(__NR_close, s);
   return r;
 }
 
-static void run_op(const struct child *c, const struct nsg_op *op, int i) {
-  switch (op->kind) {
-  case NSG_OP_MOUNT:
-    CHECK(MOUNT, i, nsg_sys5(__NR_mount, op->a, op->b, op->c, op->flags, op->d));
-    break;
-  case NSG_OP_MKDIR:
-    CHECK(MKDIR, i, make_dirs(op->a, op->mode));
-    break;
-  case NSG_OP_MKFILE:
-    CHECK(MKFILE, i, make_file(op->a, op->mode));
-    break;
-  case NSG_OP_SYMLINK:
-    CHECK(SYMLINK, i, nsg_sys3(__NR_symlinkat, op->a, AT_FDCWD, op->b));
-    break;
-  case NSG_OP_REMOUNT:
-    CHECK(REMOUNT, i, remount(op->a, op->flags));
-    break;
-  case NSG_OP_MOUNT_SETATTR: {
-    struct nsg_mount_attr attr = {op->flags, 0, 0, 0};
-    CHECK(MOUNT_SETATTR, i,
-          nsg_sys5(__NR_mount_setattr, AT_FDCWD, op->a, op->flags2 ? AT_RECURSIVE : 0, &attr,
-                   sizeof attr));
-    break;
-  }
-  case NSG_OP_PIVOT_ROOT:
-    /* pivot_root(".", ".") stacks the old root on the new one; detaching the top of "." then
-       drops the old root (pivot_root(2), NOTES). Slave first, so the detach never propagates. */
-    CHECK(PIVOT_ROOT, i, nsg_sys1(__NR_chdir, op->a));
-    CHECK(PIVOT_ROOT, i, nsg_sys2(__NR_pivot_root, ".", "."));
-    CHECK(UMOUNT, i, nsg_sys5(__NR_mount, 0, ".", 0, MS_SLAVE | MS_REC, 0));
-    CHECK(UMOUNT, i, nsg_sys2(__NR_umount2, ".", MNT_DETACH));
-    CHECK(PIVOT_ROOT, i, nsg_sys1(__NR_chdir, "/"));
-    break;
-  case NSG_OP_UMOUNT:
-    CHECK(UMOUNT, i, nsg_sys2(__NR_umount2, op->a, op->flags));
-    break;
-  case NSG_OP_SETHOSTNAME:
-    CHECK(SETHOSTNAME, i, nsg_sys2(__NR_sethostname, op->a, nsg_strlen(op->a)));
-    break;
-  case NSG_OP_LOOPBACK_UP:
-    CHECK(LOOPBACK, i, loopback_up());
-    break;
-  case NSG_OP_CHDIR:
-    CHECK(CHDIR, i, nsg_sys1(__NR_chdir, op->a));
-    break;
-  default:
-    fail(c, NSG_STEP_MOUNT, -EINVAL, i);
-  }
-}
-
 /* execvp's PATH walk (not there: next; there but not executable: remember EACCES), done before
-   exec so that a missing command is an error record even when the init will exec it. */
+   exec so that a missing command is an error record for the parent. */
 static const char *resolve_command(const struct child *c) {
   const struct nsg_plan *p = c->plan;
   long denied = 0, other = 0;
-  for (int i = 0; i < p->ncandidates; i++) {
+  for (int i = 0; i < p->candidates_count; i++) {
     const char *path = p->candidates[i];
     struct stat st;
     long r = nsg_sys4(__NR_newfstatat, AT_FDCWD, path, &st, 0);
@@ -220,7 +136,7 @@ static const char *resolve_command(const struct child *c) {
    overwrite), then marks every other fd close-on-exec so that nothing else leaks. */
 static void setup_fds(const struct child *c) {
   const struct nsg_plan *p = c->plan;
-  int n = p->nstdio;
+  int n = p->stdio_count;
   int src[64];
   if (n > 64) fail(c, NSG_STEP_STDIO, -EINVAL, -1);
   for (int i = 0; i < n; i++) src[i] = p->stdio[i];
@@ -240,15 +156,12 @@ static void setup_fds(const struct child *c) {
       CHECK(STDIO, i, nsg_sys3(__NR_dup3, src[i], i, 0));
     }
   }
-  long r = nsg_sys3(__NR_close_range, n, ~0U, CLOSE_RANGE_CLOEXEC);
-  if (r == -ENOSYS || r == -EINVAL) { /* before Linux 5.11: one fd at a time */
-    struct { unsigned long cur, max; } lim;
-    r = nsg_sys4(__NR_prlimit64, 0, RLIMIT_NOFILE, 0, &lim);
-    unsigned long top = r < 0 || lim.cur > 65536 ? 65536 : lim.cur;
-    for (unsigned long fd = (unsigned long)n; fd < top; fd++) nsg_sys3(__NR_fcntl, fd, F_SETFD, FD_CLOEXEC);
-    r = 0;
-  }
-  CHECK(CLOSE_FDS, -1, r);
+  CHECK(CLOSE_FDS, -1, mark_all_cloexec((unsigned int)n));
+}
+
+static void set_ids(const struct child *c, uint32_t uid, uint32_t gid) {
+  CHECK(SETRESGID, -1, nsg_sys3(__NR_setresgid, gid, gid, gid));
+  CHECK(SETRESUID, -1, nsg_sys3(__NR_setresuid, uid, uid, uid));
 }
 
 /* runc's order: first what the caller's own privileges allow, then the user namespace, then
@@ -259,8 +172,8 @@ static void join_namespaces(const struct child *c) {
   const struct nsg_plan *p = c->plan;
   uint64_t deferred = 0; /* bit i: join i waits for the user namespace */
   int user = -1;
-  if (p->nondumpable) CHECK(SETNS, -1, nsg_sys2(__NR_prctl, PR_SET_DUMPABLE, 0));
-  for (int i = 0; i < p->njoins && i < 64; i++) {
+  if (p->nondumpable) set_dumpable(c, 0);
+  for (int i = 0; i < p->joins_count && i < 64; i++) {
     if (p->joins[i].nstype == CLONE_NEWUSER) {
       user = i;
       continue;
@@ -270,18 +183,101 @@ static void join_namespaces(const struct child *c) {
     else if (r < 0) fail(c, NSG_STEP_SETNS, r, i);
   }
   if (user >= 0) CHECK(SETNS, user, nsg_sys2(__NR_setns, p->joins[user].fd, CLONE_NEWUSER));
-  for (int i = 0; i < p->njoins && i < 64; i++)
+  for (int i = 0; i < p->joins_count && i < 64; i++)
     if (deferred & (1ULL << i)) CHECK(SETNS, i, nsg_sys2(__NR_setns, p->joins[i].fd, p->joins[i].nstype));
+}
+
+/* Steps 6-9, in the process that becomes the command. */
+static __attribute__((noreturn)) void run_sandbox(const struct child *c) {
+  const struct nsg_plan *p = c->plan;
+
+  /* 6. propagation, hostname, mounts, pivot_root, loopback: in the order the plan gives. The
+        caller's own id may be unmapped in a new user namespace: it could then own nothing in a
+        filesystem mounted there (EOVERFLOW), so the plan takes the sandbox's identity before
+        the first such mount (NSG_OP_EARLY_IDS) */
+  int root_fd = -1;
+  for (int i = 0; i < p->ops_count; i++) {
+    if (p->ops[i].kind == NSG_OP_EARLY_IDS) {
+      if (!p->early_ids) fail(c, NSG_STEP_PLAN, -EINVAL, i);
+      set_ids(c, p->early_uid, p->early_gid);
+      set_pdeathsig(c);
+      continue;
+    }
+    struct nsg_op_result r = nsg_run_op(&p->ops[i], &root_fd);
+    if (r.err < 0) fail(c, r.step, r.err, i);
+  }
+  if (root_fd >= 0) fail(c, NSG_STEP_PLAN, -EINVAL, -1); /* a root without pivot_root */
+
+  /* 7. working directory, then the command as this root and cwd see it */
+  if (p->cwd) CHECK(CHDIR, -1, nsg_sys1(__NR_chdir, p->cwd));
+  const char *path = resolve_command(c);
+
+  /* 8. fds, identity, and a last look at the parent */
+  setup_fds(c);
+  if (p->set_groups) CHECK(SETGROUPS, -1, nsg_sys2(__NR_setgroups, p->groups_count, p->groups));
+  if (p->set_ids) set_ids(c, p->uid, p->gid);
+  if (p->no_new_privs) CHECK(NO_NEW_PRIVS, -1, nsg_sys5(__NR_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
+  set_pdeathsig(c);
+
+  /* 9. exec with an empty signal mask; the report pipe closes with it */
+  uint64_t empty = 0;
+  nsg_sys4(__NR_rt_sigprocmask, SIG_SETMASK, &empty, 0, NSG_SIGSET_SIZE);
+  long r = nsg_sys3(__NR_execve, path, p->argv, p->envp);
+  fail(c, NSG_STEP_EXECVE, r, -1);
+}
+
+/* pid 1 of a new pid namespace: once the parent has its pid, every fd is made close-on-exec
+   (the init's own executable is loaded before they close) and the init runs with none. */
+static int init_main(void *arg) {
+  const struct nsg_plan *p = arg;
+  struct child child = {p, p->report_fd, p->sync_fd};
+  const struct child *c = &child;
+  set_pdeathsig(c);
+  wait_for_parent(c);
+  CHECK(CLOSE_FDS, -1, mark_all_cloexec(0));
+  char *argv[] = {(char *)"nsgroups-init", 0};
+  char *envp[] = {0};
+  long r = nsg_sys5(__NR_execveat, p->init_fd, "", argv, envp, AT_EMPTY_PATH);
+  fail(c, NSG_STEP_INIT, r, -1);
+}
+
+/* The command's process in the pid namespace: it waits until the parent has its pid. */
+static int command_main(void *arg) {
+  const struct nsg_plan *p = arg;
+  struct child child = {p, p->report_fd, p->sync_fd};
+  const struct child *c = &child;
+  set_pdeathsig(c);
+  wait_for_parent(c);
+  run_sandbox(c);
+}
+
+/* A child of our parent (CLONE_PARENT) running fn: on its own stack when we share the parent's
+   memory, else fork-style. clone3 insists on exit signal 0 with CLONE_PARENT: the child gets
+   ours. Falls back to the legacy clone where clone3 is refused. */
+static long fork_sibling(const struct child *c, const struct nsg_stack *stack, int (*fn)(void *)) {
+  const struct nsg_plan *p = c->plan;
+  if (!p->use_vm) {
+    long pid = nsg_fork(CLONE_PARENT);
+    if (pid == 0) nsg_exit(fn((void *)p));
+    return pid;
+  }
+  struct {
+    uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
+  } args = {CLONE_PARENT | CLONE_VM, 0, 0, 0, 0, (uint64_t)(unsigned long)stack->base, stack->size, 0};
+  long pid = nsg_clone_call(__NR_clone3, (long)&args, sizeof args, 0, 0, 0, fn, (void *)p);
+  if (pid != -ENOSYS) return pid;
+  long top = (long)stack->base + (long)stack->size;
+  return nsg_clone_call(__NR_clone, CLONE_PARENT | CLONE_VM | SIGCHLD, top, 0, 0, 0, fn, (void *)p);
 }
 
 int nsg_child_main(void *arg) {
   const struct nsg_plan *p = arg;
   struct child child = {p, p->report_fd, p->sync_fd};
-  struct child *c = &child;
+  const struct child *c = &child;
 
   /* 1. signals, death of the parent */
   reset_signal_dispositions();
-  if (p->pdeathsig) CHECK(PDEATHSIG, -1, nsg_sys2(__NR_prctl, PR_SET_PDEATHSIG, p->pdeathsig));
+  set_pdeathsig(c);
 
   /* 2. the parent's go-ahead: id maps written, cgroups joined */
   nsg_sys1(__NR_close, p->sync_peer_fd);
@@ -290,36 +286,23 @@ int nsg_child_main(void *arg) {
 
   /* 3. existing namespaces before new ones: after CLONE_NEWUSER, setns into a namespace the
         host owns is EPERM (runc nsexec.c join_namespaces) */
-  if (p->njoins) join_namespaces(c);
+  if (p->joins_count) join_namespaces(c);
   if (p->unshare_user) {
     CHECK(UNSHARE, -1, nsg_sys1(__NR_unshare, CLONE_NEWUSER));
     /* the parent writes our maps through /proc/PID, which a non-dumpable process hides */
-    if (p->nondumpable) nsg_sys2(__NR_prctl, PR_SET_DUMPABLE, 1);
+    if (p->nondumpable) set_dumpable(c, 1);
     request_parent(c, NSG_STEP_ID_MAPS, NSG_REQUEST_ID_MAPS);
-    if (p->nondumpable) nsg_sys2(__NR_prctl, PR_SET_DUMPABLE, 0);
+    if (p->nondumpable) set_dumpable(c, 0);
   }
   if (p->unshare_flags) CHECK(UNSHARE, -1, nsg_sys1(__NR_unshare, p->unshare_flags));
-  if (p->fork_after_unshare) {
-    /* a joined or unshared pid namespace holds only our children: fork into it, as the
-       parent's sibling so that the parent can wait for it (CLONE_PARENT) */
-    long pid = nsg_fork(CLONE_PARENT);
-    if (pid < 0) fail(c, NSG_STEP_FORK, pid, -1);
-    if (pid > 0) {
-      report(c, NSG_REPORT_CHILD_PID, NSG_STEP_FORK, 0, -1, (int)pid);
-      nsg_exit(0);
-    }
-    if (p->pdeathsig) CHECK(PDEATHSIG, -1, nsg_sys2(__NR_prctl, PR_SET_PDEATHSIG, p->pdeathsig));
-    /* the parent must know our pid before we ask it anything (time offsets go to /proc/PID) */
-    wait_for_parent(c);
-  }
 
   /* 4. a time namespace's offsets can only be written before a process enters it
         (time_namespaces(7)): unshare, let the parent write them, then enter */
   if (p->unshare_time) {
     CHECK(TIMENS, -1, nsg_sys1(__NR_unshare, CLONE_NEWTIME));
-    if (p->nondumpable) nsg_sys2(__NR_prctl, PR_SET_DUMPABLE, 1); /* /proc/PID for the parent */
+    if (p->nondumpable) set_dumpable(c, 1); /* /proc/PID for the parent */
     request_parent(c, NSG_STEP_TIMENS, NSG_REQUEST_TIME_OFFSETS);
-    if (p->nondumpable) nsg_sys2(__NR_prctl, PR_SET_DUMPABLE, 0);
+    if (p->nondumpable) set_dumpable(c, 0);
     long fd = nsg_sys4(__NR_openat, AT_FDCWD, "/proc/self/ns/time_for_children", O_RDONLY | O_CLOEXEC, 0);
     if (fd < 0) fail(c, NSG_STEP_TIMENS, fd, -1);
     CHECK(TIMENS, -1, nsg_sys2(__NR_setns, fd, CLONE_NEWTIME));
@@ -329,37 +312,18 @@ int nsg_child_main(void *arg) {
   /* 5. a cgroup namespace is rooted where we are when it is made: after the cgroup move */
   if (p->unshare_cgroup_late) CHECK(CGROUPNS, -1, nsg_sys1(__NR_unshare, CLONE_NEWCGROUP));
 
-  /* 6. propagation, hostname, mounts, pivot_root, loopback: in the order the plan gives */
-  for (int i = 0; i < p->nops; i++) run_op(c, &p->ops[i], i);
+  if (!p->fork_into_pidns) run_sandbox(c);
 
-  /* 7. working directory, then the command as this root and cwd see it */
-  if (p->cwd) CHECK(CHDIR, -1, nsg_sys1(__NR_chdir, p->cwd));
-  const char *path = resolve_command(c);
-
-  /* 8. fds, identity, and a last look at the parent (a change of ids clears the parent-death
-        signal, prctl(2)) */
-  setup_fds(c);
-  if (p->set_groups) CHECK(SETGROUPS, -1, nsg_sys2(__NR_setgroups, p->ngroups, p->groups));
-  if (p->set_ids) {
-    CHECK(SETRESGID, -1, nsg_sys3(__NR_setresgid, p->gid, p->gid, p->gid));
-    CHECK(SETRESUID, -1, nsg_sys3(__NR_setresuid, p->uid, p->uid, p->uid));
+  /* A pid namespace made or joined after clone holds only our children: the first of them is
+     its pid 1. Fork the init first (it must live while the command's process is forked in),
+     then the command; each waits until the parent, told its pid here, lets it go on. */
+  if (p->init) {
+    long init = fork_sibling(c, &p->init_stack, init_main);
+    if (init < 0) fail(c, NSG_STEP_FORK, init, NSG_ROLE_INIT);
+    report(c, NSG_REPORT_CHILD_PID, NSG_STEP_FORK, 0, NSG_ROLE_INIT, (int)init);
   }
-  if (p->no_new_privs) CHECK(NO_NEW_PRIVS, -1, nsg_sys5(__NR_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
-  if (p->pdeathsig) {
-    CHECK(PDEATHSIG, -1, nsg_sys2(__NR_prctl, PR_SET_PDEATHSIG, p->pdeathsig));
-    if (!parent_alive(c)) nsg_exit(127);
-  }
-
-  /* 9. exec: the init keeps every signal blocked (it waits for them with sigtimedwait) and
-        inherits the report pipe; the command gets an empty mask */
-  if (p->init_fd >= 0) {
-    CHECK(INIT, -1, nsg_sys3(__NR_fcntl, c->report_fd, F_SETFD, 0));
-    p->init_argv[NSG_INIT_ARGV_PATH] = (char *)path;
-    long r = nsg_sys5(__NR_execveat, p->init_fd, "", p->init_argv, p->envp, AT_EMPTY_PATH);
-    fail(c, NSG_STEP_INIT, r, -1);
-  }
-  uint64_t empty = 0;
-  nsg_sys4(__NR_rt_sigprocmask, SIG_SETMASK, &empty, 0, NSG_SIGSET_SIZE);
-  long r = nsg_sys3(__NR_execve, path, p->argv, p->envp);
-  fail(c, NSG_STEP_EXECVE, r, -1);
+  long command = fork_sibling(c, &p->command_stack, command_main);
+  if (command < 0) fail(c, NSG_STEP_FORK, command, NSG_ROLE_COMMAND);
+  report(c, NSG_REPORT_CHILD_PID, NSG_STEP_FORK, 0, NSG_ROLE_COMMAND, (int)command);
+  nsg_exit(0);
 }

@@ -1,6 +1,12 @@
-// Exit and report watching on the environment's own loop: uv_poll on the pidfd and on the report
+// Exit and report watching on the environment's own loop: uv_poll on the pidfds and on the report
 // pipe. Never the thread pool, never SIGCHLD, so it coexists with child_process (libuv reaps
 // only the pids it spawned itself).
+//
+// Reports are untrusted input even though only our own code writes them: each is checked, they
+// are bounded in number, a pid report is accepted only while the first child is forking and only
+// for a process that the kernel says is our child, and nothing ever chooses a pid to signal or
+// wait for from a report alone. A report that breaks these rules kills the spawn's processes and
+// fails that spawn ("violation"); it never reaches another process.
 #include "child_watch.h"
 
 #include <errno.h>
@@ -19,9 +25,21 @@
 #define P_PIDFD 3
 #endif
 
-ChildWatch::ChildWatch(EnvState *state, pid_t pid, int pidfd, int sync_fd, int report_fd,
+namespace {
+
+// The most records a plan writes: two requests and two pids from the first child, an error from
+// each of three processes; anything beyond that is not ours.
+constexpr int kMaxRecords = 8;
+
+int SendSignal(int pidfd, int sig) {
+  return syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0) < 0 ? -errno : 0;
+}
+
+}  // namespace
+
+ChildWatch::ChildWatch(EnvState *state, pid_t pid, int pidfd, int sync_fd, int report_fd, Expect expect,
                        std::unique_ptr<SpawnMemory> memory)
-    : state_(state), pid_(pid), pidfd_(pidfd), sync_fd_(sync_fd), report_fd_(report_fd),
+    : state_(state), pid_(pid), pidfd_(pidfd), sync_fd_(sync_fd), report_fd_(report_fd), expect_(expect),
       memory_(std::move(memory)) {
   state_->live.insert(this);
 }
@@ -96,14 +114,23 @@ void ChildWatch::CloseSync() {
 }
 
 int ChildWatch::Kill(int sig) {
-  if (exited_) return -ESRCH;
-  int fd = main_ ? main_->fd : pidfd_;
-  return syscall(SYS_pidfd_send_signal, fd, sig, nullptr, 0) < 0 ? -errno : 0;
+  if (main_exited_ || finished_) return -ESRCH;
+  if (expect_.command && !command_adopted_) {
+    // The command's process does not exist yet, or we do not know its pid, and the first child
+    // keeps every signal blocked until it exits: nothing can take the signal. Make the whole
+    // spawn give up instead (each of its processes exits at EOF of the sync pipe), and report
+    // the signal as the cause of the end. The command never runs.
+    if (sig == 0) return 0;
+    pending_signal_ = sig;
+    CloseSync();
+    return 0;
+  }
+  return SendSignal(main_ ? main_->fd : pidfd_, sig);
 }
 
 void ChildWatch::Ref(bool ref) {
   referenced_ = ref;
-  for (Poll *poll : {main_, intermediate_, report_}) {
+  for (Poll *poll : {main_, first_, init_, report_}) {
     if (!poll) continue;
     if (ref) uv_ref((uv_handle_t *)&poll->handle);
     else uv_unref((uv_handle_t *)&poll->handle);
@@ -143,27 +170,16 @@ void ChildWatch::OnReadable(uv_poll_t *handle, int status, int events) {
   (void)status;
   (void)events;
   Poll *poll = static_cast<Poll *>(handle->data);
-  ChildWatch *self = poll->owner;
-  switch (poll->kind) {
-  case Kind::Report:
-    self->OnReport();
-    break;
-  case Kind::Main:
-    self->OnMainExit(poll);
-    break;
-  case Kind::Intermediate: {
-    siginfo_t info{};
-    if (waitid((idtype_t)P_PIDFD, poll->fd, &info, WEXITED | WNOHANG) == 0 && info.si_pid == 0)
-      return;
-    self->StopPoll(self->intermediate_);
-    break;
-  }
-  }
+  if (poll->kind == Kind::Report) poll->owner->OnReport();
+  else poll->owner->OnProcessExit(poll);
 }
 
 void ChildWatch::OnReport() {
   if (!DrainReport() || !report_) return;
   StopPoll(report_);
+  // EOF: every process that held the write end has exec'd or exited, so none runs our code on
+  // the plan's memory any more.
+  memory_.reset();
   Emit("eof", {});
 }
 
@@ -175,7 +191,7 @@ bool ChildWatch::DrainReport() {
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return errno != EAGAIN;
     if (n == 0) return true;
-    for (ssize_t i = 0; i < n; i++) {
+    for (ssize_t i = 0; i < n && report_; i++) {
       partial_[partial_len_++] = buf[i];
       if (partial_len_ < sizeof(nsg_report)) continue;
       nsg_report rec;
@@ -183,59 +199,133 @@ bool ChildWatch::DrainReport() {
       partial_len_ = 0;
       HandleRecord(rec);
     }
+    if (!report_) return false;  // a violation stopped the reading
   }
 }
 
 void ChildWatch::HandleRecord(const nsg_report &rec) {
-  if (rec.magic != NSG_REPORT_MAGIC) return;
-  if (rec.kind == NSG_REPORT_CHILD_PID) {
-    AdoptChild(rec.value);
+  if (++records_ > kMaxRecords) return Violate(Violation::kTooMany);
+  if (rec.magic != NSG_REPORT_MAGIC) return Violate(Violation::kMalformed);
+  switch (rec.kind) {
+  case NSG_REPORT_CHILD_PID:
+    return Adopt(rec.index, rec.value);
+  case NSG_REPORT_ERROR:
+  case NSG_REPORT_REQUEST:
+    // lib/spawn/process.ts checks the fields and the state
+    return Emit("record", {(double)rec.kind, (double)rec.step, (double)rec.err, (double)rec.index,
+                           (double)rec.value});
+  default:
+    return Violate(Violation::kMalformed);
+  }
+}
+
+// The first child forked `pid` into the pid namespace (CLONE_PARENT: it is our child too).
+// Once every process it announces is ours, they get their go-ahead bytes.
+void ChildWatch::Adopt(int role, pid_t pid) {
+  const bool command = role == NSG_ROLE_COMMAND, init = role == NSG_ROLE_INIT;
+  if (children_released_ || (!command && !init) || (command && (!expect_.command || command_adopted_)) ||
+      (init && (!expect_.init || init_adopted_ || command_adopted_)))
+    return Violate(Violation::kOutOfState);
+  int fd = pid > 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
+  // waitid on a process that is not our child is ECHILD: only our own children are adopted
+  siginfo_t info{};
+  if (fd < 0 || waitid((idtype_t)P_PIDFD, fd, &info, WEXITED | WNOHANG | WNOWAIT) != 0) {
+    if (fd >= 0) close(fd);
+    return Violate(Violation::kNotOurChild);
+  }
+  Poll *poll = StartPoll(fd, init ? Kind::Init : Kind::Main);
+  if (!poll) {
+    close(fd);
+    return Violate(Violation::kNotOurChild);
+  }
+  if (init) {
+    init_adopted_ = true;
+    init_ = poll;
     return;
   }
-  Emit("record", {(double)rec.kind, (double)rec.step, (double)rec.err, (double)rec.index,
-                  (double)rec.value});
-}
-
-// A pid-namespace join forks once more (CLONE_PARENT): the grandchild is our child too and is
-// the one that execs; the first child exits. Watch the grandchild; reap the first one quietly.
-void ChildWatch::AdoptChild(pid_t pid) {
-  int fd = (int)syscall(SYS_pidfd_open, pid, 0);
-  if (fd < 0 || !main_) {
-    if (fd >= 0) close(fd);
-    return;  // gone already: the first child's exit ends the spawn
-  }
-  main_->kind = Kind::Intermediate;
-  intermediate_ = main_;
-  pidfd_ = fd;
+  command_adopted_ = true;
+  first_ = main_;  // from now on only the process that made the namespaces
+  if (first_) first_->kind = Kind::First;
+  main_ = poll;
   pid_ = pid;
-  main_ = StartPoll(fd, Kind::Main);
+  children_released_ = true;
   Emit("child_pid", {(double)pid});
+  if (pending_signal_) {
+    SendSignal(fd, pending_signal_);  // it blocks signals until its exec: it dies before the command runs
+    return;
+  }
+  const char go[2] = {'g', 'g'};
+  ssize_t n;
+  do n = write(sync_fd_, go, init_adopted_ ? 2 : 1);
+  while (n < 0 && errno == EINTR);
 }
 
-void ChildWatch::OnMainExit(Poll *poll) {
+void ChildWatch::Violate(Violation why) {
+  if (violated_) return;
+  violated_ = true;
+  StopPoll(report_);
+  CloseSync();
+  KillAll();
+  Emit("violation", {(double)why});
+}
+
+void ChildWatch::KillAll() {
+  for (Poll *poll : {main_, first_, init_})
+    if (poll) SendSignal(poll->fd, SIGKILL);
+}
+
+void ChildWatch::OnProcessExit(Poll *poll) {
   siginfo_t info{};
   int r = waitid((idtype_t)P_PIDFD, poll->fd, &info, WEXITED | WNOHANG);
   if (r == 0 && info.si_pid == 0) return;  // not yet
   if (r != 0 && errno == EINTR) return;
   // r != 0 with ECHILD: somebody else reaped it (waitpid(-1) elsewhere); the status is lost,
   // reported as si_code 0.
-  // Records written before the exit are in the pipe now; they come before 'exit'. One of them
-  // may name a grandchild (pid-namespace join): then what exited was only the first child.
-  DrainReport();
-  if (poll != main_) {
-    if (intermediate_ == poll) StopPoll(intermediate_);
-    return;
+  // Records written before this exit are in the pipe now; they come before 'exit'. One of them
+  // may name the command's process: then what exited was only the first child.
+  OnReport();
+  switch (poll->kind) {
+  case Kind::First:
+    StopPoll(first_);
+    break;
+  case Kind::Init:
+    StopPoll(init_);
+    break;
+  case Kind::Main:
+    main_exited_ = true;
+    exit_code_ = info.si_code;
+    exit_status_ = info.si_status;
+    StopPoll(main_);
+    break;
+  case Kind::Report:
+    break;
   }
-  exited_ = true;
-  memory_.reset();  // a reaped child no longer uses our memory
+  MaybeFinish();
+}
+
+void ChildWatch::MaybeFinish() {
+  if (!main_exited_ || finished_) return;
+  // The command has ended: the namespace ends with it (killing its pid 1 kills everything left,
+  // pid_namespaces(7)). 'exit' waits until that is done and every process here is reaped.
+  if (init_ && !init_killed_) {
+    init_killed_ = true;
+    SendSignal(init_->fd, SIGKILL);
+  }
+  if (init_ || first_) return;
+  // A signal asked for before the command's process existed made the spawn give up: that is
+  // how it ended (CLD_KILLED), whatever the processes exited with.
+  int code = exit_code_, status = exit_status_;
+  if (pending_signal_ && !violated_) {
+    code = CLD_KILLED;
+    status = pending_signal_;
+  }
   // Keep the callback for one last event, but release every fd first: by the time JS hears of
   // the exit, nothing of the child is open any more.
   Napi::FunctionReference callback = std::move(callback_);
   Napi::ObjectReference self = std::move(self_);
   EnvState *state = state_;
   Finish();  // may delete this
-  if (!state->tearing_down)
-    CallJs(state->env, self, callback, "exit", {(double)info.si_code, (double)info.si_status});
+  if (!state->tearing_down) CallJs(state->env, self, callback, "exit", {(double)code, (double)status});
 }
 
 void ChildWatch::Finish() {
@@ -243,12 +333,13 @@ void ChildWatch::Finish() {
   finished_ = true;
   CloseSync();
   StopPoll(main_);
+  StopPoll(first_);
+  StopPoll(init_);
+  // Every process we know of is reaped. Without EOF on the report pipe (a violation stopped the
+  // reading, or the environment ends), some process might still run our code on the plan's
+  // memory: leak it rather than free it.
+  if (report_) memory_.release();
   StopPoll(report_);
-  if (intermediate_) {  // the first child of a pid-namespace join: it exits right after forking
-    siginfo_t info{};
-    waitid((idtype_t)P_PIDFD, intermediate_->fd, &info, WEXITED);
-    StopPoll(intermediate_);
-  }
   self_.Reset();
   callback_.Reset();
   if (open_polls_ == 0) {
@@ -259,21 +350,24 @@ void ChildWatch::Finish() {
 
 void ChildWatch::Terminate() {
   // The environment is going away (process exit, worker terminated): no JS from here on.
-  int fds[] = {main_ ? main_->fd : started_ ? -1 : pidfd_, intermediate_ ? intermediate_->fd : -1};
+  CloseSync();
+  int fds[] = {main_ ? main_->fd : started_ ? -1 : pidfd_, first_ ? first_->fd : -1, init_ ? init_->fd : -1};
   bool reaped = true;
   for (int fd : fds) {
     if (fd < 0) continue;
-    syscall(SYS_pidfd_send_signal, fd, SIGKILL, nullptr, 0);
+    SendSignal(fd, SIGKILL);
     // Bounded: a process in a frozen cgroup does not die until thawed.
     struct pollfd pfd = {fd, POLLIN, 0};
     while (::poll(&pfd, 1, 2000) < 0 && errno == EINTR) {
     }
     siginfo_t info{};
-    if (waitid((idtype_t)P_PIDFD, fd, &info, WEXITED | WNOHANG) != 0 || info.si_pid == 0)
-      reaped = false;
+    if (waitid((idtype_t)P_PIDFD, fd, &info, WEXITED | WNOHANG) != 0 || info.si_pid == 0) reaped = false;
   }
-  exited_ = true;
-  if (reaped) memory_.reset();
-  else memory_.release();  // it may still run on that memory: leak it rather than free it
+  main_exited_ = true;
+  if (!reaped) memory_.release();  // it may still run on that memory: leak it rather than free it
+  if (reaped && DrainReport() && report_) {  // EOF, unless a process we never heard of holds the pipe
+    StopPoll(report_);
+    memory_.reset();
+  }
   Finish();
 }

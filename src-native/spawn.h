@@ -13,22 +13,25 @@
 #include "child.h"
 
 // Everything the child reads before it execs. With CLONE_VM the child reads it from our memory,
-// so it lives until the child has exec'd or died (ChildWatch frees it after reaping).
+// so it lives until no process of the spawn runs our code any more (ChildWatch frees it at EOF of
+// the report pipe, or once everything is reaped).
 struct SpawnMemory {
   std::deque<std::string> strings;  // a deque never moves its elements: c_str() stays valid
-  std::vector<const char *> candidates, argv, envp, init_argv;
+  std::deque<std::vector<const char *>> lists;
+  std::deque<std::vector<uint32_t>> numbers;
   std::vector<nsg_op> ops;
   std::vector<nsg_join> joins;
   std::vector<int32_t> stdio;
-  std::vector<uint32_t> groups;
   nsg_plan plan{};
-  void *stack = nullptr;
-  size_t stack_size = 0;
+  void *stacks = nullptr;  // one mapping: a guard page under each stack
+  size_t stacks_size = 0;
 
   const char *Keep(std::string s) {
     strings.push_back(std::move(s));
     return strings.back().c_str();
   }
+  std::vector<const char *> &NewList() { return lists.emplace_back(); }
+  std::vector<uint32_t> &NewNumbers() { return numbers.emplace_back(); }
   ~SpawnMemory();
 };
 

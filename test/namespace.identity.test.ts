@@ -6,17 +6,17 @@ import * as path from 'node:path';
 import { once } from 'node:events';
 import { Namespace, NsgroupsError, spawn, type SandboxProcess } from '../lib';
 import { nsLink, waitFor } from './helpers/proc';
-import { childrenOf, isCloexec, startSleeper, stopSleeper } from './helpers/sandbox';
+import { initOf, isCloexec, startSleeper, stopSleeper } from './helpers/sandbox';
 
 const TYPES = ['user', 'pid', 'mount', 'net', 'uts', 'ipc', 'cgroup', 'time'] as const;
 const procName = (t: string) => (t === 'mount' ? 'mnt' : t);
 
 let sandbox: SandboxProcess;
-let sleeper: number; // the command under the sandbox's init
+let sleeper: number; // the sandbox's init (the command is sandbox.pid)
 
 beforeAll(async () => {
   sandbox = await startSleeper(['user', 'pid', 'net', 'uts', 'ipc', 'cgroup']);
-  sleeper = childrenOf(sandbox.pid!)[0];
+  sleeper = initOf(sandbox.pid!);
 });
 afterAll(() => stopSleeper(sandbox));
 

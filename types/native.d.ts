@@ -1,23 +1,40 @@
 // The typed surface of the native binding (src-native/), so that lib/ never touches `any`.
 // Mechanism only: every value here was validated and resolved by lib/ before it gets here.
 
+// The spawn plan: the same keys and types as the schema in src-native/child.h (NSG_PLAN_FIELDS
+// and friends), which the addon's reader enforces (every key, no other, each of its type) and
+// test/plan.schema.test.ts compares with these declarations. Change both together.
+
 export interface NativeStdio {
-  kind: 'pipe' | 'fd' | 'null' | 'close';
-  /** pipe: the child reads from it (stdin-like) rather than writes to it */
-  childReads?: boolean;
-  /** fd: a descriptor of this process to install in the child */
-  fd?: number;
+  kind: 'pipe' | 'fd' | 'null';
+  /** 'fd': a descriptor of this process to install in the child; else -1 */
+  fd: number;
+  /** 'pipe': the child reads from it (stdin-like) rather than writes to it */
+  childReads: boolean;
 }
 
+/** One filesystem step (enum nsg_op_kind in child.h says what each kind does with the fields). */
 export interface NativeOp {
   kind: number;
-  a?: string;
-  b?: string;
-  c?: string;
-  d?: string;
-  flags?: number;
-  flags2?: number;
-  mode?: number;
+  source: string | null;
+  target: string | null;
+  fstype: string | null;
+  data: string | null;
+  /** mount(2) MS_* flags */
+  flags: number;
+  /** MOUNT_ATTR_* for binds and setattr */
+  attr: number;
+  mode: number;
+  recursive: boolean;
+  /** target is a path inside the rootfs, resolved there (RESOLVE_IN_ROOT) */
+  inRoot: boolean;
+  /** refuse any symlink on the way to target */
+  noSymlinks: boolean;
+}
+
+export interface NativeJoin {
+  fd: number;
+  nstype: number;
 }
 
 export interface NativePlan {
@@ -27,33 +44,50 @@ export interface NativePlan {
   cgroupFd: number;
   /** clone with CLONE_VM (no page-table copy); only for plans that never change the kuid */
   useVm: boolean;
-  /** exec the init as pid 1, which runs the command */
-  init: boolean;
   stdio: NativeStdio[];
-  joins: Array<{ fd: number; nstype: number }>;
+  joins: NativeJoin[];
   /** PR_SET_DUMPABLE 0 while joining (fork-style children only) */
   nondumpable: boolean;
   unshareUser: boolean;
   unshareFlags: number;
-  forkAfterUnshare: boolean;
+  /** fork the command's process into the pid namespace unshared or joined, as our child */
+  forkIntoPidns: boolean;
+  /** with forkIntoPidns: pid 1 is the init */
+  init: boolean;
   unshareTime: boolean;
   unshareCgroupLate: boolean;
+  /** take earlyUid/earlyGid at the earlyIds op (the caller's own id is unmapped) */
+  earlyIds: boolean;
+  earlyUid: number;
+  earlyGid: number;
   ops: NativeOp[];
   cwd: string | null;
   candidates: string[];
   argv: string[];
   envp: string[];
-  ids: { uid: number; gid: number } | null;
-  groups: number[] | null;
+  setGroups: boolean;
+  groups: number[];
+  setIds: boolean;
+  uid: number;
+  gid: number;
   pdeathsig: number;
   newSession: boolean;
   noNewPrivs: boolean;
+}
+
+/** What the addon's reader expects: [key, type] per field (types as child.h names them). */
+export interface NativePlanSchema {
+  plan: Array<[string, string]>;
+  op: Array<[string, string]>;
+  join: Array<[string, string]>;
+  stdio: Array<[string, string]>;
 }
 
 export type ChildEvent =
   | [event: 'record', kind: number, step: number, err: number, index: number, value: number]
   | [event: 'eof']
   | [event: 'child_pid', pid: number]
+  | [event: 'violation', reason: number]
   | [event: 'exit', siCode: number, siStatus: number];
 
 export interface NativeChildHandle {
@@ -61,7 +95,7 @@ export interface NativeChildHandle {
   /** writes the go-ahead byte; 0 or -errno */
   release(): number;
   closeSync(): void;
-  /** pidfd_send_signal; 0 or -errno */
+  /** pidfd_send_signal to the command; 0 or -errno */
   kill(signal: number): number;
   ref(): void;
   unref(): void;
@@ -82,19 +116,20 @@ export interface NativeStep {
 export interface NativeConstants {
   ops: {
     mount: number;
+    bind: number;
     mkdir: number;
     mkfile: number;
     symlink: number;
-    remount: number;
-    mountSetattr: number;
+    setattr: number;
+    root: number;
     pivotRoot: number;
-    umount: number;
     sethostname: number;
     loopbackUp: number;
-    chdir: number;
+    earlyIds: number;
   };
-  reports: { error: number; spawned: number; status: number; request: number };
+  reports: { error: number; request: number };
   requests: { idMaps: number; timeOffsets: number };
+  violations: { malformed: number; tooMany: number; outOfState: number; notOurChild: number };
 }
 
 
@@ -169,6 +204,7 @@ export interface NativeBinding {
   EventfdWatch: new (callback: (count: number) => void) => NativeEventfdWatch;
   steps: NativeStep[];
   constants: NativeConstants;
+  planSchema: NativePlanSchema;
   // src-native/fs_natives.cc: one system call each; failures throw (or reject with) a NativeError.
   /** mount(2); null passes NULL. Runs on the thread pool. */
   mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): Promise<void>;

@@ -152,8 +152,10 @@ async function probeCloneIntoCgroup(): Promise<Feature> {
       const p = spawnResolved(resolveSpawn('cat', ['/proc/self/cgroup'], { cgroup: cg, stdio: ['ignore', 'pipe', 'ignore'] }), { strictCgroup: true });
       p.stdout?.on('data', (d: Buffer) => (out += d));
       p.on('error', () => {});
+      // listen for the end of the output now: it may come before the exit does
+      const outputRead = new Promise((r) => (p.stdout ? p.stdout.once('close', r) : r(null)));
       await p.exited;
-      await new Promise((r) => (p.stdout ? p.stdout.once('close', r) : r(null)));
+      await outputRead;
     } catch (err) {
       // clone3 refuses a flag it does not know with EINVAL or E2BIG (clone(2)): an older kernel
       const old = err instanceof NsgroupsError && (err.errno === -22 || err.errno === -7);

@@ -49,9 +49,10 @@ async function pidNamespaceInode(pid: number): Promise<number | undefined> {
 
 /**
  * Ends the holder of the pid namespace `inode` that was pinned at `pinPath`, whoever made it:
- * found in /proc as a process of that namespace whose argv[0] is HOLDER_ARGV0 and whose parent
- * is that namespace's pid 1, the init, which is killed (and the namespace with it). A holder
- * this process started is then also waited for, so it is reaped before unpin resolves.
+ * found in /proc as a process of that namespace whose argv[0] is HOLDER_ARGV0; the namespace's
+ * pid 1 (the init) is then killed, and the namespace with it. (The holder is not the init's
+ * child: it is its creator's, and once its creator is gone the host's init's.) A holder this
+ * process started is then also waited for, so it is reaped before unpin resolves.
  */
 export async function stopHolder(pinPath: string, inode: number): Promise<void> {
   const own = pinned.get(pinPath);
@@ -61,20 +62,28 @@ export async function stopHolder(pinPath: string, inode: number): Promise<void> 
 }
 
 async function killHolderInit(inode: number): Promise<void> {
+  const members: number[] = [];
+  let holder = false;
   for (const name of await fsp.readdir('/proc')) {
     const pid = Number(name);
     if (!Number.isInteger(pid)) continue;
     try {
-      const argv0 = (await fsp.readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0')[0];
-      if (argv0 !== HOLDER_ARGV0 || (await pidNamespaceInode(pid)) !== inode) continue;
-      const init = Number(await statusField(pid, 'PPid'));
-      const nspid = (await statusField(init, 'NSpid'))?.split(/\s+/);
-      // the init is pid 1 of that same namespace: NSpid's last entry is its pid there
-      if (nspid?.at(-1) !== '1' || (await pidNamespaceInode(init)) !== inode) continue;
-      process.kill(init, 'SIGKILL');
+      if ((await pidNamespaceInode(pid)) !== inode) continue;
+      members.push(pid);
+      if ((await fsp.readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0')[0] === HOLDER_ARGV0) holder = true;
+    } catch {
+      /* gone, or not ours to read */
+    }
+  }
+  if (!holder) return; // not a namespace nsgroups holds: leave it alone
+  for (const pid of members) {
+    try {
+      // pid 1 of that namespace: NSpid's last entry is its pid there
+      if ((await statusField(pid, 'NSpid'))?.split(/\s+/).at(-1) !== '1') continue;
+      process.kill(pid, 'SIGKILL');
       return;
     } catch {
-      /* gone, or not ours to read: not the holder */
+      /* gone meanwhile */
     }
   }
 }

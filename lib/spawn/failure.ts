@@ -13,6 +13,14 @@ export interface ChildFailure {
 
 function hintFor(stepName: string, err: string, spec: ResolvedSpawn): string | undefined {
   const userns = spec.namespaces.has('user');
+  const maps = spec.idMaps;
+  const callerUnmapped = maps !== null && !maps.uid.some((e) => process.geteuid!() >= e.outside && process.geteuid!() < e.outside + e.count);
+  if (err === 'EACCES' && callerUnmapped && spec.rootfs && ['resolve', 'mount', 'mkdir', 'mkfile', 'symlink', 'move_mount', 'open_tree'].includes(stepName)) {
+    return (
+      `the sandbox's root is uid ${maps!.uid.find((e) => e.inside === 0)?.outside ?? '(unmapped)'} outside (uidMap), which the rootfs does not let in: ` +
+      'make the rootfs directories searchable by others (mode 755) or owned by the mapped range'
+    );
+  }
   if (err === 'EPERM' || err === 'EACCES') {
     switch (stepName) {
       case 'setresuid':
@@ -26,6 +34,9 @@ function hintFor(stepName: string, err: string, spec: ResolvedSpawn): string | u
           : 'setting supplementary groups needs root (CAP_SETGID)';
       case 'mount':
       case 'remount':
+      case 'open_tree':
+      case 'move_mount':
+      case 'mount_setattr':
       case 'pivot_root':
         return userns
           ? 'the kernel refuses this mount inside a user namespace (locked mount flags, or a filesystem that is not mountable there)'
@@ -51,9 +62,35 @@ function hintFor(stepName: string, err: string, spec: ResolvedSpawn): string | u
   return undefined;
 }
 
+/**
+ * A path inside the rootfs that the child refused to follow: the rootfs is at fault, not the
+ * system (ERR_INVALID_ARG naming the path). Null for any other failure.
+ */
+function rootfsLayoutError(f: ChildFailure, stepName: string, op: PlannedOp | undefined): NsgroupsError | null {
+  if (!op?.inRoot || !op.path) return null;
+  const err = errnoName(f.errno);
+  const where = `the rootfs's '${op.path}'`;
+  let why: string | null = null;
+  if (err === 'ELOOP') {
+    why = op.noSymlinks
+      ? `${where} (or a directory on the way to it) is a symlink: nsgroups mounts its own ${op.library ? 'file system' : 'device'} there and follows no symlink for it; make it a plain directory or remove it`
+      : `a symlink on the way to ${where} could not be followed safely (this kernel has no openat2 RESOLVE_IN_ROOT, Linux 5.6): replace it with a directory`;
+  } else if (err === 'ENOTDIR') {
+    why = `${where} (or a component of it) is not a directory`;
+  } else if (err === 'ENOENT' && (stepName === 'mkdir' || stepName === 'mkfile' || stepName === 'resolve')) {
+    why = `a symlink on the way to ${where} leads nowhere inside the root (symlinks in a rootfs are resolved inside it, never on the host)`;
+  } else if (err === 'EXDEV') {
+    why = `${where} moved out of the root while it was being resolved (a rename under a running sandbox?)`;
+  }
+  if (!why) return null;
+  return new NsgroupsError('ERR_INVALID_ARG', `${op.describe} failed: ${why}`, { errno: -Math.abs(f.errno), syscall: 'openat2', path: op.path, step: stepName });
+}
+
 export function childFailureError(f: ChildFailure, spec: ResolvedSpawn, ops: PlannedOp[]): NsgroupsError {
   const step = native().steps[f.step] ?? { name: `step ${f.step}`, syscall: 'unknown' };
   const op = f.index >= 0 && f.index < ops.length ? ops[f.index] : undefined;
+  const layout = rootfsLayoutError(f, step.name, op);
+  if (layout) return layout;
   let what: string;
   let path: string | undefined;
   switch (step.name) {

@@ -61,6 +61,12 @@ export function outsideOf(entries: IdMapEntry[], id: number): number | null {
   return e ? e.outside + (id - e.inside) : null;
 }
 
+/** The id inside that `id` outside is mapped to, or null if it is not mapped. */
+export function insideOf(entries: IdMapEntry[], id: number): number | null {
+  const e = entries.find((x) => id >= x.outside && id < x.outside + x.count);
+  return e ? e.inside + (id - e.outside) : null;
+}
+
 /** Decides who writes the maps and checks what can be checked before anything exists. */
 export function planIdMaps(
   uid: IdMapEntry[],

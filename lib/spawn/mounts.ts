@@ -1,21 +1,48 @@
-// `mounts` without a rootfs: bind (ro/rw, recursive), tmpfs (size, mode), proc. Validated here;
-// turned into child ops in plan.ts. Targets must already exist: the library never creates
-// directories in the host's filesystem.
+// `mounts`: bind (ro/rw, recursive), tmpfs (size, mode), proc. Validated here; turned into child
+// ops in plan.ts. Without a rootfs, targets must already exist: the library never creates
+// directories in the host's filesystem. Binds and tmpfs are nosuid and nodev unless asked
+// (`suid: true`, `dev: true`), as bubblewrap's are; `noexec: true` adds noexec.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NsgroupsError } from '../errors';
 import { parseByteSize } from '../util/units';
 import { checkArray, checkBoolean, checkInteger, checkKeys, checkObject, checkOneOf, checkString } from '../util/validate';
 
+/** Per-mount flags of binds and tmpfs mounts. */
+export interface MountFlags {
+  /** read-only (recursively for a recursive bind) */
+  readonly?: boolean;
+  /** noexec: nothing on it can be executed (default false) */
+  noexec?: boolean;
+  /** keep setuid/setgid bits working (default false: nosuid; no_new_privs also disarms them) */
+  suid?: boolean;
+  /** let device files on it be opened (default false: nodev) */
+  dev?: boolean;
+}
+
 export type MountSpec =
-  | { type: 'bind'; source: string; target: string; readonly?: boolean; recursive?: boolean }
-  | { type: 'tmpfs'; target: string; size?: number | string; mode?: number; readonly?: boolean }
+  | ({ type: 'bind'; source: string; target: string; recursive?: boolean } & MountFlags)
+  | ({ type: 'tmpfs'; target: string; size?: number | string; mode?: number } & MountFlags)
   | { type: 'proc'; target: string };
 
+interface ResolvedFlags {
+  readonly: boolean;
+  noexec: boolean;
+  suid: boolean;
+  dev: boolean;
+}
+
 export type ResolvedMount =
-  | { type: 'bind'; source: string; target: string; readonly: boolean; recursive: boolean }
-  | { type: 'tmpfs'; target: string; size: number | null; mode: number | null; readonly: boolean }
+  | ({ type: 'bind'; source: string; target: string; recursive: boolean; sourceKind: 'dir' | 'file' } & ResolvedFlags)
+  | ({ type: 'tmpfs'; target: string; size: number | null; mode: number | null } & ResolvedFlags)
   | { type: 'proc'; target: string };
+
+const FLAG_KEYS = ['readonly', 'noexec', 'suid', 'dev'] as const;
+
+function resolveFlags(m: Record<string, unknown>, what: string): ResolvedFlags {
+  const flag = (key: (typeof FLAG_KEYS)[number]): boolean => (m[key] === undefined ? false : checkBoolean(m[key], `${what}.${key}`));
+  return { readonly: flag('readonly'), noexec: flag('noexec'), suid: flag('suid'), dev: flag('dev') };
+}
 
 function absolute(value: unknown, what: string): string {
   const p = checkString(value, what);
@@ -57,36 +84,37 @@ export function resolveMounts(value: unknown, underRootfs: boolean): ResolvedMou
     const m = checkObject(entry, what);
     const type = checkOneOf(m.type, ['bind', 'tmpfs', 'proc'] as const, `${what}.type`);
     const target = absolute(m.target, `${what}.target`);
+    if (target === '/') throw new NsgroupsError('ERR_INVALID_ARG', `${what}.target '/' is the root itself: mount below it, or give the directory as options.rootfs`);
     if (type === 'bind') {
-      checkKeys(m, ['type', 'source', 'target', 'readonly', 'recursive'], what);
+      checkKeys(m, ['type', 'source', 'target', 'recursive', ...FLAG_KEYS], what);
       const source = absolute(m.source, `${what}.source`);
-      if (underRootfs) kindOf(source, `${what}.source`);
+      const sourceKind = kindOf(source, `${what}.source`);
       if (checkPaths) {
-        const s = kindOf(source, `${what}.source`);
         const t = kindOf(target, `${what}.target`);
-        if (s !== t) {
-          throw new NsgroupsError('ERR_INVALID_ARG', `${what}: cannot bind a ${s === 'dir' ? 'directory' : 'file'} ('${source}') onto a ${t === 'dir' ? 'directory' : 'file'} ('${target}')`);
+        if (sourceKind !== t) {
+          throw new NsgroupsError('ERR_INVALID_ARG', `${what}: cannot bind a ${sourceKind === 'dir' ? 'directory' : 'file'} ('${source}') onto a ${t === 'dir' ? 'directory' : 'file'} ('${target}')`);
         }
       }
       return {
         type,
         source,
         target,
-        readonly: m.readonly === undefined ? false : checkBoolean(m.readonly, `${what}.readonly`),
+        sourceKind,
         recursive: m.recursive === undefined ? true : checkBoolean(m.recursive, `${what}.recursive`),
+        ...resolveFlags(m, what),
       };
     }
     if (checkPaths && kindOf(target, `${what}.target`) !== 'dir') {
       throw new NsgroupsError('ERR_INVALID_ARG', `${what}: a ${type} mount needs a directory as target, '${target}' is a file`);
     }
     if (type === 'tmpfs') {
-      checkKeys(m, ['type', 'target', 'size', 'mode', 'readonly'], what);
+      checkKeys(m, ['type', 'target', 'size', 'mode', ...FLAG_KEYS], what);
       return {
         type,
         target,
         size: m.size === undefined ? null : tmpfsSize(m.size, `${what}.size`),
         mode: m.mode === undefined ? null : checkInteger(m.mode, `${what}.mode`, 0, 0o7777),
-        readonly: m.readonly === undefined ? false : checkBoolean(m.readonly, `${what}.readonly`),
+        ...resolveFlags(m, what),
       };
     }
     checkKeys(m, ['type', 'target'], what);

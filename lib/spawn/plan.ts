@@ -1,104 +1,45 @@
 // From a ResolvedSpawn to the native plan: clone flags, the ordered filesystem/identity ops the
-// child runs, and the decisions the kernel forces (DESIGN.md "The spawn path").
-import type { NativeOp, NativePlan } from '../../types/native';
+// child runs, and the decisions the kernel forces (DESIGN.md "The spawn path"). The plan's keys
+// and types are the schema of src-native/child.h; the addon refuses anything else.
+import type { NativePlan } from '../../types/native';
 import { native } from '../native';
-import { outsideOf } from './idmap';
+import { outsideOf, insideOf } from './idmap';
 import { CLONE_NEW, type NamespaceType } from '../namespace/kinds';
-import type { ResolvedMount } from './mounts';
+import { MS, op, userMountOps, type PlannedOp } from './ops';
 import type { ResolvedSpawn } from './options';
 import { rootfsOps } from './rootfs';
 
-// mount(2) flags
-export const MS = {
-  RDONLY: 0x1,
-  NOSUID: 0x2,
-  NODEV: 0x4,
-  NOEXEC: 0x8,
-  REMOUNT: 0x20,
-  BIND: 0x1000,
-  REC: 0x4000,
-  PRIVATE: 0x40000,
-  SLAVE: 0x80000,
-} as const;
+export type { PlannedOp } from './ops';
 
-const MOUNT_ATTR_RDONLY = 0x1;
-const SIGKILL = 9;
-
-/** The op list with what each op stands for, so that a failure can name its path. */
-export interface PlannedOp extends NativeOp {
-  /** what the user would call it: "mount proc on /proc" */
-  describe: string;
-  /** the path a failure concerns */
-  path?: string;
-}
-
-type Ops = ReturnType<typeof native>['constants']['ops'];
-
-/** One of the user's mounts, at `target` (its own path, or its place under a rootfs). */
-function userMountOps(m: ResolvedMount, target: string, k: Ops): PlannedOp[] {
-  if (m.type === 'bind') {
-    const bind: PlannedOp = {
-      kind: k.mount,
-      a: m.source,
-      b: target,
-      flags: MS.BIND | (m.recursive ? MS.REC : 0),
-      describe: `bind-mount '${m.source}' on '${m.target}'`,
-      path: m.target,
-    };
-    if (!m.readonly) return [bind];
-    // A recursive bind is read-only all the way down only with mount_setattr (Linux 5.12);
-    // a remount would leave the submounts writable.
-    return [
-      bind,
-      m.recursive
-        ? { kind: k.mountSetattr, a: target, flags: MOUNT_ATTR_RDONLY, flags2: 1, describe: `make '${m.target}' read-only (recursively)`, path: m.target }
-        : { kind: k.remount, a: target, flags: MS.RDONLY, describe: `make '${m.target}' read-only`, path: m.target },
-    ];
-  }
-  if (m.type === 'tmpfs') {
-    const data = [m.size !== null ? `size=${m.size}` : '', m.mode !== null ? `mode=0${m.mode.toString(8)}` : ''].filter(Boolean).join(',');
-    return [
-      {
-        kind: k.mount,
-        a: 'tmpfs',
-        b: target,
-        c: 'tmpfs',
-        d: data || undefined,
-        flags: MS.NOSUID | MS.NODEV | (m.readonly ? MS.RDONLY : 0),
-        describe: `mount a tmpfs on '${m.target}'`,
-        path: m.target,
-      },
-    ];
-  }
-  return [{ kind: k.mount, a: 'proc', b: target, c: 'proc', flags: MS.NOSUID | MS.NODEV | MS.NOEXEC, describe: `mount proc on '${m.target}'`, path: m.target }];
-}
-
-export function planOps(spec: ResolvedSpawn): PlannedOp[] {
+/** `earlyIds`: the caller's own ids are unmapped in the new user namespace (see buildPlan). */
+export function planOps(spec: ResolvedSpawn, earlyIds: boolean): PlannedOp[] {
   const k = native().constants.ops;
   const ops: PlannedOp[] = [];
   const ns = spec.namespaces;
   if (ns.has('mount')) {
     // Receive the host's mount events (unmounts included, so we never pin a host filesystem)
     // but send none back (mount_namespaces(7)); bubblewrap does the same.
-    ops.push({ kind: k.mount, b: '/', flags: MS.REC | MS.SLAVE, describe: 'make / a recursive slave mount', path: '/' });
+    ops.push(op({ kind: k.mount, target: '/', flags: MS.REC | MS.SLAVE, describe: 'make / a recursive slave mount', path: '/' }));
   }
   if (spec.hostname !== null) {
-    ops.push({ kind: k.sethostname, a: spec.hostname, describe: `set the hostname to '${spec.hostname}'` });
+    ops.push(op({ kind: k.sethostname, data: spec.hostname, describe: `set the hostname to '${spec.hostname}'` }));
   }
   if (spec.rootfs) {
-    const ownNet = ns.has('net');
-    ops.push(...rootfsOps(spec.rootfs, spec.mounts, k, { newPid: ns.has('pid'), ownNet }, (m, target) => userMountOps(m, target, k)));
+    ops.push(...rootfsOps(spec.rootfs, spec.mounts, k, { newPid: ns.has('pid'), ownNet: ns.has('net'), earlyIds }));
   } else {
+    if (earlyIds) ops.push(op({ kind: k.earlyIds, describe: "take the sandbox's identity" }));
     if (ns.has('pid') && ns.has('mount')) {
-      ops.push({ kind: k.mount, a: 'proc', b: '/proc', c: 'proc', flags: MS.NOSUID | MS.NODEV | MS.NOEXEC, describe: 'mount a fresh proc on /proc', path: '/proc' });
+      ops.push(op({ kind: k.mount, source: 'proc', target: '/proc', fstype: 'proc', flags: MS.NOSUID | MS.NODEV | MS.NOEXEC, describe: 'mount a fresh proc on /proc', path: '/proc' }));
     }
-    for (const m of spec.mounts) ops.push(...userMountOps(m, m.target, k));
+    for (const m of spec.mounts) ops.push(...userMountOps(m, k, false));
   }
   if (ns.has('net') && spec.network === 'loopback') {
-    ops.push({ kind: k.loopbackUp, describe: "bring the loopback interface 'lo' up" });
+    ops.push(op({ kind: k.loopbackUp, describe: "bring the loopback interface 'lo' up" }));
   }
   return ops;
 }
+
+const SIGKILL = 9;
 
 export interface BuiltPlan {
   plan: NativePlan;
@@ -123,15 +64,26 @@ export function buildPlan(spec: ResolvedSpawn): BuiltPlan {
   // A time namespace is always unshared late: a process born in one has frozen offsets.
   // A cgroup namespace is rooted where its creator is when it is made: when the parent moves the
   // child into v1 cgroups after clone, the child makes it after that move (DESIGN.md).
+  // A pid namespace with an init, or one joined, is entered by forking: the first child makes
+  // it (unshare) and forks the init and the command's process into it as our own children.
   const placement = spec.cgroup?._placement() ?? null;
   const lateCgroupns = !joining && ns.has('cgroup') && (placement?.v1ProcsFiles.length ?? 0) > 0;
-  const atClone = joining ? [] : [...ns].filter((t) => t !== 'time' && !(t === 'cgroup' && lateCgroupns));
-  const unshared = joining ? [...ns].filter((t) => t !== 'time' && t !== 'user') : [];
-  const ops = planOps(spec);
+  const withInit = ns.has('pid') && spec.init;
+  const forkIntoPidns = withInit || (joining && (ns.has('pid') || joinedTypes.has('pid')));
+  const atClone = joining ? [] : [...ns].filter((t) => t !== 'time' && !(t === 'cgroup' && lateCgroupns) && !(t === 'pid' && forkIntoPidns));
+  const unshared = joining ? [...ns].filter((t) => t !== 'time' && t !== 'user') : forkIntoPidns ? ['pid' as const] : [];
+  // With ranges that leave the caller's own ids unmapped (0 -> 100000 as root), the child would
+  // own nothing in a filesystem mounted in the namespace (EOVERFLOW): it becomes root inside
+  // (or the user) before the first such mount.
+  const maps = spec.idMaps;
+  const user = spec.user;
+  const earlyIds = maps !== null && user !== null && (insideOf(maps.uid, process.geteuid!()) === null || insideOf(maps.gid, process.getegid!()) === null);
+  const earlyUid = earlyIds ? (outsideOf(maps!.uid, 0) !== null ? 0 : user!.uid) : 0;
+  const earlyGid = earlyIds ? (outsideOf(maps!.gid, 0) !== null ? 0 : user!.gid) : 0;
+  const ops = planOps(spec, earlyIds);
 
   // Ids: with a new user namespace the caller's kuid maps to user.uid unless ranges say
   // otherwise; without one, a switch is a real setuid (root only).
-  const user = spec.user;
   const userns = ns.has('user') || joinedTypes.has('user');
   const changesKuid = user !== null && (spec.idMaps
     ? outsideOf(spec.idMaps.uid, user.uid) !== process.geteuid!() || outsideOf(spec.idMaps.gid, user.gid) !== process.getegid!()
@@ -139,7 +91,7 @@ export function buildPlan(spec: ResolvedSpawn): BuiltPlan {
   // A CLONE_VM child shares our memory: a credential change in it would reset the dumpable
   // flag of *our* mm (commit_creds); setns into a time namespace is refused in it; and a
   // member of a joined namespace could ptrace it. Those plans use a fork-style child.
-  const useVm = !changesKuid && !joining && !ns.has('time');
+  const useVm = !changesKuid && !earlyIds && !joining && !ns.has('time');
 
   // Supplementary groups: dropped (setgroups(0)) where the kernel lets us; an unprivileged
   // user namespace denies setgroups (user_namespaces(7)) and a joined one may, so leave them.
@@ -151,22 +103,30 @@ export function buildPlan(spec: ResolvedSpawn): BuiltPlan {
     cloneFlags: newFlags(atClone),
     cgroupFd: -1,
     useVm,
-    init: spec.init,
-    stdio: spec.stdio.map((s) => (s.kind === 'pipe' ? { kind: 'pipe', childReads: s.childReads } : s)),
+    stdio: spec.stdio.map((s) =>
+      s.kind === 'pipe' ? { kind: 'pipe', fd: -1, childReads: s.childReads } : s.kind === 'fd' ? { kind: 'fd', fd: s.fd, childReads: false } : { kind: 'null', fd: -1, childReads: false },
+    ),
     joins: spec.joins.map((j) => ({ fd: j.fd, nstype: CLONE_NEW[j.type] })),
     nondumpable: joining,
     unshareUser: joining && ns.has('user'),
     unshareFlags: newFlags(unshared),
-    forkAfterUnshare: joining && (ns.has('pid') || joinedTypes.has('pid')),
+    forkIntoPidns,
+    init: withInit,
     unshareTime: ns.has('time'),
     unshareCgroupLate: lateCgroupns,
-    ops: ops.map(({ describe: _d, path: _p, ...op }) => op),
+    earlyIds,
+    earlyUid,
+    earlyGid,
+    ops: ops.map(({ describe: _d, path: _p, library: _l, ...o }) => o),
     cwd: spec.cwd,
     candidates: spec.candidates,
     argv: spec.argv,
     envp: spec.envp,
-    ids: user ? { uid: user.uid, gid: user.gid } : null,
-    groups,
+    setGroups: groups !== null,
+    groups: groups ?? [],
+    setIds: user !== null,
+    uid: user?.uid ?? 0,
+    gid: user?.gid ?? 0,
     pdeathsig: spec.dieWithParent ? SIGKILL : 0,
     newSession: spec.newSession,
     noNewPrivs: spec.noNewPrivileges,

@@ -42,12 +42,6 @@ export function signalNumber(signal: NodeJS.Signals | number | undefined, what =
   throw new NsgroupsError('ERR_INVALID_ARG', `${what} must be a signal name like 'SIGTERM' or a number 0-64, got ${String(signal)}`);
 }
 
-function statusToExit(raw: number): ExitInfo {
-  // a raw wait status (wait(2)): low 7 bits = terminating signal, else exit code in bits 8-15
-  const sig = raw & 0x7f;
-  return sig === 0 ? { code: (raw >> 8) & 0xff, signal: null } : { code: null, signal: signalNames.get(sig) ?? null };
-}
-
 function siginfoToExit(siCode: number, siStatus: number): ExitInfo {
   if (siCode === CLD_EXITED) return { code: siStatus, signal: null };
   if (siCode === CLD_KILLED || siCode === CLD_DUMPED) return { code: null, signal: signalNames.get(siStatus) ?? null };
@@ -55,7 +49,7 @@ function siginfoToExit(siCode: number, siStatus: number): ExitInfo {
 }
 
 export class SandboxProcess extends EventEmitter {
-  /** the process's pid in the caller's pid namespace (the init's when there is one) */
+  /** the command's pid in the caller's pid namespace (with an init too: the command is our child) */
   pid: number | undefined;
   readonly stdin: Writable | null;
   readonly stdout: Readable | null;
@@ -75,7 +69,7 @@ export class SandboxProcess extends EventEmitter {
   #unshareUser: boolean;
   #spawned = false;
   #failure: NsgroupsError | null = null;
-  #initStatus: number | null = null;
+  #requestsDone = new Set<number>();
   #exit: ExitInfo | null = null;
   #closesNeeded = 1; // the exit, plus each readable stdio stream
   #exited: Promise<ExitInfo>;
@@ -161,14 +155,16 @@ export class SandboxProcess extends EventEmitter {
         case 'record':
           return this.#onRecord(a, b, c, d, e);
         case 'eof':
-          if (!this.#spec.init && !this.#failure) this.#onSpawned(); // close-on-exec: the exec happened
+          // every holder of the report pipe exec'd or exited (close-on-exec): the command runs
+          if (!this.#failure) this.#onSpawned();
           return;
         case 'child_pid':
-          // the first child forked into a pid namespace (joined or unshared after joins): the
-          // grandchild is the sandbox now, and waits for us to have seen its pid
+          // the command's process, forked into the pid namespace as our child (the addon
+          // checked that it is, and let it go on)
           this.pid = a;
-          this.#handle?.release();
           return;
+        case 'violation':
+          return this.#protocolViolation(`the addon refused a report (${violationName(a)})`);
         case 'exit':
           return this.#onExit(a, b);
       }
@@ -292,19 +288,37 @@ export class SandboxProcess extends EventEmitter {
     process.nextTick(() => this.#emitFailure());
   }
 
+  // Records come from nsgroups' own code in the child, but are checked like any input: a field
+  // out of range, a request the plan never makes or makes twice, fails this spawn, nothing else.
   #onRecord(kind: number, step: number, err: number, index: number, value: number): void {
-    const reports = native().constants.reports;
+    const { reports, requests } = native().constants;
     if (kind === reports.error) {
+      const steps = native().steps.length;
+      if (!(step >= 0 && step < steps && err >= 1 && err < 4096 && index >= -1 && index < 65536)) {
+        return this.#protocolViolation(`a malformed error report (step ${step}, errno ${err}, index ${index})`);
+      }
       if (!this.#failure) this.#failure = childFailureError({ step, errno: err, index }, this.#spec, this.#ops);
-    } else if (kind === reports.spawned) {
-      this.#onSpawned();
-    } else if (kind === reports.status) {
-      this.#initStatus = value;
-    } else if (kind === reports.request) {
-      const requests = native().constants.requests;
-      if (value === requests.idMaps) this.#writeMapsThenRelease();
-      else if (value === requests.timeOffsets) this.#writeTimeOffsets();
+      return;
     }
+    const expected = new Map<number, boolean>([
+      [requests.idMaps, this.#unshareUser],
+      [requests.timeOffsets, this.#spec.timeOffsets !== null],
+    ]);
+    if (kind !== reports.request || !expected.get(value) || this.#requestsDone.has(value)) {
+      return this.#protocolViolation(`an unexpected report (kind ${kind}, value ${value})`);
+    }
+    this.#requestsDone.add(value);
+    if (value === requests.idMaps) this.#writeMapsThenRelease();
+    else this.#writeTimeOffsets();
+  }
+
+  #protocolViolation(what: string): void {
+    this._fail(
+      new NsgroupsError('ERR_SYSTEM', `the sandbox's setup broke the report protocol: ${what}; the sandbox was killed`, {
+        step: 'report',
+        syscall: 'read',
+      }),
+    );
   }
 
   #onSpawned(): void {
@@ -323,9 +337,8 @@ export class SandboxProcess extends EventEmitter {
       this.#emitFailure();
       return;
     }
-    // The init reports the command's raw status; without one (no init, or the init itself was
-    // killed) the process's own status is the command's.
-    const info = this.#initStatus !== null ? statusToExit(this.#initStatus) : siginfoToExit(siCode, siStatus);
+    // The command's process is our child, init or not: its own status is the command's.
+    const info = siginfoToExit(siCode, siStatus);
     this.#onSpawned(); // a child killed before its exec still counts as started (then ended)
     this.#exit = info;
     this.exitCode = info.code;
@@ -350,13 +363,24 @@ export class SandboxProcess extends EventEmitter {
   }
 }
 
+function violationName(reason: number): string {
+  const v = native().constants.violations;
+  return reason === v.malformed ? 'malformed' : reason === v.tooMany ? 'too many records' : reason === v.outOfState ? 'a pid report out of place' : reason === v.notOurChild ? 'a pid that is not our child' : `reason ${reason}`;
+}
+
 /**
  * Runs `command` with `args` in a sandbox described by `options` (API.md "spawn and run").
  * Bad input throws NsgroupsError (ERR_INVALID_ARG) before anything is created; a failure to
  * start is an 'error' event and a rejected `exited`.
  */
 export function spawnResolved(spec: ResolvedSpawn, internal: { strictCgroup?: boolean } = {}): SandboxProcess {
-  const built = buildPlan(spec);
+  let built: BuiltPlan;
+  try {
+    built = buildPlan(spec);
+  } catch (err) {
+    closeJoins(spec.joins);
+    throw err;
+  }
   const overlay = spec.rootfs?.overlay;
   // the mount points the sandbox makes in the overlay are not changes of the command's
   overlay?._recordLibraryMountpoints([...LIBRARY_MOUNTPOINTS, ...(spec.rootfs!.sysfs ? ['/sys'] : []), ...spec.mounts.map((m) => m.target)]);

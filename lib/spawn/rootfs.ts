@@ -3,14 +3,15 @@
 // (overlay) or bound (directory), mount points are made inside it, /proc, a minimal /dev, /tmp
 // (and /sys) and the user's mounts go on, then pivot_root and the old root is detached
 // (DESIGN.md "Overlay and root filesystems"; the order is bubblewrap's setup_newroot).
+// The rootfs may be hostile: every path in it is resolved inside it by the child (inRoot ops,
+// openat2 RESOLVE_IN_ROOT), and the library's own mount points may not be symlinks at all.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { NativeConstants } from '../../types/native';
 import { invalidArg, NsgroupsError, unsupported } from '../errors';
 import { OverlayMount } from '../overlay/overlay-mount';
 import type { ResolvedMount } from './mounts';
-import type { PlannedOp } from './plan';
+import { ATTR, MS, op, userMountOps, type Ops, type PlannedOp } from './ops';
 
 export interface ResolvedRootfs {
   /** where the root is assembled, on the host's path space (the overlay's target, or the directory) */
@@ -22,8 +23,6 @@ export interface ResolvedRootfs {
   sysfs: boolean;
 }
 
-const MS = { RDONLY: 0x1, NOSUID: 0x2, NODEV: 0x4, NOEXEC: 0x8, BIND: 0x1000, REC: 0x4000 } as const;
-const MOUNT_ATTR_RDONLY = 0x1;
 
 /** Mount points the library makes in every rootfs. */
 export const LIBRARY_MOUNTPOINTS = ['/proc', '/dev', '/tmp'] as const;
@@ -73,87 +72,87 @@ export function resolveRootfs(value: unknown, opts: { readonly: boolean; sysfs: 
   return { root: ov.target, overlay: ov, overlayData: ov._mountData({ userxattr: opts.userns }), ...opts };
 }
 
-/**
- * The ops that assemble the root and pivot into it; `userMount(m, target)` renders one of the
- * user's mounts at a host-side target. `newPid`: a fresh /proc (else the host's is bound).
- */
-export function rootfsOps(
-  r: ResolvedRootfs,
-  mounts: ResolvedMount[],
-  k: NativeConstants['ops'],
-  ctx: { newPid: boolean; ownNet: boolean },
-  userMount: (m: ResolvedMount, target: string) => PlannedOp[],
-): PlannedOp[] {
+/** The ops that assemble the root and pivot into it. `newPid`: a fresh /proc (else the host's is bound). */
+export function rootfsOps(r: ResolvedRootfs, mounts: ResolvedMount[], k: Ops, ctx: { newPid: boolean; ownNet: boolean; earlyIds: boolean }): PlannedOp[] {
   const R = r.root;
-  const at = (p: string): string => path.join(R, p);
   const ops: PlannedOp[] = [];
+  // paths inside the root; the library's own may not be symlinks (a rootfs whose /tmp points
+  // at /etc would otherwise get our tmpfs there)
+  const lib = (target: string): Pick<PlannedOp, 'target' | 'inRoot' | 'noSymlinks' | 'path' | 'library'> => ({ target, inRoot: true, noSymlinks: true, path: target, library: true });
   const under = (p: string, dirs: string[]): boolean => dirs.some((d) => p === d || p.startsWith(d + '/'));
   const libraryDirs = [...LIBRARY_MOUNTPOINTS, ...(r.sysfs ? ['/sys'] : [])];
   // a user mount inside a library tmpfs gets its mount point after that tmpfs is there
   const late = (m: ResolvedMount): boolean => under(m.target, ['/dev', '/tmp']);
+  const inside = (m: ResolvedMount): boolean => under(m.target, ['/dev']);
   const mountPoint = (m: ResolvedMount): PlannedOp[] => {
     const describe = `create the mount point '${m.target}' in the root`;
-    if (m.type === 'bind' && !fs.statSync(m.source).isDirectory()) {
+    // under the library's /dev no symlink is expected; elsewhere one is followed inside the root
+    const where = { inRoot: true, noSymlinks: inside(m), path: m.target };
+    if (m.type === 'bind' && m.sourceKind === 'file') {
       return [
-        { kind: k.mkdir, a: at(path.dirname(m.target)), mode: 0o755, describe, path: m.target },
-        { kind: k.mkfile, a: at(m.target), mode: 0o644, describe, path: m.target },
+        op({ kind: k.mkdir, target: path.posix.dirname(m.target), mode: 0o755, describe, ...where }),
+        op({ kind: k.mkfile, target: m.target, mode: 0o644, describe, ...where }),
       ];
     }
-    return [{ kind: k.mkdir, a: at(m.target), mode: 0o755, describe, path: m.target }];
+    return [op({ kind: k.mkdir, target: m.target, mode: 0o755, describe, ...where })];
   };
 
-  // 1. the root itself
+  // 1. the root itself, on its host path (the caller's own), then held as the root all other
+  //    paths are resolved in
   if (r.overlay && r.overlayData) {
-    ops.push({ kind: k.mount, a: 'overlay', b: R, c: 'overlay', d: r.overlayData, describe: `mount the overlay root (lower ${r.overlay.lower.join(':')}) on '${R}'`, path: R });
+    ops.push(op({ kind: k.mount, source: 'overlay', target: R, fstype: 'overlay', data: r.overlayData, describe: `mount the overlay root (lower ${r.overlay.lower.join(':')}) on '${R}'`, path: R }));
   } else {
-    ops.push({ kind: k.mount, a: R, b: R, flags: MS.BIND | MS.REC, describe: `bind the root directory '${R}' onto itself`, path: R });
+    ops.push(op({ kind: k.bind, source: R, target: R, recursive: true, describe: `bind the root directory '${R}' onto itself`, path: R }));
   }
+  ops.push(op({ kind: k.root, target: R, describe: `open the root '${R}'`, path: R }));
   // 2. mount points in the root, while it can still be written
-  for (const d of libraryDirs) ops.push({ kind: k.mkdir, a: at(d), mode: 0o755, describe: `create the mount point '${d}' in the root`, path: d });
+  for (const d of libraryDirs) ops.push(op({ kind: k.mkdir, mode: 0o755, describe: `create the mount point '${d}' in the root`, ...lib(d) }));
   for (const m of mounts) if (!late(m)) ops.push(...mountPoint(m));
+  // the caller's own id may be unmapped in the user namespace: it could make the mount points
+  // in a directory root it owns, but own nothing in the filesystems mounted from here on
+  if (ctx.earlyIds) ops.push(op({ kind: k.earlyIds, describe: "take the sandbox's identity" }));
   // 3. read-only root: recursively (mount_setattr), before anything is mounted on top
   if (r.readonly) {
-    ops.push({ kind: k.mountSetattr, a: R, flags: MOUNT_ATTR_RDONLY, flags2: 1, describe: 'make the root read-only', path: '/' });
+    ops.push(op({ kind: k.setattr, target: '/', inRoot: true, attr: ATTR.RDONLY, recursive: true, describe: 'make the root read-only', path: '/' }));
   }
   // 4. /proc (before the old root goes: a new proc needs a fully visible one, DESIGN.md)
   if (ctx.newPid) {
-    ops.push({ kind: k.mount, a: 'proc', b: at('/proc'), c: 'proc', flags: MS.NOSUID | MS.NODEV | MS.NOEXEC, describe: 'mount a fresh proc on /proc', path: '/proc' });
+    ops.push(op({ kind: k.mount, source: 'proc', fstype: 'proc', flags: MS.NOSUID | MS.NODEV | MS.NOEXEC, describe: 'mount a fresh proc on /proc', ...lib('/proc') }));
   } else {
-    ops.push({ kind: k.mount, a: '/proc', b: at('/proc'), flags: MS.BIND | MS.REC, describe: "bind the host's /proc (no new pid namespace)", path: '/proc' });
+    ops.push(op({ kind: k.bind, source: '/proc', recursive: true, attr: ATTR.NOSUID | ATTR.NODEV | ATTR.NOEXEC, describe: "bind the host's /proc (no new pid namespace)", ...lib('/proc') }));
   }
-  // 5. a minimal /dev: a tmpfs with the host's harmless devices bound in, devpts, shm
-  const dev = (p: string): string => at(path.join('/dev', p));
-  ops.push({ kind: k.mount, a: 'tmpfs', b: at('/dev'), c: 'tmpfs', d: 'mode=0755,size=64k', flags: MS.NOSUID | MS.NOEXEC, describe: 'mount a tmpfs on /dev', path: '/dev' });
+  // 5. a minimal /dev: a tmpfs with the host's harmless devices bound in (not nodev: they are
+  //    devices), devpts, shm
+  ops.push(op({ kind: k.mount, source: 'tmpfs', fstype: 'tmpfs', data: 'mode=0755,size=64k', flags: MS.NOSUID | MS.NOEXEC, describe: 'mount a tmpfs on /dev', ...lib('/dev') }));
   for (const d of DEVICES) {
-    ops.push({ kind: k.mkfile, a: dev(d), mode: 0o666, describe: `create /dev/${d}`, path: `/dev/${d}` });
-    ops.push({ kind: k.mount, a: `/dev/${d}`, b: dev(d), flags: MS.BIND, describe: `bind the host's /dev/${d}`, path: `/dev/${d}` });
+    ops.push(op({ kind: k.mkfile, mode: 0o666, describe: `create /dev/${d}`, ...lib(`/dev/${d}`) }));
+    ops.push(op({ kind: k.bind, source: `/dev/${d}`, attr: ATTR.NOSUID | ATTR.NOEXEC, describe: `bind the host's /dev/${d}`, ...lib(`/dev/${d}`) }));
   }
-  ops.push({ kind: k.mkdir, a: dev('pts'), mode: 0o755, describe: 'create /dev/pts', path: '/dev/pts' });
-  ops.push({ kind: k.mount, a: 'devpts', b: dev('pts'), c: 'devpts', d: 'newinstance,ptmxmode=0666,mode=620', flags: MS.NOSUID | MS.NOEXEC, describe: 'mount a devpts instance on /dev/pts', path: '/dev/pts' });
-  ops.push({ kind: k.symlink, a: 'pts/ptmx', b: dev('ptmx'), describe: 'link /dev/ptmx', path: '/dev/ptmx' });
-  ops.push({ kind: k.mkdir, a: dev('shm'), mode: 0o755, describe: 'create /dev/shm', path: '/dev/shm' });
-  ops.push({ kind: k.mount, a: 'tmpfs', b: dev('shm'), c: 'tmpfs', d: 'mode=1777', flags: MS.NOSUID | MS.NODEV, describe: 'mount a tmpfs on /dev/shm', path: '/dev/shm' });
-  for (const [name, target] of [['fd', '/proc/self/fd'], ['stdin', '/proc/self/fd/0'], ['stdout', '/proc/self/fd/1'], ['stderr', '/proc/self/fd/2']]) {
-    ops.push({ kind: k.symlink, a: target, b: dev(name), describe: `link /dev/${name}`, path: `/dev/${name}` });
+  ops.push(op({ kind: k.mkdir, mode: 0o755, describe: 'create /dev/pts', ...lib('/dev/pts') }));
+  ops.push(op({ kind: k.mount, source: 'devpts', fstype: 'devpts', data: 'newinstance,ptmxmode=0666,mode=620', flags: MS.NOSUID | MS.NOEXEC, describe: 'mount a devpts instance on /dev/pts', ...lib('/dev/pts') }));
+  ops.push(op({ kind: k.symlink, source: 'pts/ptmx', describe: 'link /dev/ptmx', ...lib('/dev/ptmx') }));
+  ops.push(op({ kind: k.mkdir, mode: 0o755, describe: 'create /dev/shm', ...lib('/dev/shm') }));
+  ops.push(op({ kind: k.mount, source: 'tmpfs', fstype: 'tmpfs', data: 'mode=1777', flags: MS.NOSUID | MS.NODEV, describe: 'mount a tmpfs on /dev/shm', ...lib('/dev/shm') }));
+  for (const [name, content] of [['fd', '/proc/self/fd'], ['stdin', '/proc/self/fd/0'], ['stdout', '/proc/self/fd/1'], ['stderr', '/proc/self/fd/2']]) {
+    ops.push(op({ kind: k.symlink, source: content, describe: `link /dev/${name}`, ...lib(`/dev/${name}`) }));
   }
   // 6. /sys, read-only: a fresh sysfs shows the sandbox's own net namespace; it may be mounted
   //    only by the owner of that namespace, else the host's is bound
   if (r.sysfs) {
     if (ctx.ownNet) {
-      ops.push({ kind: k.mount, a: 'sysfs', b: at('/sys'), c: 'sysfs', flags: MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC, describe: 'mount sysfs on /sys, read-only', path: '/sys' });
+      ops.push(op({ kind: k.mount, source: 'sysfs', fstype: 'sysfs', flags: MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC, describe: 'mount sysfs on /sys, read-only', ...lib('/sys') }));
     } else {
-      ops.push({ kind: k.mount, a: '/sys', b: at('/sys'), flags: MS.BIND | MS.REC, describe: "bind the host's /sys", path: '/sys' });
-      ops.push({ kind: k.mountSetattr, a: at('/sys'), flags: MOUNT_ATTR_RDONLY, flags2: 1, describe: 'make /sys read-only', path: '/sys' });
+      ops.push(op({ kind: k.bind, source: '/sys', recursive: true, attr: ATTR.RDONLY | ATTR.NOSUID | ATTR.NODEV | ATTR.NOEXEC, describe: "bind the host's /sys, read-only", ...lib('/sys') }));
     }
   }
   // 7. /tmp
-  ops.push({ kind: k.mount, a: 'tmpfs', b: at('/tmp'), c: 'tmpfs', d: 'mode=1777', flags: MS.NOSUID | MS.NODEV, describe: 'mount a tmpfs on /tmp', path: '/tmp' });
+  ops.push(op({ kind: k.mount, source: 'tmpfs', fstype: 'tmpfs', data: 'mode=1777', flags: MS.NOSUID | MS.NODEV, describe: 'mount a tmpfs on /tmp', ...lib('/tmp') }));
   // 8. the user's mounts, at their places in the root
   for (const m of mounts) {
     if (late(m)) ops.push(...mountPoint(m));
-    ops.push(...userMount(m, at(m.target)));
+    ops.push(...userMountOps(m, k, true));
   }
   // 9. into the new root; the old one is detached
-  ops.push({ kind: k.pivotRoot, a: R, describe: `pivot_root into '${R}'`, path: R });
+  ops.push(op({ kind: k.pivotRoot, describe: `pivot_root into '${R}'`, path: R }));
   return ops;
 }

@@ -17,7 +17,26 @@ export async function stopSleeper(p: SandboxProcess | undefined): Promise<void> 
   await p.exited.catch(() => {});
 }
 
-/** The children of `pid` (e.g. the command under a sandbox's init). */
+/**
+ * The init of the pid namespace `pid` is in: the process of that namespace that is its pid 1
+ * (the sandbox's init is the command's sibling, both children of the Node process).
+ */
+export function initOf(pid: number): number {
+  const ns = fs.readlinkSync(`/proc/${pid}/ns/pid`);
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      if (fs.readlinkSync(`/proc/${name}/ns/pid`) !== ns) continue;
+      const nspid = /^NSpid:\s*(.*)$/m.exec(fs.readFileSync(`/proc/${name}/status`, 'utf8'))![1].trim().split(/\s+/);
+      if (nspid.at(-1) === '1') return Number(name);
+    } catch {
+      /* gone */
+    }
+  }
+  throw new Error(`no init found for the pid namespace of ${pid}`);
+}
+
+/** The children of `pid`. */
 export function childrenOf(pid: number): number[] {
   return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
 }
