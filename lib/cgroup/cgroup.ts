@@ -4,6 +4,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fromNodeError, invalidArg, NsgroupsError, unsupported } from '../errors';
+import { OWNER_XATTR, ownerRecord } from '../host/owner';
+import { native } from '../native';
 import { checkArray, checkBoolean, checkInteger, checkKeys, checkObject, checkOneOf, checkNumber } from '../util/validate';
 import { waitUntil, type CgroupBackend, type CgroupDir, type Placement } from './backend';
 import { checkBaseRoot, checkCgroupName, chooseBase, permissionError } from './base';
@@ -143,6 +145,24 @@ function makeDirs(plan: DirPlan, made: string[], retries = 3): void {
         throw permissionError(layout(), h, `mkdir ${dir}: ${(err as NodeJS.ErrnoException).code}`);
       }
       throw fromNodeError(err, `creating the cgroup ${dir}`, { path: dir });
+    }
+  }
+}
+
+/**
+ * Marks the directories create() made below the base with their maker (lib/host/owner.ts), so
+ * that `nsgroups gc` can tell what a process that died left. Best effort: where cgroupfs takes
+ * no user xattrs there is no mark, and gc leaves such cgroups alone.
+ */
+function markOwner(made: string[], plans: DirPlan[]): void {
+  const bases = plans.map((p) => hierarchyDir(p.dir.h, p.base)).filter((b): b is string => b !== null);
+  const record = Buffer.from(ownerRecord());
+  for (const dir of made) {
+    if (!bases.some((b) => dir.startsWith(`${b}/`))) continue;
+    try {
+      native().lsetxattr(dir, OWNER_XATTR, record, 0);
+    } catch {
+      /* no xattrs on this cgroupfs (or no addon): unmarked */
     }
   }
 }
@@ -300,6 +320,7 @@ export class Cgroup {
           undoDirs(made.splice(before)); // no tracking directory: v1 alone still works
         }
       }
+      markOwner(made, plans);
       const backend = makeBackend(dirs);
       backend.setUp(limits);
       backend.apply(limits);

@@ -1,47 +1,105 @@
 #!/usr/bin/env node
-// The nsgroups command line: run, doctor (and ls). Errors print their message and exit like
-// env(1) does: 127 when the command was not found, 126 when it could not be executed, 125 when
-// the sandbox itself could not be made.
+// The nsgroups command line. Conventions (bwrap, unshare, systemd-run, coreutils): options come
+// before the command and stop at it; --help and --version; every usage error exits 2 with one
+// line and a pointer to --help; messages name flags, not API options. `run` exits like env(1)
+// and timeout(1) (run.ts EXIT_STATUS); doctor, ls and gc exit 0, or 1 when they could not do
+// what was asked (doctor --check: a checked feature is missing).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { NsgroupsError } from '../errors';
-import { parseRunArgs, RUN_USAGE, runCommand } from './run';
+import { UsageError } from './args';
+import { doctor, DOCTOR_USAGE } from './doctor';
+import { gc, GC_USAGE } from './gc';
+import { ls, LS_USAGE } from './ls';
+import { EXIT_STATUS, parseRunArgs, RUN_USAGE, runCommand } from './run';
 
-const USAGE = `usage: nsgroups <command> [options]
+interface Subcommand {
+  usage: string;
+  main(argv: string[]): Promise<number>;
+}
+
+const SUBCOMMANDS: Record<string, Subcommand> = {
+  run: {
+    usage: RUN_USAGE,
+    async main(argv) {
+      const parsed = parseRunArgs(argv);
+      if (parsed === 'help') return help(RUN_USAGE);
+      return runCommand(parsed);
+    },
+  },
+  doctor: { usage: DOCTOR_USAGE, main: doctor },
+  ls: { usage: LS_USAGE, main: ls },
+  gc: { usage: GC_USAGE, main: gc },
+};
+
+const USAGE = `usage: nsgroups COMMAND [OPTIONS] [ARGS...]
+       nsgroups --help | --version
 
 commands:
-  run [options] -- CMD [ARGS...]   run a command in a sandbox (nsgroups run --help)
-  doctor [--json]                  what this host supports, and how to fix what is missing
-  ls [--json]                      namespaces (like lsns) and nsgroups' cgroups with their processes
-  help                             this text`;
+  run [OPTIONS] [--] CMD [ARGS...]  run a command in a sandbox
+  doctor [--check [FEATURE...]]     what this host supports, and how to get what is missing
+  ls [-t TYPE] [-p PID] [-o LIST]   the sandboxes running now, one row each (--json, --tree)
+  gc [--dry-run]                    remove the cgroups and pins that dead nsgroups processes left
+  help [COMMAND]                    this text, or a command's
+
+'nsgroups COMMAND --help' tells more about each.
+
+${EXIT_STATUS.replace('exit status:', 'exit status of run:')}
+doctor, ls and gc exit 0, or 1 when something asked for is missing or failed; 2 for a usage error.`;
+
+function help(text: string): number {
+  console.log(text);
+  return 0;
+}
+
+function version(): string {
+  // the package root is one level above lib/ (sources) and dist/ (the bundle)
+  const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as { version: string };
+  return `nsgroups ${pkg.version}`;
+}
 
 async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  switch (command) {
-    case 'run': {
-      const parsed = parseRunArgs(rest);
-      if (parsed === 'help') {
-        console.log(RUN_USAGE);
-        return 0;
-      }
-      return runCommand(parsed);
-    }
-    case 'doctor': {
-      const { doctor } = await import('./doctor');
-      return doctor(rest);
-    }
-    case 'ls': {
-      const { ls } = await import('./ls');
-      return ls(rest);
-    }
-    case undefined:
-    case 'help':
-    case '--help':
-    case '-h':
-      console.log(USAGE);
-      return command === undefined ? 2 : 0;
-    default:
-      console.error(`nsgroups: unknown command '${command}'\n\n${USAGE}`);
-      return 2;
+  const [first, ...rest] = argv;
+  if (first === undefined) throw new UsageError('no command given');
+  if (first === '--help' || first === '-h') return help(USAGE);
+  if (first === '--version' || first === '-V') {
+    if (rest.length) throw new UsageError(`--version takes no arguments`);
+    console.log(version());
+    return 0;
   }
+  if (first === 'help') {
+    if (rest.length > 1) throw new UsageError('help takes at most one command');
+    if (rest.length === 0) return help(USAGE);
+    const sub = SUBCOMMANDS[rest[0]];
+    if (!sub) throw new UsageError(`unknown command '${rest[0]}'`);
+    return help(sub.usage);
+  }
+  if (first.startsWith('-')) throw new UsageError(`unknown option '${first}'`);
+  const sub = SUBCOMMANDS[first];
+  if (!sub) throw new UsageError(`unknown command '${first}'`);
+  current = first;
+  return sub.main(rest);
+}
+
+// the subcommand being run, for the prefix of its messages
+let current: string | null = null;
+
+function report(err: unknown): number {
+  const who = current ? `nsgroups ${current}` : 'nsgroups';
+  const usage = err instanceof UsageError || (err instanceof NsgroupsError && err.code === 'ERR_INVALID_ARG');
+  if (usage) {
+    console.error(`${who}: ${(err as Error).message.split('\n')[0]}`);
+    console.error(`Try '${who} --help' for more information.`);
+    return 2;
+  }
+  if (err instanceof NsgroupsError) {
+    console.error(`${who}: ${err.message}`);
+    if (current !== 'run') return 1;
+    if (err.step === 'execve') return err.code === 'ERR_NOT_FOUND' ? 127 : 126;
+    return 125;
+  }
+  console.error(`${who}: internal error: ${(err as Error)?.stack ?? String(err)}`);
+  return current === 'run' ? 125 : 1;
 }
 
 main(process.argv.slice(2)).then(
@@ -49,10 +107,6 @@ main(process.argv.slice(2)).then(
     process.exitCode = status;
   },
   (err: unknown) => {
-    const e = err as Error & { code?: string };
-    const known = err instanceof NsgroupsError || e?.code?.startsWith?.('ERR_PARSE_ARGS');
-    console.error(`nsgroups: ${known ? e.message : e?.stack ?? String(err)}`);
-    const execve = err instanceof NsgroupsError && err.step === 'execve';
-    process.exitCode = execve && err.code === 'ERR_NOT_FOUND' ? 127 : execve ? 126 : e?.code?.startsWith?.('ERR_PARSE_ARGS') ? 2 : 125;
+    process.exitCode = report(err);
   },
 );

@@ -1,48 +1,293 @@
-// `nsgroups run [options] -- CMD ARGS…`: one command in a sandbox, with the terminal's stdio,
-// exiting with the command's status (128+n for a signal, as shells do).
+// `nsgroups run [OPTIONS] [--] COMMAND [ARGS...]`: one command in a sandbox, with the terminal's
+// stdio. Its options are one table (RUN_OPTIONS): each entry parses its value into a draft and
+// writes its own --help line, so a new option is one entry. Exit status as env(1), timeout(1)
+// and chroot(1) have it (EXIT_STATUS below).
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { constants as osConstants } from 'node:os';
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
 import { Cgroup } from '../cgroup/cgroup';
 import type { CgroupLimits } from '../cgroup/limits';
 import { NsgroupsError } from '../errors';
+import { ownerRecord } from '../host/owner';
+import { NAMESPACE_TYPES, type NamespaceType } from '../namespace/kinds';
 import { OverlayMount } from '../overlay/overlay-mount';
+import type { IdMapEntry } from '../spawn/idmap';
 import { spawn } from '../spawn/index';
 import type { MountSpec } from '../spawn/mounts';
-import { NAMESPACE_TYPES, type NamespaceType } from '../namespace/kinds';
-import type { SpawnOptions } from '../spawn/options';
+import type { NetworkOption, SpawnOptions } from '../spawn/options';
+import { clip, formatOptions, parseArgs, UsageError, type OptionSpec } from './args';
+import { cliTerms } from './terms';
 
-export const RUN_USAGE = `usage: nsgroups run [options] -- COMMAND [ARGS...]
+export const EXIT_STATUS = `exit status:
+  the command's own status, or 128+N when signal N killed it
+  124  --timeout expired (the command was sent SIGTERM)
+  125  nsgroups could not make the sandbox (the message says why)
+  126  the command was found but could not be executed
+  127  the command was not found
+  2    the command line is wrong (unknown option, missing or malformed value)`;
 
-Runs COMMAND in a new sandbox and exits with its status (128+N when killed by signal N).
-By default the sandbox has new user, pid, mount, uts, ipc and net namespaces, with loopback up.
+/** What the options say, before it becomes spawn() options. */
+export interface RunDraft {
+  namespaces?: NamespaceType[];
+  join: string[];
+  hostname?: string;
+  network?: NetworkOption;
+  user?: { uid: number; gid?: number };
+  idRanges: IdMapEntry[];
+  mounts: MountSpec[];
+  cwd?: string;
+  env: Array<[string, string]>;
+  clearEnv: boolean;
+  timeoutMs?: number;
+  memory?: string;
+  pids?: number;
+  cpus?: number;
+  rootfs?: string;
+  overlay: string[];
+  readonly: boolean;
+  noInit: boolean;
+  help: boolean;
+  /** API option path → the argument that set it ('mounts[0]' → '--bind /a:/b'), for messages */
+  sources: Map<string, string>;
+}
+
+interface RunOption extends OptionSpec {
+  apply(value: string, draft: RunDraft, text: string): void;
+}
+
+const DEFAULT_NAMESPACES: NamespaceType[] = ['user', 'pid', 'mount', 'uts', 'ipc', 'net'];
+
+function natural(value: string, text: string, what = 'a number'): number {
+  if (!/^\d+$/.test(value)) throw new UsageError(`${text}: '${clip(value)}' is not ${what}`);
+  return Number(value);
+}
+
+function positive(value: string, text: string, what: string, min = Number.MIN_VALUE): number {
+  const n = /^\d+(\.\d+)?$|^\.\d+$/.test(value) ? Number(value) : NaN;
+  if (!(n >= min)) throw new UsageError(`${text}: '${clip(value)}' is not ${what}`);
+  return n;
+}
+
+function size(value: string, text: string, allowMax: boolean): string {
+  if ((allowMax && value === 'max') || /^\d+(\.\d+)?[KMGT]?$/i.test(value)) return value;
+  throw new UsageError(`${text}: '${clip(value)}' is not a size like 512K, 256M or 2G${allowMax ? " (or 'max')" : ''}`);
+}
+
+// a time namespace needs its clock offsets, which run has no option for (yet)
+const RUN_NAMESPACES = NAMESPACE_TYPES.filter((t) => t !== 'time');
+
+function nsType(name: string, text: string): NamespaceType {
+  const t = name === 'mnt' ? 'mount' : name;
+  if (t === 'time') throw new UsageError(`${text}: a time namespace needs clock offsets, which run cannot set`);
+  if (!(RUN_NAMESPACES as readonly string[]).includes(t)) {
+    throw new UsageError(`${text}: unknown namespace '${clip(name)}' (${RUN_NAMESPACES.join(', ')}, or none)`);
+  }
+  return t as NamespaceType;
+}
+
+export const RUN_OPTIONS: RunOption[] = [
+  {
+    long: 'ns',
+    value: 'LIST',
+    help: "namespaces to create, comma-separated, or 'none'\n(default user,pid,mount,uts,ipc,net; cgroup as well)",
+    apply(v, d, text) {
+      d.namespaces = v === 'none' ? [] : v.split(',').filter(Boolean).map((n) => nsType(n, text));
+      d.sources.set('namespaces', text);
+    },
+  },
+  {
+    long: 'join',
+    value: 'PATH',
+    help: 'enter an existing namespace (/proc/PID/ns/TYPE or a pinned file);\nrepeatable; it replaces the new namespace of its type',
+    apply(v, d, text) {
+      d.sources.set(`join[${d.join.length}]`, text);
+      d.join.push(v);
+    },
+  },
+  {
+    long: 'hostname',
+    value: 'NAME',
+    help: 'hostname inside',
+    apply(v, d, text) {
+      d.hostname = v;
+      d.sources.set('hostname', text);
+    },
+  },
+  {
+    long: 'net',
+    value: 'MODE',
+    help: 'none | loopback (default) | host',
+    apply(v, d, text) {
+      if (v !== 'none' && v !== 'loopback' && v !== 'host') throw new UsageError(`${text}: '${clip(v)}' is not none, loopback or host`);
+      d.network = v;
+      d.sources.set('network', text);
+    },
+  },
+  {
+    long: 'user',
+    value: 'UID[:GID]',
+    help: 'identity inside (default 0:0 with a user namespace)',
+    apply(v, d, text) {
+      const [uid, gid, more] = v.split(':');
+      if (more !== undefined) throw new UsageError(`${text}: wants UID or UID:GID`);
+      d.user = { uid: natural(uid, text, 'a uid'), ...(gid !== undefined ? { gid: natural(gid, text, 'a gid') } : {}) };
+      d.sources.set('user', text);
+    },
+  },
+  {
+    long: 'map-range',
+    value: 'INSIDE:OUTSIDE:COUNT',
+    help: 'uid and gid range of the user namespace (0:100000:65536); repeatable',
+    apply(v, d, text) {
+      const parts = v.split(':');
+      if (parts.length !== 3) throw new UsageError(`${text}: wants INSIDE:OUTSIDE:COUNT`);
+      const [inside, outside, count] = parts.map((p) => natural(p, text));
+      d.idRanges.push({ inside, outside, count });
+      d.sources.set('uidMap', text).set('gidMap', text);
+    },
+  },
+  {
+    long: 'bind',
+    value: 'SRC:DST[:ro]',
+    help: 'bind-mount SRC on DST (read-only with :ro); repeatable; DST must exist,\nunless under --rootfs or --overlay',
+    apply(v, d, text) {
+      const parts = v.split(':');
+      if (parts.length < 2 || parts.length > 3 || !parts[0] || !parts[1] || (parts[2] !== undefined && parts[2] !== 'ro' && parts[2] !== 'rw')) {
+        throw new UsageError(`${text}: wants SRC:DST or SRC:DST:ro`);
+      }
+      d.sources.set(`mounts[${d.mounts.length}]`, text);
+      d.mounts.push({ type: 'bind', source: parts[0], target: parts[1], readonly: parts[2] === 'ro' });
+    },
+  },
+  {
+    long: 'tmpfs',
+    value: 'DST[:SIZE]',
+    help: 'mount a tmpfs on DST; repeatable',
+    apply(v, d, text) {
+      const [target, sz, more] = v.split(':');
+      if (!target || more !== undefined) throw new UsageError(`${text}: wants DST or DST:SIZE`);
+      d.sources.set(`mounts[${d.mounts.length}]`, text);
+      d.mounts.push({ type: 'tmpfs', target, ...(sz ? { size: size(sz, text, false) } : {}) });
+    },
+  },
+  {
+    long: 'cwd',
+    value: 'DIR',
+    help: 'working directory inside',
+    apply(v, d, text) {
+      d.cwd = v;
+      d.sources.set('cwd', text);
+    },
+  },
+  {
+    long: 'env',
+    value: 'NAME=VALUE',
+    help: 'set a variable; repeatable',
+    apply(v, d, text) {
+      const eq = v.indexOf('=');
+      if (eq <= 0) throw new UsageError(`${text}: wants NAME=VALUE`);
+      d.env.push([v.slice(0, eq), v.slice(eq + 1)]);
+      d.sources.set('env', text);
+    },
+  },
+  {
+    long: 'clear-env',
+    help: 'start from an empty environment (PATH: /usr/local/bin:/usr/bin:/bin)',
+    apply(_v, d) {
+      d.clearEnv = true;
+    },
+  },
+  {
+    long: 'timeout',
+    value: 'SECONDS',
+    help: 'send the command SIGTERM after this long, and exit 124',
+    apply(v, d, text) {
+      d.timeoutMs = Math.max(1, Math.round(positive(v, text, 'a number of seconds') * 1000));
+    },
+  },
+  {
+    long: 'memory',
+    value: 'SIZE',
+    help: 'memory limit (256M, 2G), in a cgroup made for this run, removed after it',
+    apply(v, d, text) {
+      d.memory = size(v, text, true);
+      d.sources.set('cgroup.memory', text);
+    },
+  },
+  {
+    long: 'pids',
+    value: 'N',
+    help: 'process limit, likewise',
+    apply(v, d, text) {
+      d.pids = natural(v, text);
+      d.sources.set('cgroup.pids', text);
+    },
+  },
+  {
+    long: 'cpus',
+    value: 'N',
+    help: 'CPU limit in CPUs (0.5 = half a core), likewise',
+    apply(v, d, text) {
+      d.cpus = positive(v, text, 'a number of CPUs of at least 0.001', 0.001);
+      d.sources.set('cgroup.cpu', text);
+    },
+  },
+  {
+    long: 'rootfs',
+    value: 'DIR',
+    help: "the sandbox's root directory",
+    apply(v, d, text) {
+      d.rootfs = v;
+      d.sources.set('rootfs', text);
+    },
+  },
+  {
+    long: 'overlay',
+    value: 'LOWER',
+    help: 'a throw-away overlay root: LOWER (topmost first; repeatable) under\na fresh upper layer, removed after the run',
+    apply(v, d, text) {
+      d.overlay.push(v);
+      d.sources.set('rootfs', text);
+    },
+  },
+  {
+    long: 'readonly',
+    help: 'with --rootfs/--overlay: the root is read-only',
+    apply(_v, d, text) {
+      d.readonly = true;
+      d.sources.set('readonly', text);
+    },
+  },
+  {
+    long: 'no-init',
+    help: 'no init as pid 1: the command is pid 1 itself',
+    apply(_v, d, text) {
+      d.noInit = true;
+      d.sources.set('init', text);
+    },
+  },
+  {
+    long: 'help',
+    short: 'h',
+    help: 'this text',
+    apply(_v, d) {
+      d.help = true;
+    },
+  },
+];
+
+export const RUN_USAGE = `usage: nsgroups run [OPTIONS] [--] COMMAND [ARGS...]
+
+Runs COMMAND in a new sandbox and exits with its status. By default the sandbox has new user,
+pid, mount, uts, ipc and net namespaces, with loopback up. Options end at COMMAND: what follows
+is COMMAND's own (nsgroups run ls -l /); '--' before COMMAND is allowed, and needed only for a
+COMMAND that starts with '-'.
 
 options:
-  --ns LIST            namespaces to create, comma-separated (default user,pid,mount,uts,ipc,net);
-                       'none' for none; also cgroup and time
-  --join PATH          enter an existing namespace (/proc/PID/ns/TYPE or a pinned file); repeatable
-  --hostname NAME      hostname inside
-  --net MODE           none | loopback (default) | host
-  --user UID[:GID]     identity inside (default 0:0 with a user namespace)
-  --map-range INSIDE:OUTSIDE:COUNT
-                       uid and gid range of the user namespace (e.g. 0:100000:65536); repeatable
-  --bind SRC:DST[:ro]  bind-mount SRC on the existing DST; repeatable
-  --tmpfs DST[:SIZE]   mount a tmpfs on the existing DST; repeatable
-  --cwd DIR            working directory inside
-  --env NAME=VALUE     set a variable; repeatable
-  --clear-env          start from an empty environment (PATH defaults to /usr/local/bin:/usr/bin:/bin)
-  --timeout SECONDS    kill the command (SIGTERM) after this long
-  --memory SIZE        memory limit (e.g. 256M), in a cgroup made for this run and removed after it
-  --pids N             process limit, likewise
-  --cpus N             CPU limit in CPUs (0.5 = half a core), likewise
-  --rootfs DIR         the sandbox's root directory
-  --overlay LOWER      a throw-away overlay root: LOWER (topmost first, repeatable) under a fresh
-                       upper layer, removed after the run
-  --readonly           with --rootfs/--overlay: the root is read-only
-  --no-init            no init as pid 1: the command is pid 1 itself
-  -h, --help           this text`;
+${formatOptions(RUN_OPTIONS)}
+
+${EXIT_STATUS}`;
 
 export interface ParsedRun {
   command: string;
@@ -52,129 +297,72 @@ export interface ParsedRun {
   limits: CgroupLimits | null;
   /** lower layers of a throw-away overlay root */
   overlay: string[] | null;
+  /** --timeout, in ms */
+  timeoutMs: number | null;
+  /** API option path → the argument that set it */
+  sources: Map<string, string>;
 }
 
-function cliError(message: string): NsgroupsError {
-  return new NsgroupsError('ERR_INVALID_ARG', `nsgroups run: ${message} (see nsgroups run --help)`);
+function emptyDraft(): RunDraft {
+  return { join: [], idRanges: [], mounts: [], env: [], clearEnv: false, overlay: [], readonly: false, noInit: false, help: false, sources: new Map() };
 }
 
-function int(value: string, what: string): number {
-  if (!/^\d+$/.test(value)) throw cliError(`${what} must be a number, got '${value}'`);
-  return Number(value);
-}
-
-/** Parses the arguments after `run` into spawn() arguments (pure; validation of values is spawn's). */
-export function parseRunArgs(argv: string[]): ParsedRun | 'help' {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      ns: { type: 'string' },
-      join: { type: 'string', multiple: true },
-      hostname: { type: 'string' },
-      net: { type: 'string' },
-      user: { type: 'string' },
-      'map-range': { type: 'string', multiple: true },
-      bind: { type: 'string', multiple: true },
-      tmpfs: { type: 'string', multiple: true },
-      cwd: { type: 'string' },
-      env: { type: 'string', multiple: true },
-      'clear-env': { type: 'boolean' },
-      timeout: { type: 'string' },
-      memory: { type: 'string' },
-      pids: { type: 'string' },
-      cpus: { type: 'string' },
-      rootfs: { type: 'string' },
-      overlay: { type: 'string', multiple: true },
-      readonly: { type: 'boolean' },
-      'no-init': { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  if (values.help) return 'help';
-  if (positionals.length === 0) throw cliError('no command given: nsgroups run [options] -- COMMAND [ARGS...]');
+/** Parses the arguments after `run` (pure: what is on the host is checked when the sandbox is made). */
+export function parseRunArgs(argv: readonly string[]): ParsedRun | 'help' {
+  const { options: given, positionals } = parseArgs(argv, RUN_OPTIONS, true);
+  const d = emptyDraft();
+  for (const o of given) (o.spec as RunOption).apply(o.value ?? '', d, o.text);
+  if (d.help) return 'help';
+  if (positionals.length === 0) throw new UsageError('no command given (nsgroups run [OPTIONS] [--] COMMAND [ARGS...])');
+  if (d.rootfs !== undefined && d.overlay.length) throw new UsageError('--rootfs and --overlay: choose one');
+  if (d.readonly && d.rootfs === undefined && !d.overlay.length) throw new UsageError('--readonly applies to a root: give --rootfs or --overlay');
   const [command, ...args] = positionals;
 
-  let namespaces: NamespaceType[] = ['user', 'pid', 'mount', 'uts', 'ipc', 'net'];
-  if (values.ns !== undefined) {
-    namespaces = values.ns === 'none' ? [] : (values.ns.split(',').filter(Boolean) as NamespaceType[]);
-    for (const ns of namespaces) if (!NAMESPACE_TYPES.includes(ns)) throw cliError(`--ns: unknown namespace '${ns}'`);
+  let namespaces = d.namespaces ?? DEFAULT_NAMESPACES;
+  if (d.namespaces === undefined) {
+    // joined namespaces replace the default new ones of the same type; --net host keeps the host's
+    const joined = d.join.map((p) => /\/ns\/(\w+)$/.exec(p)?.[1]).map((t) => (t === 'mnt' ? 'mount' : t));
+    namespaces = namespaces.filter((t) => !joined.includes(t) && !(t === 'net' && d.network === 'host'));
   }
   const options: SpawnOptions = { namespaces, stdio: 'inherit' };
-  if (values.join) {
-    options.join = values.join;
-    const joinedTypes = values.join.map((p) => /\/ns\/(\w+)$/.exec(p)?.[1]).map((t) => (t === 'mnt' ? 'mount' : t));
-    // joined namespaces replace the default new ones of the same type
-    if (values.ns === undefined) options.namespaces = namespaces.filter((t) => !joinedTypes.includes(t));
+  if (d.join.length) options.join = d.join;
+  if (d.hostname !== undefined) options.hostname = d.hostname;
+  if (d.network !== undefined) options.network = d.network;
+  if (d.user) options.user = d.user;
+  if (d.idRanges.length) {
+    options.uidMap = d.idRanges;
+    options.gidMap = d.idRanges;
   }
-  if (values.hostname !== undefined) options.hostname = values.hostname;
-  if (values.net !== undefined) {
-    if (values.net === 'host') options.namespaces = (options.namespaces ?? []).filter((t) => t !== 'net');
-    options.network = values.net as SpawnOptions['network'];
-  }
-  if (values.user !== undefined) {
-    const [uid, gid] = values.user.split(':');
-    options.user = { uid: int(uid, '--user'), ...(gid !== undefined ? { gid: int(gid, '--user') } : {}) };
-  }
-  if (values['map-range']) {
-    const ranges = values['map-range'].map((r) => {
-      const parts = r.split(':');
-      if (parts.length !== 3) throw cliError(`--map-range wants INSIDE:OUTSIDE:COUNT, got '${r}'`);
-      const [inside, outside, count] = parts.map((p) => int(p, '--map-range'));
-      return { inside, outside, count };
-    });
-    options.uidMap = ranges;
-    options.gidMap = ranges;
-  }
-  const mounts: MountSpec[] = [];
-  for (const b of values.bind ?? []) {
-    const parts = b.split(':');
-    if (parts.length < 2 || parts.length > 3 || (parts[2] !== undefined && parts[2] !== 'ro' && parts[2] !== 'rw')) {
-      throw cliError(`--bind wants SRC:DST[:ro], got '${b}'`);
-    }
-    mounts.push({ type: 'bind', source: parts[0], target: parts[1], readonly: parts[2] === 'ro' });
-  }
-  for (const t of values.tmpfs ?? []) {
-    const [target, size] = t.split(':');
-    mounts.push({ type: 'tmpfs', target, ...(size ? { size } : {}) });
-  }
-  if (mounts.length) options.mounts = mounts;
-  if (values.cwd !== undefined) options.cwd = values.cwd;
-  if (values.env || values['clear-env']) {
-    const env: NodeJS.ProcessEnv = values['clear-env'] ? {} : { ...process.env };
-    for (const kv of values.env ?? []) {
-      const eq = kv.indexOf('=');
-      if (eq <= 0) throw cliError(`--env wants NAME=VALUE, got '${kv}'`);
-      env[kv.slice(0, eq)] = kv.slice(eq + 1);
-    }
+  if (d.mounts.length) options.mounts = d.mounts;
+  if (d.cwd !== undefined) options.cwd = d.cwd;
+  if (d.env.length || d.clearEnv) {
+    const env: NodeJS.ProcessEnv = d.clearEnv ? {} : { ...process.env };
+    for (const [k, v] of d.env) env[k] = v;
     options.env = env;
   }
-  if (values.timeout !== undefined) {
-    const secs = Number(values.timeout);
-    if (!Number.isFinite(secs) || secs <= 0) throw cliError(`--timeout wants a number of seconds, got '${values.timeout}'`);
-    options.timeout = Math.round(secs * 1000);
-  }
-  if (values['no-init']) options.init = false;
+  if (d.noInit) options.init = false;
+  if (d.rootfs !== undefined) options.rootfs = d.rootfs;
+  if (d.readonly) options.readonly = true;
   let limits: CgroupLimits | null = null;
-  if (values.memory !== undefined || values.pids !== undefined || values.cpus !== undefined) {
+  if (d.memory !== undefined || d.pids !== undefined || d.cpus !== undefined) {
     limits = {};
-    if (values.memory !== undefined) limits.memory = { max: values.memory };
-    if (values.pids !== undefined) limits.pids = { max: int(values.pids, '--pids') };
-    if (values.cpus !== undefined) {
-      const cpus = Number(values.cpus);
-      if (!Number.isFinite(cpus) || cpus <= 0) throw cliError(`--cpus wants a number of CPUs, got '${values.cpus}'`);
-      limits.cpu = { max: cpus };
-    }
+    if (d.memory !== undefined) limits.memory = { max: d.memory };
+    if (d.pids !== undefined) limits.pids = { max: d.pids };
+    if (d.cpus !== undefined) limits.cpu = { max: d.cpus };
   }
-  if (values.rootfs !== undefined && values.overlay) throw cliError('--rootfs and --overlay: choose one');
-  if (values.rootfs !== undefined) options.rootfs = values.rootfs;
-  if (values.readonly) options.readonly = true;
-  return { command, args, options, limits, overlay: values.overlay ?? null };
+  return { command, args, options, limits, overlay: d.overlay.length ? d.overlay : null, timeoutMs: d.timeoutMs ?? null, sources: d.sources };
 }
 
-/** Runs the parsed command; resolves with the exit status for the CLI. */
+/** Runs the parsed command; resolves with the exit status. Errors come out in CLI terms. */
 export async function runCommand(parsed: ParsedRun): Promise<number> {
+  try {
+    return await runMade(parsed);
+  } catch (err) {
+    throw err instanceof NsgroupsError ? cliTerms(err, parsed.sources) : err;
+  }
+}
+
+async function runMade(parsed: ParsedRun): Promise<number> {
   // what this run makes for itself, undone in reverse order whatever happens
   const undo: Array<() => Promise<void>> = [];
   try {
@@ -185,9 +373,8 @@ export async function runCommand(parsed: ParsedRun): Promise<number> {
       options.cgroup = cg;
     }
     if (parsed.overlay) {
-      const scratch = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'nsgroups-run-'));
+      const scratch = await makeScratch();
       undo.push(() => removeScratch(scratch));
-      for (const d of ['upper', 'work', 'root']) await fs.promises.mkdir(path.join(scratch, d));
       options.rootfs = new OverlayMount({
         lower: parsed.overlay.map((l) => path.resolve(l)),
         upper: path.join(scratch, 'upper'),
@@ -195,14 +382,27 @@ export async function runCommand(parsed: ParsedRun): Promise<number> {
         target: path.join(scratch, 'root'),
       });
     }
-    return await runSandbox(parsed.command, parsed.args, options);
+    return await runSandbox(parsed.command, parsed.args, options, parsed.timeoutMs);
   } finally {
-    for (const step of undo.reverse()) await step().catch((err: Error) => console.error(`nsgroups: cleanup: ${err.message}`));
+    for (const step of undo.reverse()) await step().catch((err: Error) => console.error(`nsgroups run: cleanup: ${err.message}`));
+  }
+}
+
+/** A scratch directory for an overlay root, carrying its maker (lib/host/owner.ts) for `nsgroups gc`. */
+async function makeScratch(): Promise<string> {
+  const scratch = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'nsgroups-run-'));
+  try {
+    await fs.promises.writeFile(path.join(scratch, 'owner'), `${ownerRecord()}\n`);
+    for (const d of ['upper', 'work', 'root']) await fs.promises.mkdir(path.join(scratch, d));
+    return scratch;
+  } catch (err) {
+    await removeScratch(scratch);
+    throw err;
   }
 }
 
 /** overlayfs leaves work/work mode 000 when mounted in a user namespace: open up, then remove. */
-async function removeScratch(dir: string): Promise<void> {
+export async function removeScratch(dir: string): Promise<void> {
   const open = async (d: string): Promise<void> => {
     for (const e of await fs.promises.readdir(d, { withFileTypes: true })) {
       if (!e.isDirectory()) continue;
@@ -214,16 +414,27 @@ async function removeScratch(dir: string): Promise<void> {
   await fs.promises.rm(dir, { recursive: true, force: true });
 }
 
-async function runSandbox(command: string, args: string[], options: SpawnOptions): Promise<number> {
+async function runSandbox(command: string, args: string[], options: SpawnOptions, timeoutMs: number | null): Promise<number> {
   const p = spawn(command, args, options);
   // The sandbox runs in its own session: forward what the terminal sends us.
   const forwarded: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
   const forward = (sig: NodeJS.Signals): void => void p.kill(sig);
   for (const sig of forwarded) process.on(sig, forward);
+  // timeout(1): SIGTERM when the time is up, and 124 whatever the command then does
+  let timedOut = false;
+  const timer =
+    timeoutMs === null
+      ? null
+      : setTimeout(() => {
+          timedOut = true;
+          p.kill('SIGTERM');
+        }, timeoutMs);
   try {
     const { code, signal } = await p.exited;
-    return code ?? 128 + (signal ? osConstants.signals[signal] : 0);
+    if (timedOut) return 124;
+    return code ?? 128 + (signal ? osConstants.signals[signal as NodeJS.Signals] : 0);
   } finally {
+    if (timer) clearTimeout(timer);
     for (const sig of forwarded) process.off(sig, forward);
   }
 }

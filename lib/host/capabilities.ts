@@ -10,12 +10,18 @@ import { cgroupCapabilities, type CgroupCapabilities } from '../cgroup/capabilit
 import { run } from '../spawn/index';
 import { resolveSpawn, type SpawnOptions } from '../spawn/options';
 import { spawnResolved } from '../spawn/process';
+import { probeIdMapping } from './idmapping';
+import { firstLine, NO_BASE_FIX, noCgroupReason, probeLimits, type LimitName } from './limits';
 import { decideUnprivilegedUserns, readUsernsSysctls, type UsernsSysctls } from './userns';
+
+export { LIMIT_NAMES, type LimitName } from './limits';
 
 export interface Feature {
   supported: boolean;
   /** why not (or a note on how it was found) */
   reason?: string;
+  /** how to get it, where that depends on why it is missing (doctor prints it) */
+  fix?: string;
 }
 
 export interface HostCapabilities {
@@ -44,6 +50,12 @@ export interface HostCapabilities {
   timeNamespaces: Feature;
   /** recursive read-only binds (mount_setattr, Linux 5.12) */
   mountSetattr: Feature;
+  /** the native addon loads: every feature probed by a spawn needs it */
+  addon: Feature;
+  /** each limit, set on a cgroup of ours (not tried when there is no writable cgroup base) */
+  limits: Record<LimitName, Feature>;
+  /** what an unprivileged caller needs to map id ranges (uidMap/gidMap beyond its own ids) */
+  idMapping: { newuidmap: Feature; newgidmap: Feature; subuid: Feature; subgid: Feature };
 }
 
 export function parseKernelRelease(release: string): HostCapabilities['kernel'] {
@@ -112,28 +124,42 @@ function probeClone3(): Feature {
   };
 }
 
-/** Spawns `cat /proc/self/cgroup` into a fresh cgroup with CLONE_INTO_CGROUP and no fallback. */
+/**
+ * Spawns `cat /proc/self/cgroup` into a fresh cgroup with CLONE_INTO_CGROUP and no fallback.
+ * Where it cannot be tried, the reason says what is missing on this host — a cgroup2 directory
+ * the caller may write, or clone3 itself — not a kernel version.
+ */
 async function probeCloneIntoCgroup(): Promise<Feature> {
   let cg: Cgroup;
   try {
     cg = await Cgroup.create(`probe-${process.pid}-${Date.now()}`);
   } catch (err) {
-    return { supported: false, reason: `no cgroup of ours to try it in: ${(err as Error).message}` };
+    return { supported: false, reason: noCgroupReason(err), fix: NO_BASE_FIX };
   }
   try {
     const v2Dir = cg._placement().v2Dir;
-    if (!v2Dir) return { supported: false, reason: 'no cgroup2 hierarchy: CLONE_INTO_CGROUP needs one' };
-    const p = spawnResolved(resolveSpawn('cat', ['/proc/self/cgroup'], { cgroup: cg, stdio: ['ignore', 'pipe', 'ignore'] }), { strictCgroup: true });
+    if (!v2Dir) {
+      return {
+        supported: false,
+        reason: 'not tried: no cgroup2 directory of ours (CLONE_INTO_CGROUP takes a cgroup2 directory; this host has no cgroup2 mount we may write)',
+        fix: 'a cgroup2 mount (a v2 or hybrid host) with a subtree this caller may write',
+      };
+    }
+    const clone3 = probeClone3();
+    if (!clone3.supported) return { supported: false, reason: `no clone3: ${clone3.reason}` };
     let out = '';
-    p.stdout?.on('data', (d: Buffer) => (out += d));
-    p.on('error', () => {});
-    // listen for the end of the output now: it may come before the exit does
-    const outputRead = new Promise((r) => (p.stdout ? p.stdout.once('close', r) : r(null)));
     try {
+      const p = spawnResolved(resolveSpawn('cat', ['/proc/self/cgroup'], { cgroup: cg, stdio: ['ignore', 'pipe', 'ignore'] }), { strictCgroup: true });
+      p.stdout?.on('data', (d: Buffer) => (out += d));
+      p.on('error', () => {});
+      // listen for the end of the output now: it may come before the exit does
+      const outputRead = new Promise((r) => (p.stdout ? p.stdout.once('close', r) : r(null)));
       await p.exited;
       await outputRead;
     } catch (err) {
-      return { supported: false, reason: (err as Error).message };
+      // clone3 refuses a flag it does not know with EINVAL or E2BIG (clone(2)): an older kernel
+      const old = err instanceof NsgroupsError && (err.errno === -22 || err.errno === -7);
+      return { supported: false, reason: firstLine(err), ...(old ? { fix: 'Linux 5.7+ (clone3 with CLONE_INTO_CGROUP)' } : {}) };
     }
     const inside = /^0::(.*)$/m.exec(out)?.[1];
     return inside && v2Dir.endsWith(inside) ? { supported: true } : { supported: false, reason: `the child was not in its cgroup (${inside})` };
@@ -144,12 +170,33 @@ async function probeCloneIntoCgroup(): Promise<Feature> {
   }
 }
 
+/**
+ * Does the native addon load? The one place that asks (doctor reports a missing addon instead of
+ * failing): point it at lib/native's own answer once that exists.
+ */
+export function probeAddon(): Feature {
+  try {
+    native();
+    return { supported: true };
+  } catch (err) {
+    return {
+      supported: false,
+      reason: firstLine(err).trim(),
+      fix: 'npm install-scripts approve nsgroups && npm rebuild nsgroups (needs python3, make and a C++ compiler)',
+    };
+  }
+}
+
 export async function capabilities(): Promise<HostCapabilities> {
   const root = process.geteuid!() === 0;
   const ns = (...types: NonNullable<SpawnOptions['namespaces']>): SpawnOptions['namespaces'] =>
     root ? types : ['user', ...types];
   const sysctls = readUsernsSysctls();
   const decision = decideUnprivilegedUserns(sysctls);
+  const addon = probeAddon();
+  // without the addon nothing can be spawned: those features are not probed, and say why
+  const notProbed: Feature = { supported: false, reason: 'not probed: the native addon did not load' };
+  const ifAddon = (probe: () => Promise<Feature>): Promise<Feature> => (addon.supported ? probe() : Promise.resolve(notProbed));
   await sweepStaleProbes();
 
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), `nsgroups-probe-${process.pid}-`));
@@ -160,18 +207,22 @@ export async function capabilities(): Promise<HostCapabilities> {
       `cd ${scratch} && mkdir l u w m && echo x > l/f && ` +
       `mount -t overlay overlay -o lowerdir=l,upperdir=u,workdir=w${userxattr ? ',userxattr' : ''} m && rm m/f && test ! -e l/f -o -e l/f`;
     const tmpfs = { type: 'tmpfs' as const, target: scratch };
-    const [cgroup, cloneIntoCgroup, caller, clone, overlayHere, overlayUserns, time, setattr] = await Promise.all([
-      cgroupCapabilities(),
-      probeCloneIntoCgroup(),
-      probeSpawn({ namespaces: ['user'], stdio: 'ignore' }),
-      probeSpawn({ stdio: 'ignore' }),
-      probe(overlay(!root), { namespaces: ns('mount'), mounts: [tmpfs] }),
-      probe(overlay(true), { namespaces: ['user', 'mount'], mounts: [tmpfs] }),
-      probeSpawn({ namespaces: ns('time'), timeOffsets: { monotonic: 0 }, stdio: 'ignore' }),
-      probeSpawn({ namespaces: ns('mount'), mounts: [{ type: 'bind', source: scratch, target: scratch, readonly: true, recursive: true }], stdio: 'ignore' }),
+    const layout = await cgroupCapabilities();
+    const [cgroup, cloneIntoCgroup, caller, clone, overlayHere, overlayUserns, time, setattr, limits] = await Promise.all([
+      layout,
+      ifAddon(probeCloneIntoCgroup),
+      ifAddon(() => probeSpawn({ namespaces: ['user'], stdio: 'ignore' })),
+      ifAddon(() => probeSpawn({ stdio: 'ignore' })),
+      ifAddon(() => probe(overlay(!root), { namespaces: ns('mount'), mounts: [tmpfs] })),
+      ifAddon(() => probe(overlay(true), { namespaces: ['user', 'mount'], mounts: [tmpfs] })),
+      ifAddon(() => probeSpawn({ namespaces: ns('time'), timeOffsets: { monotonic: 0 }, stdio: 'ignore' })),
+      ifAddon(() =>
+        probeSpawn({ namespaces: ns('mount'), mounts: [{ type: 'bind', source: scratch, target: scratch, readonly: true, recursive: true }], stdio: 'ignore' }),
+      ),
+      probeLimits(layout.mode === 'v2'),
     ]);
-    const unprivileged: Feature = root
-      ? { supported: decision.allowed, reason: decision.reason ?? 'decided from the sysctls (the caller is root)' }
+    const unprivileged: Feature = root || !addon.supported
+      ? { supported: decision.allowed, reason: decision.reason ?? `decided from the sysctls (${root ? 'the caller is root' : 'not probed: no addon'})` }
       : { supported: caller.supported, reason: caller.supported ? undefined : decision.reason ?? caller.reason };
     return {
       kernel: parseKernelRelease(os.release()),
@@ -180,10 +231,13 @@ export async function capabilities(): Promise<HostCapabilities> {
       cgroup,
       cloneIntoCgroup,
       cgroupKill: cgroup.kill,
-      clone3: probeClone3(),
+      clone3: addon.supported ? probeClone3() : notProbed,
       pidfd: clone.supported ? { supported: true, reason: 'every spawn uses CLONE_PIDFD' } : clone,
       timeNamespaces: time,
       mountSetattr: setattr,
+      addon,
+      limits,
+      idMapping: probeIdMapping(addon.supported),
     };
   } finally {
     fs.rmSync(scratch, { recursive: true, force: true });

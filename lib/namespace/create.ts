@@ -8,6 +8,7 @@
 // the child gets one too, and that user namespace (where the caller is root) owns the result.
 import * as fs from 'node:fs';
 import { invalidArg, NsgroupsError } from '../errors';
+import { OWNER_ENV, ownerRecord } from '../host/owner';
 import { spawn, type SandboxProcess } from '../spawn/index';
 import type { NamespaceType, SpawnOptions, TimeOffsets } from '../spawn/options';
 import { checkKeys, checkObject, checkOneOf, type Plain } from '../util/validate';
@@ -68,19 +69,24 @@ async function stop(child: SandboxProcess): Promise<void> {
   await child.exited.catch(() => {});
 }
 
-/** Starts the child that is born in the new namespace; `keep`: it outlives this Node process. */
+/**
+ * Starts the child that is born in the new namespace; `keep`: it outlives this Node process.
+ * Its environment names this process as its maker (and whether it made the pin's file), so that
+ * `nsgroups gc` can end a pinned pid namespace whose maker died (lib/host/owner.ts).
+ */
 async function startChild(
   type: NamespaceType,
   network: 'loopback' | 'none',
   keep: boolean,
   timeOffsets: TimeOffsets,
+  pinFileCreated = false,
 ): Promise<SandboxProcess> {
   const namespaces: NamespaceType[] = [type];
   if (type !== 'user' && !hasSysAdmin()) namespaces.unshift('user');
   const options: SpawnOptions = {
     namespaces,
     stdio: 'ignore',
-    env: { PATH: HOLDER_PATH },
+    env: { PATH: HOLDER_PATH, [OWNER_ENV]: ownerRecord(pinFileCreated ? { pin: 'created' } : {}) },
     argv0: HOLDER_ARGV0,
     dieWithParent: !keep,
     ...(type === 'net' ? { network } : {}),
@@ -119,7 +125,7 @@ export async function createNamespace(typeArg: unknown, optionsArg: unknown): Pr
   let child: SandboxProcess | undefined;
   let fd = -1;
   try {
-    child = await startChild(type, network, keepHolder, timeOffsets);
+    child = await startChild(type, network, keepHolder, timeOffsets, created);
     const procPath = `/proc/${child.pid}/ns/${PROC_NS_NAME[type]}`;
     fd = openNamespacePath(procPath, `opening the new ${type} namespace`);
     const identity = identify(fd, procPath);
