@@ -129,7 +129,9 @@ async function probeCloneIntoCgroup(): Promise<Feature> {
     p.on('error', () => {});
     try {
       await p.exited;
-      await new Promise((r) => (p.stdout ? p.stdout.once('close', r) : r(null)));
+      // the pipe may have closed before the exit was seen: a 'close' listener added now would
+      // never fire, and with nothing else pending Node would exit with this promise unsettled
+      await new Promise((r) => (p.stdout && !p.stdout.closed ? p.stdout.once('close', r) : r(null)));
     } catch (err) {
       return { supported: false, reason: (err as Error).message };
     }
