@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 'use strict';
-// Checks one prebuild against what its name promises (prebuilds/linux-<arch>/nsgroups.<libc>.node):
+// Checks each prebuild named against what its name promises (prebuilds/linux-<arch>/nsgroups.<libc>.node):
 //   - an ELF shared object for that machine;
 //   - glibc: no symbol version above GLIBC_2.28, no GLIBCXX/CXXABI at all (libc++ is linked in);
 //     musl: no glibc symbol versions and no libc.so.6;
@@ -8,7 +8,7 @@
 //   - exports: only the N-API entry points (the static libc++ stays hidden, so it cannot
 //     interpose on, or be interposed by, the libstdc++ that Node itself loads);
 //   - the embedded init (pid 1 of a sandbox) is a static executable for the same machine.
-// Prints one line with what it saw; exits 1 with the reasons when something is off.
+// Prints one line per file with what it saw; exits 1, with the reasons, when something is off.
 // Reads the file with readelf(1) (binutils), which reads ELF of any machine.
 // usage: node scripts/check-prebuild.js FILE... [--max-glibc=2.28]
 const { execFileSync } = require('node:child_process');
