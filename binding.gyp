@@ -5,15 +5,33 @@
       # into the addon as bytes and exec'd from a sealed memfd, so it runs in any root filesystem.
       "target_name": "nsgroups_init",
       "type": "none",
+      "variables": {
+        "init_cflags": ["-Os", "-ffreestanding", "-fno-builtin", "-fno-stack-protector", "-fno-asynchronous-unwind-tables",
+                        "-fno-pie", "-Wall", "-Wextra", "-Werror", "-Isrc-native"]
+      },
+      # Built with the addon's own C compiler ($CC, else cc), so a cross build (scripts/prebuilds.js)
+      # gets an init for the addon's architecture. Compiled and linked in two steps: -nostdlib at
+      # link time only, since some compilers (zig cc) also drop the libc headers for it, and the
+      # init takes its constants (errno, signal, wait) from them.
       "actions": [
         {
-          "action_name": "compile_init",
-          "inputs": ["src-native/init/init.c", "src-native/init/start.S", "src-native/rawsys.h"],
+          "action_name": "compile_init_start",
+          "inputs": ["src-native/init/start.S"],
+          "outputs": ["<(INTERMEDIATE_DIR)/init-start.o"],
+          "action": ["<!@(node -p \"process.env.CC || 'cc'\")", "<@(init_cflags)", "-c", "-o", "<@(_outputs)", "src-native/init/start.S"]
+        },
+        {
+          "action_name": "compile_init_main",
+          "inputs": ["src-native/init/init.c", "src-native/rawsys.h"],
+          "outputs": ["<(INTERMEDIATE_DIR)/init-main.o"],
+          "action": ["<!@(node -p \"process.env.CC || 'cc'\")", "<@(init_cflags)", "-c", "-o", "<@(_outputs)", "src-native/init/init.c"]
+        },
+        {
+          "action_name": "link_init",
+          "inputs": ["<(INTERMEDIATE_DIR)/init-start.o", "<(INTERMEDIATE_DIR)/init-main.o"],
           "outputs": ["<(INTERMEDIATE_DIR)/nsgroups-init"],
-          "action": ["cc", "-Os", "-static", "-nostdlib", "-nostartfiles", "-ffreestanding", "-fno-builtin",
-                     "-fno-stack-protector", "-fno-asynchronous-unwind-tables", "-fno-pie", "-no-pie",
-                     "-Wall", "-Wextra", "-Werror", "-s", "-Wl,--build-id=none", "-Isrc-native",
-                     "-o", "<@(_outputs)", "src-native/init/start.S", "src-native/init/init.c"]
+          "action": ["<!@(node -p \"process.env.CC || 'cc'\")", "-static", "-nostdlib", "-no-pie", "-s", "-Wl,--build-id=none",
+                     "-o", "<@(_outputs)", "<(INTERMEDIATE_DIR)/init-start.o", "<(INTERMEDIATE_DIR)/init-main.o"]
         },
         {
           "action_name": "embed_init",
@@ -48,7 +66,8 @@
       "defines": ["NAPI_VERSION=9", "_GNU_SOURCE"],
       "cflags": ["-O2", "-fvisibility=hidden", "-fstack-protector-strong", "-Wall", "-Wextra"],
       "cflags_c": ["-std=gnu11", "-fno-builtin", "-fno-stack-protector"],
-      "cflags_cc": ["-std=c++17"]
+      "cflags_cc": ["-std=c++17"],
+      "ldflags": ["-Wl,--version-script=<(module_root_dir)/src-native/exports.map"]
     }
   ]
 }

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { errnoName, NsgroupsError } from '../errors';
-import { native } from '../native';
+import { addonStatus, native } from '../native';
 import { Cgroup } from '../cgroup/cgroup';
 import { cgroupCapabilities, type CgroupCapabilities } from '../cgroup/capabilities';
 import { run } from '../spawn/index';
@@ -174,17 +174,15 @@ async function probeCloneIntoCgroup(): Promise<Feature> {
  * Does the native addon load? The one place that asks (doctor reports a missing addon instead of
  * failing): point it at lib/native's own answer once that exists.
  */
+/** Whether the native addon loaded, and which file (or why not: the platform and libc looked for). */
 export function probeAddon(): Feature {
-  try {
-    native();
-    return { supported: true };
-  } catch (err) {
-    return {
-      supported: false,
-      reason: firstLine(err).trim(),
-      fix: 'npm install-scripts approve nsgroups && npm rebuild nsgroups (needs python3, make and a C++ compiler)',
-    };
-  }
+  const status = addonStatus();
+  if (status.loaded) return { supported: true, reason: `${status.file} (${status.platform}, ${status.libc})` };
+  return {
+    supported: false,
+    reason: firstLine(status.error).trim(),
+    fix: 'npm install-scripts approve nsgroups && npm rebuild nsgroups (needs python3, make and a C++ compiler)',
+  };
 }
 
 export async function capabilities(): Promise<HostCapabilities> {
