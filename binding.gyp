@@ -51,6 +51,7 @@
         "src-native/cgroup_eventfd.cc",
         "src-native/child.c",
         "src-native/child_fs.c",
+        "src-native/child_privs.c",
         "src-native/clone_call.S",
         "src-native/child_handle.cc",
         "src-native/child_watch.cc",

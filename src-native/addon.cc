@@ -54,6 +54,8 @@ Napi::Object Constants(Napi::Env env) {
   ops.Set("sethostname", (int)NSG_OP_SETHOSTNAME);
   ops.Set("loopbackUp", (int)NSG_OP_LOOPBACK_UP);
   ops.Set("earlyIds", (int)NSG_OP_EARLY_IDS);
+  ops.Set("mask", (int)NSG_OP_MASK);
+  ops.Set("readonly", (int)NSG_OP_READONLY);
   Napi::Object reports = Napi::Object::New(env);
   reports.Set("error", (int)NSG_REPORT_ERROR);
   reports.Set("request", (int)NSG_REPORT_REQUEST);

@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 
 #include "child_fs.h"
+#include "child_privs.h"
 #include "rawsys.h"
 #include "report.h"
 
@@ -159,6 +160,10 @@ static void setup_fds(const struct child *c) {
   CHECK(CLOSE_FDS, -1, mark_all_cloexec((unsigned int)n));
 }
 
+static void privs(const struct child *c, struct nsg_privs_result r) {
+  if (r.err < 0) fail(c, r.step, r.err, r.index);
+}
+
 static void set_ids(const struct child *c, uint32_t uid, uint32_t gid) {
   CHECK(SETRESGID, -1, nsg_sys3(__NR_setresgid, gid, gid, gid));
   CHECK(SETRESUID, -1, nsg_sys3(__NR_setresuid, uid, uid, uid));
@@ -212,12 +217,22 @@ static __attribute__((noreturn)) void run_sandbox(const struct child *c) {
   if (p->cwd) CHECK(CHDIR, -1, nsg_sys1(__NR_chdir, p->cwd));
   const char *path = resolve_command(c);
 
-  /* 8. fds, identity, and a last look at the parent */
+  /* 8. fds, limits, identity and what it may do: the bounding set and the limits while the
+        capabilities to change them are there; the ids with KEEPCAPS (a change from uid 0
+        would clear permitted, capabilities(7)); then every capability set to what is kept */
   setup_fds(c);
+  privs(c, nsg_set_rlimits(p->rlimits, p->rlimits_count));
+  if (p->drop_caps) {
+    if (p->set_ids) CHECK(KEEPCAPS, -1, nsg_sys2(__NR_prctl, PR_SET_KEEPCAPS, 1));
+    privs(c, nsg_drop_bounding_set(p->keep_caps));
+  }
   if (p->set_groups) CHECK(SETGROUPS, -1, nsg_sys2(__NR_setgroups, p->groups_count, p->groups));
   if (p->set_ids) set_ids(c, p->uid, p->gid);
+  if (p->new_keyring) privs(c, nsg_join_new_keyring());
+  if (p->drop_caps) privs(c, nsg_set_capabilities(p->keep_caps));
   if (p->no_new_privs) CHECK(NO_NEW_PRIVS, -1, nsg_sys5(__NR_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
   set_pdeathsig(c);
+  privs(c, nsg_install_seccomp(p->seccomp_filter, p->seccomp_filter_count, p->seccomp_flags));
 
   /* 9. exec with an empty signal mask; the report pipe closes with it */
   uint64_t empty = 0;
@@ -236,6 +251,14 @@ static int init_main(void *arg) {
   const struct child *c = &child;
   set_pdeathsig(c);
   CHECK(CLOSE_FDS, -1, mark_all_cloexec(0));
+  /* the init needs no capability at all to reap: it runs with none (empty bounding set, so its
+     execve as root grants none), no new privileges, and the command's seccomp filter */
+  if (p->drop_caps) {
+    privs(c, nsg_drop_bounding_set(0));
+    privs(c, nsg_set_capabilities(0));
+  }
+  if (p->no_new_privs) CHECK(NO_NEW_PRIVS, -1, nsg_sys5(__NR_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
+  privs(c, nsg_install_seccomp(p->seccomp_filter, p->seccomp_filter_count, p->seccomp_flags));
   char *argv[] = {(char *)"nsgroups-init", 0};
   char *envp[] = {0};
   long r = nsg_sys5(__NR_execveat, p->init_fd, "", argv, envp, AT_EMPTY_PATH);

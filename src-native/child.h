@@ -32,7 +32,8 @@ extern "C" {
  * Field types: BOOL (int32_t 0/1, a JS boolean), I32 (int32_t), U32 (uint32_t), U64 (uint64_t,
  * a JS integer below 2^53), STR (const char *, a JS string or null -> NULL), STRS (a JS string
  * array -> NULL-terminated char *const * plus NAME_count), U32S (a JS number array -> const
- * uint32_t * plus NAME_count), and the struct arrays OPS, JOINS, STDIO.
+ * uint32_t * plus NAME_count), BYTES (a Buffer -> const uint8_t * plus NAME_count bytes), and
+ * the struct arrays OPS, JOINS, STDIO, RLIMITS.
  */
 
 /* One filesystem or host-identity step, run in order after the namespaces exist. */
@@ -49,7 +50,10 @@ enum nsg_op_kind {
   NSG_OP_PIVOT_ROOT = 8, /* chdir(target); pivot_root(".", "."); detach the old root; chdir("/") */
   NSG_OP_SETHOSTNAME = 9, /* sethostname(data) */
   NSG_OP_LOOPBACK_UP = 10, /* bring "lo" up in the current network namespace */
-  NSG_OP_EARLY_IDS = 11    /* setresgid/setresuid to the plan's early_gid/early_uid, here */
+  NSG_OP_EARLY_IDS = 11,   /* setresgid/setresuid to the plan's early_gid/early_uid, here */
+  NSG_OP_MASK = 12,        /* hide target: an empty read-only tmpfs over a directory, /dev/null
+                              (source) over a file; a target that does not exist is fine */
+  NSG_OP_READONLY = 13     /* target bound onto itself read-only, recursively; missing is fine */
 };
 
 /*
@@ -81,6 +85,12 @@ enum nsg_op_kind {
   X(STR, kind, "kind")            \
   X(I32, fd, "fd")                \
   X(BOOL, child_reads, "childReads")
+
+/* A resource limit (setrlimit(2)); a value of 2^53-1 or more is RLIM_INFINITY. */
+#define NSG_RLIMIT_FIELDS(X)         \
+  X(I32, resource, "resource")       \
+  X(U64, soft, "soft")               \
+  X(U64, hard, "hard")
 
 #define NSG_PLAN_FIELDS(X)                                                                       \
   /* the clone, done by the parent */                                                            \
@@ -116,7 +126,14 @@ enum nsg_op_kind {
   X(U32, gid, "gid")                                                                             \
   X(I32, pdeathsig, "pdeathsig")           /* signal when the spawning thread dies, 0 = none */  \
   X(BOOL, new_session, "newSession")                                                             \
-  X(BOOL, no_new_privs, "noNewPrivs")
+  /* least privilege, last before execve */                                                      \
+  X(BOOL, new_keyring, "newKeyring")       /* join a new anonymous session keyring */            \
+  X(RLIMITS, rlimits, "rlimits")                                                                 \
+  X(BOOL, drop_caps, "dropCapabilities")   /* every set (and the init's) to keep_caps */         \
+  X(U64, keep_caps, "keepCapabilities")    /* bit N: capability N stays */                       \
+  X(BOOL, no_new_privs, "noNewPrivs")                                                            \
+  X(BYTES, seccomp_filter, "seccompFilter") /* struct sock_filter[]; empty: no filter */        \
+  X(U32, seccomp_flags, "seccompFlags")    /* SECCOMP_SET_MODE_FILTER flags */
 
 #define NSG_DECLARE_BOOL(n) int32_t n;
 #define NSG_DECLARE_I32(n) int32_t n;
@@ -128,10 +145,13 @@ enum nsg_op_kind {
 #define NSG_DECLARE_OPS(n) const struct nsg_op *n; int32_t n##_count;
 #define NSG_DECLARE_JOINS(n) const struct nsg_join *n; int32_t n##_count;
 #define NSG_DECLARE_STDIO(n) const int32_t *n; int32_t n##_count; /* fd i <- n[i], -1 = closed */
+#define NSG_DECLARE_BYTES(n) const uint8_t *n; int32_t n##_count;
+#define NSG_DECLARE_RLIMITS(n) const struct nsg_rlimit *n; int32_t n##_count;
 #define NSG_DECLARE_FIELD(type, name, key) NSG_DECLARE_##type(name)
 
 struct nsg_op { NSG_OP_FIELDS(NSG_DECLARE_FIELD) };
 struct nsg_join { NSG_JOIN_FIELDS(NSG_DECLARE_FIELD) };
+struct nsg_rlimit { NSG_RLIMIT_FIELDS(NSG_DECLARE_FIELD) };
 
 /* A stack for a CLONE_VM child (its top is base + size). */
 struct nsg_stack {

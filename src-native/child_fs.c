@@ -311,6 +311,63 @@ static struct nsg_op_result pivot_into_root(int *root_fd) {
   return result(0, 0);
 }
 
+/* runc's maskedPaths: a directory gets an empty read-only tmpfs, anything else /dev/null
+   bound read-only; what this kernel does not have is nothing to hide. */
+static struct nsg_op_result mask(const struct nsg_op *op, int root_fd) {
+  long target = open_target(op, root_fd, 0);
+  if (target == -ENOENT) return result(0, 0);
+  if (target < 0) return result(NSG_STEP_RESOLVE, target);
+  struct stat st;
+  long r = nsg_sys4(__NR_newfstatat, target, "", &st, AT_EMPTY_PATH);
+  struct nsg_op_result out = result(NSG_STEP_RESOLVE, r);
+  if (r == 0 && S_ISDIR(st.st_mode)) {
+    char path[32];
+    fd_path(path, target);
+    out = result(NSG_STEP_MOUNT, nsg_sys5(__NR_mount, "tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, 0));
+  } else if (r == 0) {
+    struct nsg_op op_null = *op;
+    op_null.attr = NSG_MOUNT_ATTR_RDONLY | NSG_MOUNT_ATTR_NOSUID | NSG_MOUNT_ATTR_NOEXEC;
+    op_null.recursive = 0;
+    out = bind_detached(&op_null, target);
+    if (out.err == -ENOSYS) out = bind_remount(&op_null, root_fd, target);
+  }
+  close_fd(target);
+  return out;
+}
+
+/* runc's readonlyPaths: the mount at target (with what is below it) bound onto itself, read-only. */
+static struct nsg_op_result read_only(const struct nsg_op *op, int root_fd) {
+  long target = open_target(op, root_fd, 0);
+  if (target == -ENOENT) return result(0, 0);
+  if (target < 0) return result(NSG_STEP_RESOLVE, target);
+  struct nsg_op_result out;
+  long tree = nsg_sys3(__NR_open_tree, target, "", NSG_OPEN_TREE_CLONE | O_CLOEXEC | AT_RECURSIVE | AT_EMPTY_PATH);
+  if (tree >= 0) {
+    struct nsg_mount_attr attr = {NSG_MOUNT_ATTR_RDONLY | NSG_MOUNT_ATTR_NOSUID | NSG_MOUNT_ATTR_NODEV, 0, 0, 0};
+    long r = nsg_sys5(__NR_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr);
+    out = result(NSG_STEP_MOUNT_SETATTR, r);
+    if (r == 0)
+      out = result(NSG_STEP_MOVE_MOUNT, nsg_sys6(__NR_move_mount, tree, (long)"", target, (long)"",
+                                                 NSG_MOVE_MOUNT_F_EMPTY_PATH | NSG_MOVE_MOUNT_T_EMPTY_PATH, 0));
+    close_fd(tree);
+  } else {
+    out = result(NSG_STEP_OPEN_TREE, tree);
+  }
+  if (out.err == -ENOSYS) { /* before Linux 5.12: bind it onto itself, remount the top */
+    char path[32];
+    fd_path(path, target);
+    long r = nsg_sys5(__NR_mount, path, path, 0, MS_BIND | MS_REC, 0);
+    out = result(NSG_STEP_MOUNT, r);
+    if (r == 0) {
+      long top = open_target(op, root_fd, 0);
+      out = top < 0 ? result(NSG_STEP_RESOLVE, top) : result(NSG_STEP_REMOUNT, remount_fd(top, MS_RDONLY | MS_NOSUID | MS_NODEV));
+      close_fd(top);
+    }
+  }
+  close_fd(target);
+  return out;
+}
+
 static long loopback_up(void) {
   long s = nsg_sys3(__NR_socket, AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (s < 0) return s;
@@ -357,6 +414,11 @@ struct nsg_op_result nsg_run_op(const struct nsg_op *op, int *root_fd) {
     return result(NSG_STEP_SETHOSTNAME, nsg_sys2(__NR_sethostname, op->data, nsg_strlen(op->data)));
   case NSG_OP_LOOPBACK_UP:
     return result(NSG_STEP_LOOPBACK, loopback_up());
+  case NSG_OP_MASK:
+    if (!op->source) return result(NSG_STEP_PLAN, -EINVAL);
+    return mask(op, *root_fd);
+  case NSG_OP_READONLY:
+    return read_only(op, *root_fd);
   default:
     return result(NSG_STEP_PLAN, -EINVAL);
   }

@@ -107,7 +107,17 @@ class Reader {
     return v.As<Napi::Object>();
   }
 
+  const uint8_t *BYTES(Napi::Object o, const std::string &w, const char *k, int32_t *count) {
+    Napi::Value v = o.Get(k);
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) Fail(w, k, "a Buffer", v);
+    Napi::Uint8Array a = v.As<Napi::Uint8Array>();
+    std::vector<uint8_t> &out = mem_.bytes.emplace_back(a.Data(), a.Data() + a.ByteLength());
+    *count = (int32_t)out.size();
+    return out.data();
+  }
+
   const nsg_op *OPS(Napi::Object o, const std::string &w, const char *k, int32_t *count);
+  const nsg_rlimit *RLIMITS(Napi::Object o, const std::string &w, const char *k, int32_t *count);
   const nsg_join *JOINS(Napi::Object o, const std::string &w, const char *k, int32_t *count);
   void STDIO(Napi::Object o, const std::string &w, const char *k, std::vector<StdioEntry> &out);
 
@@ -121,6 +131,7 @@ const char *const kPlanKeys[] = {NSG_PLAN_FIELDS(NSG_KEY)};
 const char *const kOpKeys[] = {NSG_OP_FIELDS(NSG_KEY)};
 const char *const kJoinKeys[] = {NSG_JOIN_FIELDS(NSG_KEY)};
 const char *const kStdioKeys[] = {NSG_STDIO_FIELDS(NSG_KEY)};
+const char *const kRlimitKeys[] = {NSG_RLIMIT_FIELDS(NSG_KEY)};
 #undef NSG_KEY
 
 // One generated statement per field: scalars are assigned, lists also set NAME_count.
@@ -134,6 +145,8 @@ const char *const kStdioKeys[] = {NSG_STDIO_FIELDS(NSG_KEY)};
 #define NSG_READ_OPS(n, k) out.n = r.OPS(obj, where, k, &out.n##_count);
 #define NSG_READ_JOINS(n, k) out.n = r.JOINS(obj, where, k, &out.n##_count);
 #define NSG_READ_STDIO(n, k) r.STDIO(obj, where, k, stdio);
+#define NSG_READ_BYTES(n, k) out.n = r.BYTES(obj, where, k, &out.n##_count);
+#define NSG_READ_RLIMITS(n, k) out.n = r.RLIMITS(obj, where, k, &out.n##_count);
 #define NSG_READ(type, name, key) NSG_READ_##type(name, key)
 
 const nsg_op *Reader::OPS(Napi::Object o, const std::string &w, const char *k, int32_t *count) {
@@ -149,6 +162,21 @@ const nsg_op *Reader::OPS(Napi::Object o, const std::string &w, const char *k, i
   }
   *count = (int32_t)mem_.ops.size();
   return mem_.ops.data();
+}
+
+const nsg_rlimit *Reader::RLIMITS(Napi::Object o, const std::string &w, const char *k, int32_t *count) {
+  Napi::Array a = Array(o, w, k);
+  Reader &r = *this;
+  for (uint32_t i = 0; i < a.Length(); i++) {
+    std::string where = w + "." + k + "[" + std::to_string(i) + "]";
+    Napi::Object obj = Entry(a, i, where);
+    CheckKeys(obj, where, kRlimitKeys, sizeof kRlimitKeys / sizeof *kRlimitKeys);
+    nsg_rlimit out{};
+    NSG_RLIMIT_FIELDS(NSG_READ)
+    mem_.rlimits.push_back(out);
+  }
+  *count = (int32_t)mem_.rlimits.size();
+  return mem_.rlimits.data();
 }
 
 const nsg_join *Reader::JOINS(Napi::Object o, const std::string &w, const char *k, int32_t *count) {
@@ -206,11 +234,13 @@ Napi::Object PlanSchema(Napi::Env env) {
   static const char *const op_types[] = {NSG_OP_FIELDS(NSG_TYPE)};
   static const char *const join_types[] = {NSG_JOIN_FIELDS(NSG_TYPE)};
   static const char *const stdio_types[] = {NSG_STDIO_FIELDS(NSG_TYPE)};
+  static const char *const rlimit_types[] = {NSG_RLIMIT_FIELDS(NSG_TYPE)};
 #undef NSG_TYPE
   Napi::Object schema = Napi::Object::New(env);
   schema.Set("plan", SchemaOf(env, kPlanKeys, plan_types, sizeof kPlanKeys / sizeof *kPlanKeys));
   schema.Set("op", SchemaOf(env, kOpKeys, op_types, sizeof kOpKeys / sizeof *kOpKeys));
   schema.Set("join", SchemaOf(env, kJoinKeys, join_types, sizeof kJoinKeys / sizeof *kJoinKeys));
   schema.Set("stdio", SchemaOf(env, kStdioKeys, stdio_types, sizeof kStdioKeys / sizeof *kStdioKeys));
+  schema.Set("rlimit", SchemaOf(env, kRlimitKeys, rlimit_types, sizeof kRlimitKeys / sizeof *kRlimitKeys));
   return schema;
 }

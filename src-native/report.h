@@ -77,6 +77,13 @@ struct nsg_report {
   X(SETRESGID, "setresgid", "setresgid")               \
   X(SETRESUID, "setresuid", "setresuid")               \
   X(NO_NEW_PRIVS, "no_new_privs", "prctl")             \
+  X(KEYRING, "keyring", "keyctl")                      \
+  X(RLIMIT, "rlimit", "prlimit64")                     \
+  X(KEEPCAPS, "keepcaps", "prctl")                     \
+  X(BOUNDING_SET, "bounding_set", "prctl")             \
+  X(CAPABILITIES, "capabilities", "capset")            \
+  X(AMBIENT, "ambient", "prctl")                       \
+  X(SECCOMP, "seccomp", "seccomp")                     \
   X(INIT, "init", "execveat")                          \
   /* the parent's own steps, named in the errors it makes */ \
   X(CGROUP, "cgroup", "write")                         \

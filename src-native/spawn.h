@@ -22,6 +22,8 @@ struct SpawnMemory {
   std::vector<nsg_op> ops;
   std::vector<nsg_join> joins;
   std::vector<int32_t> stdio;
+  std::vector<nsg_rlimit> rlimits;
+  std::deque<std::vector<uint8_t>> bytes;
   nsg_plan plan{};
   void *stacks = nullptr;  // one mapping: a guard page under each stack
   size_t stacks_size = 0;

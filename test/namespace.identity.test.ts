@@ -154,7 +154,8 @@ describe('parent, owner, ownerUid (ioctl_ns)', () => {
   it('a nested user namespace: parent() walks back up to ours, owner() of its net is the innermost', async () => {
     // the sandbox (user namespace U1) runs unshare(1), which makes U2 inside U1 and a net
     // namespace owned by U2, then execs sleep in them
-    const p = spawn('unshare', ['--user', '--net', 'sleep', '1000'], { namespaces: ['user'], stdio: 'ignore' });
+    // (it makes namespaces itself: the default seccomp filter refuses a nested user namespace)
+    const p = spawn('unshare', ['--user', '--net', 'sleep', '1000'], { namespaces: ['user'], seccomp: 'none', stdio: 'ignore' });
     try {
       await once(p, 'spawn');
       await waitFor(() => fs.readFileSync(`/proc/${p.pid}/cmdline`, 'utf8').startsWith('sleep'), 5000, 'unshare to exec sleep');

@@ -2,7 +2,7 @@
 // missing, unknown or mistyped key, and the TypeScript declarations and lib/spawn/plan.ts must
 // agree with it. A renamed field is then an error at the first spawn, never a silent default.
 import * as fs from 'node:fs';
-import type { NativeJoin, NativeOp, NativePlan, NativeStdio } from '../types/native';
+import type { NativeJoin, NativeOp, NativePlan, NativeRlimit, NativeStdio } from '../types/native';
 import { native } from '../lib/native';
 import { resolveSpawn } from '../lib/spawn/options';
 import { buildPlan } from '../lib/spawn/plan';
@@ -13,7 +13,8 @@ const PLAN_KEYS = {
   cloneFlags: true, cgroupFd: true, useVm: true, stdio: true, joins: true, nondumpable: true, unshareUser: true,
   unshareFlags: true, forkIntoPidns: true, init: true, unshareTime: true, unshareCgroupLate: true, earlyIds: true,
   earlyUid: true, earlyGid: true, ops: true, cwd: true, candidates: true, argv: true, envp: true, setGroups: true,
-  groups: true, setIds: true, uid: true, gid: true, pdeathsig: true, newSession: true, noNewPrivs: true,
+  groups: true, setIds: true, uid: true, gid: true, pdeathsig: true, newSession: true, newKeyring: true, rlimits: true,
+  dropCapabilities: true, keepCapabilities: true, noNewPrivs: true, seccompFilter: true, seccompFlags: true,
 } satisfies Record<keyof NativePlan, true>;
 const OP_KEYS = {
   kind: true, source: true, target: true, fstype: true, data: true, flags: true, attr: true, mode: true,
@@ -21,6 +22,7 @@ const OP_KEYS = {
 } satisfies Record<keyof NativeOp, true>;
 const JOIN_KEYS = { fd: true, nstype: true } satisfies Record<keyof NativeJoin, true>;
 const STDIO_KEYS = { kind: true, fd: true, childReads: true } satisfies Record<keyof NativeStdio, true>;
+const RLIMIT_KEYS = { resource: true, soft: true, hard: true } satisfies Record<keyof NativeRlimit, true>;
 
 const schema = native().planSchema;
 const keysOf = (fields: Array<[string, string]>): string[] => fields.map(([k]) => k).sort();
@@ -36,7 +38,8 @@ function fits(type: string, value: unknown): boolean {
     case 'STR': return value === null || typeof value === 'string';
     case 'STRS': return Array.isArray(value) && value.every((s) => typeof s === 'string');
     case 'U32S': return Array.isArray(value) && value.every((n) => int(n, 0, 2 ** 32 - 1));
-    case 'OPS': case 'JOINS': case 'STDIO': return Array.isArray(value);
+    case 'OPS': case 'JOINS': case 'STDIO': case 'RLIMITS': return Array.isArray(value);
+    case 'BYTES': return value instanceof Uint8Array;
     default: return false;
   }
 }
@@ -53,6 +56,7 @@ it('the declarations list exactly the keys the addon reads', () => {
   expect(Object.keys(OP_KEYS).sort()).toEqual(keysOf(schema.op));
   expect(Object.keys(JOIN_KEYS).sort()).toEqual(keysOf(schema.join));
   expect(Object.keys(STDIO_KEYS).sort()).toEqual(keysOf(schema.stdio));
+  expect(Object.keys(RLIMIT_KEYS).sort()).toEqual(keysOf(schema.rlimit));
 });
 
 describe('plans built by lib/spawn/plan.ts fit the schema', () => {
@@ -64,6 +68,7 @@ describe('plans built by lib/spawn/plan.ts fit the schema', () => {
     ['a rootfs with mounts', { namespaces: ['user', 'pid'], rootfs: dir, readonly: true, sysfs: true, mounts: [{ type: 'tmpfs', target: '/x', size: '1M' }] }],
     ['ids and groups', { namespaces: ['user'], user: { uid: 0, gid: 0, groups: [] } }],
     ['a time namespace', { namespaces: ['user', 'time'], timeOffsets: { boottime: 5 } }],
+    ['least privilege relaxed', { namespaces: ['user'], capabilities: ['CAP_NET_RAW'], seccomp: { deny: ['chroot'] }, rlimits: { nofile: 64, fsize: '1M' } }],
   ];
   it.each(cases)('%s', (_name, options) => {
     const { plan } = buildPlan(resolveSpawn('true', [], options));
@@ -71,6 +76,7 @@ describe('plans built by lib/spawn/plan.ts fit the schema', () => {
     checkAgainst(schema.plan, p, 'plan');
     for (const [i, op] of plan.ops.entries()) checkAgainst(schema.op, op as unknown as Record<string, unknown>, `plan.ops[${i}]`);
     for (const [i, s] of plan.stdio.entries()) checkAgainst(schema.stdio, s as unknown as Record<string, unknown>, `plan.stdio[${i}]`);
+    for (const [i, r] of plan.rlimits.entries()) checkAgainst(schema.rlimit, r as unknown as Record<string, unknown>, `plan.rlimits[${i}]`);
   });
 });
 
@@ -119,6 +125,10 @@ describe('the reader refuses a plan that does not fit, before anything is cloned
     refuses({ ...good(), ops: [{ ...op, a: 'x' }] }, /plan\.ops\[0\] has an unknown key 'a'/);
     refuses({ ...good(), ops: [op, 'mount'] }, /plan\.ops\[1\] must be an object, got string/);
     refuses({ ...good(), stdio: [{ kind: 'pipe', fd: -1 }] }, /plan\.stdio\[0\] lacks the key 'childReads'/);
+  });
+
+  it('a Buffer field given something else', () => {
+    refuses({ ...good(), seccompFilter: [1, 2, 3] }, /plan\.seccompFilter must be a Buffer, got array/);
   });
 
   it('a string with a NUL byte', () => {

@@ -33,6 +33,13 @@ export interface NativeOp {
   noSymlinks: boolean;
 }
 
+export interface NativeRlimit {
+  resource: number;
+  /** 2^53-1 (Number.MAX_SAFE_INTEGER) and up: RLIM_INFINITY */
+  soft: number;
+  hard: number;
+}
+
 export interface NativeJoin {
   fd: number;
   nstype: number;
@@ -73,7 +80,17 @@ export interface NativePlan {
   gid: number;
   pdeathsig: number;
   newSession: boolean;
+  /** join a new anonymous session keyring */
+  newKeyring: boolean;
+  rlimits: NativeRlimit[];
+  /** set every capability set (and the init's) to keepCapabilities */
+  dropCapabilities: boolean;
+  /** bit N: capability N stays */
+  keepCapabilities: number;
   noNewPrivs: boolean;
+  /** struct sock_filter[] installed last before execve; empty: none */
+  seccompFilter: Buffer;
+  seccompFlags: number;
 }
 
 /** What the addon's reader expects: [key, type] per field (types as child.h names them). */
@@ -82,6 +99,7 @@ export interface NativePlanSchema {
   op: Array<[string, string]>;
   join: Array<[string, string]>;
   stdio: Array<[string, string]>;
+  rlimit: Array<[string, string]>;
 }
 
 export type ChildEvent =
@@ -127,6 +145,8 @@ export interface NativeConstants {
     sethostname: number;
     loopbackUp: number;
     earlyIds: number;
+    mask: number;
+    readonly: number;
   };
   reports: { error: number; request: number };
   requests: { idMaps: number; timeOffsets: number };

@@ -211,8 +211,9 @@ export async function capabilities(): Promise<HostCapabilities> {
       ifAddon(probeCloneIntoCgroup),
       ifAddon(() => probeSpawn({ namespaces: ['user'], stdio: 'ignore' })),
       ifAddon(() => probeSpawn({ stdio: 'ignore' })),
-      ifAddon(() => probe(overlay(!root), { namespaces: ns('mount'), mounts: [tmpfs] })),
-      ifAddon(() => probe(overlay(true), { namespaces: ['user', 'mount'], mounts: [tmpfs] })),
+      // the probe itself mounts: it keeps the sandbox's capabilities (a sandbox's command has none)
+      ifAddon(() => probe(overlay(!root), { namespaces: ns('mount'), mounts: [tmpfs], capabilities: 'all' })),
+      ifAddon(() => probe(overlay(true), { namespaces: ['user', 'mount'], mounts: [tmpfs], capabilities: 'all' })),
       ifAddon(() => probeSpawn({ namespaces: ns('time'), timeOffsets: { monotonic: 0 }, stdio: 'ignore' })),
       ifAddon(() =>
         probeSpawn({ namespaces: ns('mount'), mounts: [{ type: 'bind', source: scratch, target: scratch, readonly: true, recursive: true }], stdio: 'ignore' }),

@@ -3,6 +3,7 @@
 import type { NativeOp } from '../../types/native';
 import type { native } from '../native';
 import type { ResolvedMount } from './mounts';
+import type { ResolvedSpawn } from './options';
 
 // mount(2) flags
 export const MS = {
@@ -71,3 +72,14 @@ export function userMountOps(m: ResolvedMount, k: Ops, inRoot: boolean): Planned
   return [op({ kind: k.mount, source: 'proc', fstype: 'proc', flags: MS.NOSUID | MS.NODEV | MS.NOEXEC, ...at, describe: `mount proc on '${m.target}'` })];
 }
 
+
+/**
+ * The kernel paths the command must not read (masked) or change (read-only), after /proc and
+ * /sys are in place: inside the rootfs, or in the sandbox's view of the host's filesystem.
+ */
+export function maskOps(spec: Pick<ResolvedSpawn, 'maskedPaths' | 'readonlyPaths'>, k: Ops, inRoot: boolean): PlannedOp[] {
+  return [
+    ...spec.maskedPaths.map((p) => op({ kind: k.mask, source: '/dev/null', target: p, inRoot, describe: `hide '${p}' (maskedPaths)`, path: p })),
+    ...spec.readonlyPaths.map((p) => op({ kind: k.readonly, target: p, inRoot, describe: `make '${p}' read-only (readonlyPaths)`, path: p })),
+  ];
+}

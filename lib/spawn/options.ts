@@ -24,6 +24,20 @@ import { NAMESPACE_TYPES, type NamespaceType } from '../namespace/kinds';
 import { resolveRootfs, type ResolvedRootfs } from './rootfs';
 import type { OverlayMount } from '../overlay/overlay-mount';
 import { Cgroup } from '../cgroup/cgroup';
+import { resolveSeccomp, type ResolvedSeccomp, type SeccompOption } from '../seccomp/index';
+import {
+  DEFAULT_MASKED_PATHS,
+  DEFAULT_READONLY_PATHS,
+  capabilityNames,
+  resolveCapabilities,
+  resolveKeyring,
+  resolvePathList,
+  resolveRlimits,
+  type CapabilitiesOption,
+  type KeyringOption,
+  type ResolvedRlimit,
+  type RlimitsOption,
+} from './privileges';
 
 export { NAMESPACE_TYPES, type NamespaceType };
 
@@ -97,6 +111,21 @@ export interface SpawnOptions {
   signal?: AbortSignal;
   /** the signal for timeout and abort (default 'SIGTERM') */
   killSignal?: NodeJS.Signals | number;
+  /**
+   * capabilities the command keeps, in every set (capabilities(7) names); default in a sandbox:
+   * none, root inside or not; 'all' keeps what it would have. Without a sandbox the caller's.
+   */
+  capabilities?: CapabilitiesOption;
+  /** the system-call filter: 'default' in a sandbox (docs/seccomp.md), 'none', rules, or a raw filter */
+  seccomp?: SeccompOption;
+  /** paths hidden from the command (default in a sandbox: runc's list under /proc and /sys) */
+  maskedPaths?: readonly string[];
+  /** paths the command may read but not change (default in a sandbox: runc's list, and /sys without a rootfs) */
+  readonlyPaths?: readonly string[];
+  /** resource limits (setrlimit(2)) of the command; in a sandbox core defaults to 0 */
+  rlimits?: RlimitsOption;
+  /** 'new' (default in a sandbox): a session keyring of its own; 'inherit': the caller's */
+  keyring?: KeyringOption;
 }
 
 export const SPAWN_OPTION_KEYS = [
@@ -124,6 +153,12 @@ export const SPAWN_OPTION_KEYS = [
   'timeout',
   'signal',
   'killSignal',
+  'capabilities',
+  'seccomp',
+  'maskedPaths',
+  'readonlyPaths',
+  'rlimits',
+  'keyring',
 ] as const;
 
 /** child_process options that make no sense here, with what to do instead. */
@@ -170,6 +205,14 @@ export interface ResolvedSpawn {
   timeout: number | null;
   signal: AbortSignal | null;
   killSignal: NodeJS.Signals | number;
+  /** the capabilities kept (a mask), or null to leave the caller's as they are */
+  keepCapabilities: number | null;
+  seccomp: ResolvedSeccomp | null;
+  /** applied in the sandbox's own mount namespace (empty without one) */
+  maskedPaths: string[];
+  readonlyPaths: string[];
+  rlimits: ResolvedRlimit[];
+  newKeyring: boolean;
 }
 
 const DEFAULT_PATH = '/usr/local/bin:/usr/bin:/bin';
@@ -354,6 +397,33 @@ export function resolveSpawn(command: unknown, args: unknown, options: unknown):
     if (init && !namespaces.has('pid')) throw invalidArg("options.init needs a new pid namespace: add 'pid' to namespaces");
     const rootfs = underRootfs ? resolveRootfs(o.rootfs, { readonly, sysfs, userns }) : null;
     const sandboxed = namespaces.size > 0 || joins.length > 0;
+    // The kernel paths a sandbox must not change are hidden or made read-only in a mount
+    // namespace of its own: every sandbox gets one, unless it joins somebody else's.
+    const masksGiven = o.maskedPaths !== undefined || o.readonlyPaths !== undefined;
+    if (masksGiven && joined.has('mount')) {
+      throw invalidArg('options.maskedPaths/readonlyPaths apply in a new mount namespace, but the mount namespace is joined');
+    }
+    if (sandboxed && !joined.has('mount')) namespaces.add('mount');
+    const ownMounts = namespaces.has('mount');
+    const maskedPaths = ownMounts ? resolvePathList(o.maskedPaths, sandboxed ? DEFAULT_MASKED_PATHS : [], 'options.maskedPaths') : [];
+    const readonlyDefaults = sandboxed ? [...DEFAULT_READONLY_PATHS, ...(underRootfs ? [] : ['/sys'])] : [];
+    const readonlyPaths = ownMounts ? resolvePathList(o.readonlyPaths, readonlyDefaults, 'options.readonlyPaths') : [];
+    if (masksGiven && !ownMounts) throw invalidArg("options.maskedPaths/readonlyPaths need a mount namespace: add 'mount' to namespaces");
+
+    const keepCapabilities = o.capabilities === undefined ? (sandboxed ? 0 : null) : resolveCapabilities(o.capabilities);
+    const nnp = noNewPrivileges ?? sandboxed;
+    const seccomp = o.seccomp === undefined && !sandboxed ? null : resolveSeccomp(o.seccomp);
+    if (seccomp && !nnp) {
+      // seccomp(2): a filter needs no_new_privs, or CAP_SYS_ADMIN at the time it is installed
+      const sysAdmin = keepCapabilities === null ? process.geteuid!() === 0 : capabilityNames(keepCapabilities).includes('CAP_SYS_ADMIN');
+      if (!sysAdmin) {
+        throw invalidArg(
+          "a seccomp filter needs noNewPrivileges (or CAP_SYS_ADMIN kept in options.capabilities): set noNewPrivileges: true, or seccomp: 'none' to run without a filter",
+        );
+      }
+    }
+    const rlimits = resolveRlimits(o.rlimits, sandboxed ? { core: 0 } : {});
+    const newKeyring = resolveKeyring(o.keyring, sandboxed);
 
     return {
       file,
@@ -376,10 +446,16 @@ export function resolveSpawn(command: unknown, args: unknown, options: unknown):
       init: init ?? namespaces.has('pid'),
       dieWithParent,
       newSession,
-      noNewPrivileges: noNewPrivileges ?? sandboxed,
+      noNewPrivileges: nnp,
       timeout,
       signal: (o.signal as AbortSignal | undefined) ?? null,
       killSignal,
+      keepCapabilities,
+      seccomp,
+      maskedPaths,
+      readonlyPaths,
+      rlimits,
+      newKeyring,
     };
   } catch (err) {
     closeJoins(joins);

@@ -5,7 +5,8 @@ import type { NativePlan } from '../../types/native';
 import { native } from '../native';
 import { outsideOf, insideOf } from './idmap';
 import { CLONE_NEW, type NamespaceType } from '../namespace/kinds';
-import { MS, op, userMountOps, type PlannedOp } from './ops';
+import { compileSeccomp } from '../seccomp/index';
+import { maskOps, MS, op, userMountOps, type PlannedOp } from './ops';
 import type { ResolvedSpawn } from './options';
 import { rootfsOps } from './rootfs';
 
@@ -25,12 +26,13 @@ export function planOps(spec: ResolvedSpawn, earlyIds: boolean): PlannedOp[] {
     ops.push(op({ kind: k.sethostname, data: spec.hostname, describe: `set the hostname to '${spec.hostname}'` }));
   }
   if (spec.rootfs) {
-    ops.push(...rootfsOps(spec.rootfs, spec.mounts, k, { newPid: ns.has('pid'), ownNet: ns.has('net'), earlyIds }));
+    ops.push(...rootfsOps(spec.rootfs, spec.mounts, k, { newPid: ns.has('pid'), ownNet: ns.has('net'), earlyIds }, maskOps(spec, k, true)));
   } else {
     if (earlyIds) ops.push(op({ kind: k.earlyIds, describe: "take the sandbox's identity" }));
     if (ns.has('pid') && ns.has('mount')) {
       ops.push(op({ kind: k.mount, source: 'proc', target: '/proc', fstype: 'proc', flags: MS.NOSUID | MS.NODEV | MS.NOEXEC, describe: 'mount a fresh proc on /proc', path: '/proc' }));
     }
+    ops.push(...maskOps(spec, k, false));
     for (const m of spec.mounts) ops.push(...userMountOps(m, k, false));
   }
   if (ns.has('net') && spec.network === 'loopback') {
@@ -81,6 +83,7 @@ export function buildPlan(spec: ResolvedSpawn): BuiltPlan {
   const earlyUid = earlyIds ? (outsideOf(maps!.uid, 0) !== null ? 0 : user!.uid) : 0;
   const earlyGid = earlyIds ? (outsideOf(maps!.gid, 0) !== null ? 0 : user!.gid) : 0;
   const ops = planOps(spec, earlyIds);
+  const seccomp = spec.seccomp ? compileSeccomp(spec.seccomp) : null;
 
   // Ids: with a new user namespace the caller's kuid maps to user.uid unless ranges say
   // otherwise; without one, a switch is a real setuid (root only).
@@ -129,7 +132,13 @@ export function buildPlan(spec: ResolvedSpawn): BuiltPlan {
     gid: user?.gid ?? 0,
     pdeathsig: spec.dieWithParent ? SIGKILL : 0,
     newSession: spec.newSession,
+    newKeyring: spec.newKeyring,
+    rlimits: spec.rlimits.map(({ resource, soft, hard }) => ({ resource, soft, hard })),
+    dropCapabilities: spec.keepCapabilities !== null,
+    keepCapabilities: spec.keepCapabilities ?? 0,
     noNewPrivs: spec.noNewPrivileges,
+    seccompFilter: seccomp?.filter ?? Buffer.alloc(0),
+    seccompFlags: seccomp?.flags ?? 0,
   };
   return { plan, ops, procsFiles: placement?.v1ProcsFiles ?? [], cgroupDir: placement?.v2Dir ?? null };
 }

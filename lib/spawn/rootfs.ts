@@ -73,7 +73,13 @@ export function resolveRootfs(value: unknown, opts: { readonly: boolean; sysfs: 
 }
 
 /** The ops that assemble the root and pivot into it. `newPid`: a fresh /proc (else the host's is bound). */
-export function rootfsOps(r: ResolvedRootfs, mounts: ResolvedMount[], k: Ops, ctx: { newPid: boolean; ownNet: boolean; earlyIds: boolean }): PlannedOp[] {
+export function rootfsOps(
+  r: ResolvedRootfs,
+  mounts: ResolvedMount[],
+  k: Ops,
+  ctx: { newPid: boolean; ownNet: boolean; earlyIds: boolean },
+  masks: PlannedOp[],
+): PlannedOp[] {
   const R = r.root;
   const ops: PlannedOp[] = [];
   // paths inside the root; the library's own may not be symlinks (a rootfs whose /tmp points
@@ -145,14 +151,16 @@ export function rootfsOps(r: ResolvedRootfs, mounts: ResolvedMount[], k: Ops, ct
       ops.push(op({ kind: k.bind, source: '/sys', recursive: true, attr: ATTR.RDONLY | ATTR.NOSUID | ATTR.NODEV | ATTR.NOEXEC, describe: "bind the host's /sys, read-only", ...lib('/sys') }));
     }
   }
-  // 7. /tmp
+  // 7. the kernel paths hidden or read-only, now that /proc and /sys are there
+  ops.push(...masks);
+  // 8. /tmp
   ops.push(op({ kind: k.mount, source: 'tmpfs', fstype: 'tmpfs', data: 'mode=1777', flags: MS.NOSUID | MS.NODEV, describe: 'mount a tmpfs on /tmp', ...lib('/tmp') }));
-  // 8. the user's mounts, at their places in the root
+  // 9. the user's mounts, at their places in the root
   for (const m of mounts) {
     if (late(m)) ops.push(...mountPoint(m));
     ops.push(...userMountOps(m, k, true));
   }
-  // 9. into the new root; the old one is detached
+  // 10. into the new root; the old one is detached
   ops.push(op({ kind: k.pivotRoot, describe: `pivot_root into '${R}'`, path: R }));
   return ops;
 }

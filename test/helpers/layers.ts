@@ -134,6 +134,7 @@ export const MOUNT_BIN = ['/usr/bin/mount', '/bin/mount'].find((p) => fs.existsS
 export async function inSandboxOverlay(data: string, target: string, script: string): Promise<string> {
   const r = await run('sh', ['-c', `${MOUNT_BIN} -t overlay overlay -o "$OVERLAY_DATA" "$OVERLAY_TARGET" && cd "$OVERLAY_TARGET" && ${script}`], {
     namespaces: ['user', 'mount'],
+    capabilities: 'all', // the script mounts the overlay itself and works in it as root (a sandbox's command has none otherwise)
     env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', OVERLAY_DATA: data, OVERLAY_TARGET: target },
   });
   if (r.code !== 0) throw new Error(`sandbox script failed (${r.code}): ${r.stderr}`);
