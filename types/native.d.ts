@@ -240,6 +240,8 @@ export interface NativeBinding {
   strerror(errno: number): string;
   /** clone3(NULL, 0): -EINVAL when clone3 exists, -ENOSYS (or a seccomp errno) when refused */
   probeClone3(): number;
+  /** Landlock's ABI version (> 0), or -errno (ENOSYS, EOPNOTSUPP) */
+  probeLandlock(): number;
   /** callback(count) on each wakeup, count = the eventfd counter read */
   EventfdWatch: new (callback: (count: number) => void) => NativeEventfdWatch;
   steps: NativeStep[];
