@@ -56,6 +56,7 @@ Napi::Object Constants(Napi::Env env) {
   ops.Set("earlyIds", (int)NSG_OP_EARLY_IDS);
   ops.Set("mask", (int)NSG_OP_MASK);
   ops.Set("readonly", (int)NSG_OP_READONLY);
+  ops.Set("dev", (int)NSG_OP_DEV);
   Napi::Object reports = Napi::Object::New(env);
   reports.Set("error", (int)NSG_REPORT_ERROR);
   reports.Set("request", (int)NSG_REPORT_REQUEST);

@@ -72,6 +72,8 @@ export interface NativePlan {
   cwd: string | null;
   candidates: string[];
   argv: string[];
+  /** the command gets the caller's environment (the addon copies environ); envp is then empty */
+  inheritEnv: boolean;
   envp: string[];
   setGroups: boolean;
   groups: number[];
@@ -147,6 +149,7 @@ export interface NativeConstants {
     earlyIds: number;
     mask: number;
     readonly: number;
+    dev: number;
   };
   reports: { error: number; request: number };
   requests: { idMaps: number; timeOffsets: number };

@@ -130,6 +130,7 @@ export function resolvePathList(value: unknown, fallback: readonly string[], wha
     if (!path.isAbsolute(p)) throw invalidArg(`${what}[${i}] must be an absolute path inside the sandbox, got '${p}'`);
     const normal = path.posix.normalize(p);
     if (normal === '/') throw invalidArg(`${what}[${i}] is the root itself`);
+    if (normal.includes('\n')) throw invalidArg(`${what}[${i}] must not contain a newline`);
     return normal;
   });
 }
