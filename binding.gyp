@@ -57,11 +57,13 @@
         "src-native/child_watch.cc",
         "src-native/env_state.cc",
         "src-native/fs_natives.cc",
+        "src-native/handover.cc",
         "src-native/init_blob.cc",
         "src-native/netlink.cc",
         "src-native/nsfs.cc",
         "src-native/plan_reader.cc",
-        "src-native/spawn.cc"
+        "src-native/spawn.cc",
+        "src-native/stdio_ends.cc"
       ],
       "include_dirs": ["src-native", "<(SHARED_INTERMEDIATE_DIR)"],
       "defines": ["NAPI_VERSION=9", "_GNU_SOURCE"],

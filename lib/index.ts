@@ -19,6 +19,8 @@ export type { IdMapEntry } from './spawn/idmap';
 export type { JoinTarget } from './spawn/joins';
 export type { MountSpec } from './spawn/mounts';
 export type { TimeOffsets } from './spawn/options';
+export { createPool, Pool } from './pool/index';
+export type { PoolOptions, PoolRunOptions, PoolSpawnOptions, PoolStats } from './pool/index';
 export { OverlayMount } from './overlay/index';
 export type {
   OverlayChange,

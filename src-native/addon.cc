@@ -63,6 +63,7 @@ Napi::Object Constants(Napi::Env env) {
   Napi::Object requests = Napi::Object::New(env);
   requests.Set("idMaps", (int)NSG_REQUEST_ID_MAPS);
   requests.Set("timeOffsets", (int)NSG_REQUEST_TIME_OFFSETS);
+  requests.Set("parked", (int)NSG_REQUEST_PARKED);
   Napi::Object violations = Napi::Object::New(env);
   violations.Set("malformed", (int)Violation::kMalformed);
   violations.Set("tooMany", (int)Violation::kTooMany);

@@ -21,6 +21,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include "child_fs.h"
@@ -119,11 +120,10 @@ static long mark_all_cloexec(unsigned int from) {
 
 /* execvp's PATH walk (not there: next; there but not executable: remember EACCES), done before
    exec so that a missing command is an error record for the parent. */
-static const char *resolve_command(const struct child *c) {
-  const struct nsg_plan *p = c->plan;
+static const char *resolve_command(const struct child *c, char *const *candidates, int count) {
   long denied = 0, other = 0;
-  for (int i = 0; i < p->candidates_count; i++) {
-    const char *path = p->candidates[i];
+  for (int i = 0; i < count; i++) {
+    const char *path = candidates[i];
     struct stat st;
     long r = nsg_sys4(__NR_newfstatat, AT_FDCWD, path, &st, 0);
     /* a directory of PATH we may not search hides the file: not found there, like a shell says */
@@ -139,12 +139,10 @@ static const char *resolve_command(const struct child *c) {
 
 /* Installs stdio[i] as fd i (Go's two passes: first lift sources that a lower slot would
    overwrite), then marks every other fd close-on-exec so that nothing else leaks. */
-static void setup_fds(const struct child *c) {
-  const struct nsg_plan *p = c->plan;
-  int n = p->stdio_count;
-  int src[64];
-  if (n > 64) fail(c, NSG_STEP_STDIO, -EINVAL, -1);
-  for (int i = 0; i < n; i++) src[i] = p->stdio[i];
+static void setup_fds(const struct child *c, const int32_t *stdio, int n) {
+  int src[NSG_MAX_STDIO];
+  if (n > NSG_MAX_STDIO) fail(c, NSG_STEP_STDIO, -EINVAL, -1);
+  for (int i = 0; i < n; i++) src[i] = stdio[i];
   for (int i = 0; i < n; i++) {
     if (src[i] >= 0 && src[i] < i) {
       long fd = nsg_sys3(__NR_fcntl, src[i], F_DUPFD_CLOEXEC, n);
@@ -163,6 +161,11 @@ static void setup_fds(const struct child *c) {
   }
   CHECK(CLOSE_FDS, -1, mark_all_cloexec((unsigned int)n));
 }
+
+static void drop_privileges(const struct child *c, int with_seccomp);
+static void install_seccomp(const struct child *c);
+static __attribute__((noreturn)) void exec_command(const struct child *c, const char *path, char *const *argv, char *const *envp);
+static __attribute__((noreturn)) void park_then_exec(const struct child *c);
 
 static void privs(const struct child *c, struct nsg_privs_result r) {
   if (r.err < 0) fail(c, r.step, r.err, r.index);
@@ -216,15 +219,25 @@ static __attribute__((noreturn)) void run_sandbox(const struct child *c) {
     if (r.err < 0) fail_item(c, r.step, r.err, i, r.item);
   }
   if (root_fd >= 0) fail(c, NSG_STEP_PLAN, -EINVAL, -1); /* a root without pivot_root */
+  if (p->park) park_then_exec(c); /* a pool's sandbox: 8 now, 7 and 9 at the hand-over */
 
   /* 7. working directory, then the command as this root and cwd see it */
   if (p->cwd) CHECK(CHDIR, -1, nsg_sys1(__NR_chdir, p->cwd));
-  const char *path = resolve_command(c);
+  const char *path = resolve_command(c, p->candidates, p->candidates_count);
 
-  /* 8. fds, limits, identity and what it may do: the bounding set and the limits while the
-        capabilities to change them are there; the ids with KEEPCAPS (a change from uid 0
-        would clear permitted, capabilities(7)); then every capability set to what is kept */
-  setup_fds(c);
+  /* 8. fds, then limits, identity and what it may do */
+  setup_fds(c, p->stdio, p->stdio_count);
+  drop_privileges(c, 1);
+
+  /* 9. exec with an empty signal mask; the report pipe closes with it */
+  exec_command(c, path, p->argv, p->envp);
+}
+
+/* The bounding set and the limits while the capabilities to change them are there; the ids
+   with KEEPCAPS (a change from uid 0 would clear permitted, capabilities(7)); then every
+   capability set to what is kept; the seccomp filter last, when `with_seccomp`. */
+static void drop_privileges(const struct child *c, int with_seccomp) {
+  const struct nsg_plan *p = c->plan;
   privs(c, nsg_set_rlimits(p->rlimits, p->rlimits_count));
   if (p->drop_caps) {
     if (p->set_ids) CHECK(KEEPCAPS, -1, nsg_sys2(__NR_prctl, PR_SET_KEEPCAPS, 1));
@@ -236,13 +249,98 @@ static __attribute__((noreturn)) void run_sandbox(const struct child *c) {
   if (p->drop_caps) privs(c, nsg_set_capabilities(p->keep_caps));
   if (p->no_new_privs) CHECK(NO_NEW_PRIVS, -1, nsg_sys5(__NR_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
   set_pdeathsig(c);
-  privs(c, nsg_install_seccomp(p->seccomp_filter, p->seccomp_filter_count, p->seccomp_flags));
+  if (with_seccomp) install_seccomp(c);
+}
 
-  /* 9. exec with an empty signal mask; the report pipe closes with it */
+static void install_seccomp(const struct child *c) {
+  const struct nsg_plan *p = c->plan;
+  privs(c, nsg_install_seccomp(p->seccomp_filter, p->seccomp_filter_count, p->seccomp_flags));
+}
+
+static __attribute__((noreturn)) void exec_command(const struct child *c, const char *path, char *const *argv, char *const *envp) {
   uint64_t empty = 0;
   nsg_sys4(__NR_rt_sigprocmask, SIG_SETMASK, &empty, 0, NSG_SIGSET_SIZE);
-  long r = nsg_sys3(__NR_execve, path, p->argv, p->envp);
+  long r = nsg_sys3(__NR_execve, path, argv, envp);
   fail(c, NSG_STEP_EXECVE, r, -1);
+}
+
+/* Closes every fd but the two we talk to the parent on: a parked process may wait for minutes,
+   and must not keep the parent's files, sockets and pipe ends open that long (a copy of each
+   is in our table, from clone). */
+static void close_all_but(const struct child *c, int a, int b) {
+  int lo = a < b ? a : b, hi = a < b ? b : a;
+  long r = 0;
+  if (lo > 0) r = nsg_sys3(__NR_close_range, 0, lo - 1, 0);
+  if (r >= 0 && hi > lo + 1) r = nsg_sys3(__NR_close_range, lo + 1, hi - 1, 0);
+  if (r >= 0) r = nsg_sys3(__NR_close_range, hi + 1, ~0U, 0);
+  if (r == -ENOSYS || r == -EINVAL) { /* before Linux 5.9: one at a time */
+    for (int fd = 0; fd < 65536; fd++)
+      if (fd != a && fd != b) nsg_sys1(__NR_close, fd);
+    r = 0;
+  }
+  if (r < 0) fail(c, NSG_STEP_CLOSE_FDS, r, -1);
+}
+
+/* Waits for the hand-over message: one byte and the stdio fds. EOF: the pool let us go. */
+static int receive_handover(const struct child *c, int32_t *fds, int max) {
+  char byte;
+  struct iovec iov = {&byte, 1};
+  union {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE(sizeof(int32_t) * NSG_MAX_STDIO)];
+  } control;
+  struct msghdr msg = {0};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.buf;
+  msg.msg_controllen = sizeof control.buf;
+  long r;
+  do r = nsg_sys3(__NR_recvmsg, c->sync_fd, &msg, MSG_CMSG_CLOEXEC);
+  while (r == -EINTR);
+  if (r == 0) nsg_exit(127);
+  if (r < 0) fail(c, NSG_STEP_HANDOVER, r, -1);
+  if (msg.msg_flags & (MSG_CTRUNC | MSG_TRUNC)) fail(c, NSG_STEP_HANDOVER, -EMFILE, -1);
+  if (msg.msg_controllen < sizeof(struct cmsghdr)) return 0;
+  /* the only header there is (CMSG_NXTHDR is a libc function, not for this side of clone) */
+  const struct cmsghdr *h = (const struct cmsghdr *)control.buf;
+  if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS || h->cmsg_len < CMSG_LEN(0))
+    fail(c, NSG_STEP_HANDOVER, -EPROTO, -1);
+  int n = (int)((h->cmsg_len - CMSG_LEN(0)) / sizeof(int32_t));
+  if (n > max) fail(c, NSG_STEP_HANDOVER, -EPROTO, -1);
+  const int32_t *in = (const int32_t *)CMSG_DATA(h);
+  for (int i = 0; i < n; i++) fds[i] = in[i];
+  return n;
+}
+
+/* A warm pool's sandbox: everything but the command is done now (namespaces, mounts, root,
+   identity, capabilities, limits, the filter); it tells the parent, waits for the command
+   (struct nsg_handover), then does what needs the command: 7, the fds of 8, and 9. */
+static __attribute__((noreturn)) void park_then_exec(const struct child *c) {
+  const struct nsg_plan *p = c->plan;
+  /* a fork-style child carries a copy of the parent's memory: out of reach (ptrace,
+     /proc/PID/mem) while it waits; execve makes the command dumpable again. (A CLONE_VM child
+     must not: the flag belongs to the memory, the parent's own.) */
+  if (!p->use_vm) set_dumpable(c, 0);
+  close_all_but(c, c->sync_fd, c->report_fd);
+  drop_privileges(c, !p->seccomp_at_handover);
+  report(c, NSG_REPORT_REQUEST, NSG_STEP_HANDOVER, 0, -1, NSG_REQUEST_PARKED);
+
+  int32_t fds[NSG_MAX_STDIO];
+  int n = receive_handover(c, fds, NSG_MAX_STDIO);
+  const struct nsg_handover *h = p->handover;
+  if (h->magic != NSG_HANDOVER_MAGIC || h->fds_count != n || h->stdio_count < 0 || h->stdio_count > NSG_MAX_STDIO)
+    fail(c, NSG_STEP_HANDOVER, -EPROTO, -1);
+  int32_t stdio[NSG_MAX_STDIO];
+  for (int i = 0; i < h->stdio_count; i++) {
+    int k = h->stdio[i];
+    if (k < -1 || k >= n) fail(c, NSG_STEP_HANDOVER, -EPROTO, i);
+    stdio[i] = k < 0 ? -1 : fds[k];
+  }
+  if (h->cwd) CHECK(CHDIR, -1, nsg_sys1(__NR_chdir, h->cwd));
+  const char *path = resolve_command(c, h->candidates, h->candidates_count);
+  setup_fds(c, stdio, h->stdio_count);
+  if (p->seccomp_at_handover) install_seccomp(c);
+  exec_command(c, path, h->argv, h->envp);
 }
 
 /* pid 1 of a new pid namespace, a vfork-style child: its first child (us) is suspended until it

@@ -140,7 +140,26 @@ enum nsg_op_kind {
   X(U64, keep_caps, "keepCapabilities")    /* bit N: capability N stays */                       \
   X(BOOL, no_new_privs, "noNewPrivs")                                                            \
   X(BYTES, seccomp_filter, "seccompFilter") /* struct sock_filter[]; empty: no filter */        \
-  X(U32, seccomp_flags, "seccompFlags")    /* SECCOMP_SET_MODE_FILTER flags */
+  X(U32, seccomp_flags, "seccompFlags")    /* SECCOMP_SET_MODE_FILTER flags */                   \
+  /* a warm pool's sandbox: made now, its command given later (see NSG_HANDOVER_FIELDS) */     \
+  X(BOOL, park, "park")                    /* after the last privilege step, wait for the     \
+                                              hand-over; stdio, cwd, candidates, argv, envp    \
+                                              come with it and are empty here */               \
+  X(BOOL, seccomp_at_handover, "seccompAtHandover") /* with park: install the filter after the \
+                                              hand-over (it denies a call the hand-over makes) */
+
+/*
+ * The hand-over to a parked sandbox (ChildHandle.handOver): the command, as the plan would have
+ * given it. The parent writes it into memory it shares with the parked process (struct
+ * nsg_handover) and sends one message on the sync socket with the stdio fds (SCM_RIGHTS).
+ */
+#define NSG_HANDOVER_FIELDS(X)                                                                  \
+  X(STR, cwd, "cwd")                                                                             \
+  X(STRS, candidates, "candidates")                                                              \
+  X(STRS, argv, "argv")                                                                          \
+  X(BOOL, inherit_env, "inheritEnv")                                                             \
+  X(STRS, envp, "envp")                                                                          \
+  X(STDIO, stdio, "stdio")
 
 #define NSG_DECLARE_BOOL(n) int32_t n;
 #define NSG_DECLARE_I32(n) int32_t n;
@@ -157,6 +176,7 @@ enum nsg_op_kind {
 #define NSG_DECLARE_FIELD(type, name, key) NSG_DECLARE_##type(name)
 
 struct nsg_op { NSG_OP_FIELDS(NSG_DECLARE_FIELD) };
+struct nsg_handover_fields { NSG_HANDOVER_FIELDS(NSG_DECLARE_FIELD) };
 struct nsg_join { NSG_JOIN_FIELDS(NSG_DECLARE_FIELD) };
 struct nsg_rlimit { NSG_RLIMIT_FIELDS(NSG_DECLARE_FIELD) };
 
@@ -176,6 +196,29 @@ struct nsg_plan {
   int32_t report_fd;    /* write end of the report pipe (close-on-exec) */
   int32_t init_fd;      /* the init's executable (a sealed memfd), or -1 */
   struct nsg_stack init_stack, command_stack;
+  struct nsg_handover *handover; /* with park: shared with the parent (MAP_SHARED) */
+};
+
+/* The most stdio entries a plan or a hand-over may have. */
+#define NSG_MAX_STDIO 64
+#define NSG_HANDOVER_MAGIC 0x6e736768u /* "nsgh" */
+
+/*
+ * What a parked process finds in its shared memory once the hand-over message arrives. Pointers
+ * point into the same mapping, at the same address in the parent and the child (inherited by
+ * fork, or the one memory of CLONE_VM). Written once by the parent, before the message.
+ */
+struct nsg_handover {
+  uint32_t magic;
+  int32_t fds_count;                /* fds the message carries */
+  int32_t stdio_count;
+  int32_t stdio[NSG_MAX_STDIO];     /* fd i <- the stdio[i]-th fd received, -1 = closed */
+  const char *cwd;                  /* NULL: stay where the plan left us */
+  char *const *candidates;
+  int32_t candidates_count;
+  char *const *argv;
+  char *const *envp;
+  /* the strings and pointer arrays follow, in the same mapping */
 };
 
 /* The child's entry point; never returns (execs or exits 127 after reporting). */

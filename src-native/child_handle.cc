@@ -3,12 +3,14 @@
 #include <errno.h>
 
 #include "child_watch.h"
+#include "handover.h"
 
 Napi::Function ChildHandle::Define(Napi::Env env) {
   return DefineClass(env, "ChildHandle",
                      {InstanceMethod<&ChildHandle::Start>("start"),
                       InstanceMethod<&ChildHandle::Release>("release"),
                       InstanceMethod<&ChildHandle::CloseSync>("closeSync"),
+                      InstanceMethod<&ChildHandle::HandOver>("handOver"),
                       InstanceMethod<&ChildHandle::Kill>("kill"),
                       InstanceMethod<&ChildHandle::Ref>("ref"),
                       InstanceMethod<&ChildHandle::Unref>("unref")});
@@ -39,6 +41,10 @@ Napi::Value ChildHandle::Release(const Napi::CallbackInfo &info) {
 Napi::Value ChildHandle::CloseSync(const Napi::CallbackInfo &info) {
   if (watch_) watch_->CloseSync();
   return info.Env().Undefined();
+}
+
+Napi::Value ChildHandle::HandOver(const Napi::CallbackInfo &info) {
+  return ::HandOver(info.Env(), watch_, info[0]);
 }
 
 Napi::Value ChildHandle::Kill(const Napi::CallbackInfo &info) {

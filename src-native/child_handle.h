@@ -1,5 +1,5 @@
-// The JavaScript face of a ChildWatch: start(cb), release(), closeSync(), kill(sig), ref(),
-// unref(). Methods after the child is gone answer -ESRCH instead of touching freed memory.
+// The JavaScript face of a ChildWatch: start(cb), release(), closeSync(), handOver(command),
+// kill(sig), ref(), unref(). Methods after the child is gone answer -ESRCH instead of touching freed memory.
 #ifndef NSGROUPS_CHILD_HANDLE_H
 #define NSGROUPS_CHILD_HANDLE_H
 
@@ -20,6 +20,7 @@ class ChildHandle : public Napi::ObjectWrap<ChildHandle> {
   Napi::Value Start(const Napi::CallbackInfo &info);
   Napi::Value Release(const Napi::CallbackInfo &info);
   Napi::Value CloseSync(const Napi::CallbackInfo &info);
+  Napi::Value HandOver(const Napi::CallbackInfo &info);
   Napi::Value Kill(const Napi::CallbackInfo &info);
   Napi::Value Ref(const Napi::CallbackInfo &info);
   Napi::Value Unref(const Napi::CallbackInfo &info);

@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -31,9 +32,9 @@
 
 namespace {
 
-// The most records a plan writes: two requests and two pids from the first child, an error from
-// each of three processes; anything beyond that is not ours.
-constexpr int kMaxRecords = 8;
+// The most records a plan writes: two requests and two pids from the first child, the parked
+// request, an error from each of three processes; anything beyond that is not ours.
+constexpr int kMaxRecords = 9;
 
 // How deep in nested pid namespaces a process is: the number of pids its status lists (NSpid),
 // which /proc shows to anyone (no ptrace access needed, unlike /proc/PID/ns). 0 if unknown.
@@ -68,9 +69,9 @@ int SendSignal(int pidfd, int sig) {
 }  // namespace
 
 ChildWatch::ChildWatch(EnvState *state, pid_t pid, int pidfd, int sync_fd, int report_fd, Expect expect,
-                       std::unique_ptr<SpawnMemory> memory)
+                       std::unique_ptr<SpawnMemory> memory, std::unique_ptr<HandoverMemory> handover)
     : state_(state), pid_(pid), pidfd_(pidfd), sync_fd_(sync_fd), report_fd_(report_fd), expect_(expect),
-      memory_(std::move(memory)) {
+      memory_(std::move(memory)), handover_(std::move(handover)) {
   state_->live.insert(this);
 }
 
@@ -135,6 +136,40 @@ int ChildWatch::Release() {
   do n = write(sync_fd_, &go, 1);
   while (n < 0 && errno == EINTR);
   return n == 1 ? 0 : -errno;
+}
+
+HandoverMemory *ChildWatch::ParkedMemory() {
+  return parked_ && !handed_over_ && !finished_ && !main_exited_ && sync_fd_ >= 0 ? handover_.get() : nullptr;
+}
+
+int ChildWatch::SendHandover(const std::vector<int> &fds) {
+  if (!ParkedMemory()) return -ESRCH;
+  if (fds.size() > NSG_MAX_STDIO) return -EINVAL;
+  char byte = 'h';
+  struct iovec iov = {&byte, 1};
+  union {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE(sizeof(int) * NSG_MAX_STDIO)];
+  } control;
+  struct msghdr msg {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  if (!fds.empty()) {
+    memset(&control, 0, sizeof control);
+    msg.msg_control = control.buf;
+    msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
+    struct cmsghdr *h = CMSG_FIRSTHDR(&msg);
+    h->cmsg_level = SOL_SOCKET;
+    h->cmsg_type = SCM_RIGHTS;
+    h->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+    memcpy(CMSG_DATA(h), fds.data(), sizeof(int) * fds.size());
+  }
+  ssize_t n;
+  do n = sendmsg(sync_fd_, &msg, MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  if (n != 1) return n < 0 ? -errno : -EIO;
+  handed_over_ = true;
+  return 0;
 }
 
 void ChildWatch::CloseSync() {
@@ -210,6 +245,7 @@ void ChildWatch::OnReport() {
   // EOF: every process that held the write end has exec'd or exited, so none runs our code on
   // the plan's memory any more.
   memory_.reset();
+  handover_.reset();
   Emit("eof", {});
 }
 
@@ -243,8 +279,14 @@ void ChildWatch::HandleRecord(const nsg_report &rec) {
   switch (rec.kind) {
   case NSG_REPORT_CHILD_PID:
     return Adopt(rec.index, rec.value);
-  case NSG_REPORT_ERROR:
   case NSG_REPORT_REQUEST:
+    // only the command's process parks, once, and only in a plan that parks
+    if (rec.value == NSG_REQUEST_PARKED) {
+      if (!handover_ || parked_ || (expect_.command && !command_adopted_)) return Violate(Violation::kOutOfState);
+      parked_ = true;
+    }
+    [[fallthrough]];
+  case NSG_REPORT_ERROR:
     // lib/spawn/process.ts checks the fields and the state
     return Emit("record", {(double)rec.kind, (double)rec.step, (double)rec.err, (double)rec.index,
                            (double)rec.value});
@@ -371,7 +413,10 @@ void ChildWatch::Finish() {
   // Every process we know of is reaped. Without EOF on the report pipe (a violation stopped the
   // reading, or the environment ends), some process might still run our code on the plan's
   // memory: leak it rather than free it.
-  if (report_) memory_.release();
+  if (report_) {
+    memory_.release();
+    handover_.release();
+  }
   StopPoll(report_);
   self_.Reset();
   callback_.Reset();
@@ -397,10 +442,14 @@ void ChildWatch::Terminate() {
     if (waitid((idtype_t)P_PIDFD, fd, &info, WEXITED | WNOHANG) != 0 || info.si_pid == 0) reaped = false;
   }
   main_exited_ = true;
-  if (!reaped) memory_.release();  // it may still run on that memory: leak it rather than free it
+  if (!reaped) {  // it may still run on that memory: leak it rather than free it
+    memory_.release();
+    handover_.release();
+  }
   if (reaped && DrainReport() && report_) {  // EOF, unless a process we never heard of holds the pipe
     StopPoll(report_);
     memory_.reset();
+    handover_.reset();
   }
   Finish();
 }

@@ -18,11 +18,13 @@
 
 #include <initializer_list>
 #include <memory>
+#include <vector>
 
 #include "report.h"
 
 struct EnvState;
-struct SpawnMemory;  // spawn.h
+struct SpawnMemory;     // spawn.h
+struct HandoverMemory;  // spawn.h
 class ChildHandle;
 
 // Why a report broke the protocol (the "violation" event's argument).
@@ -42,7 +44,7 @@ class ChildWatch {
   };
 
   ChildWatch(EnvState *state, pid_t pid, int pidfd, int sync_fd, int report_fd, Expect expect,
-             std::unique_ptr<SpawnMemory> memory);
+             std::unique_ptr<SpawnMemory> memory, std::unique_ptr<HandoverMemory> handover);
   ~ChildWatch();
 
   // Starts polling; events go to callback, with `self` (the JS handle) kept alive meanwhile.
@@ -52,6 +54,12 @@ class ChildWatch {
   int Kill(int sig); // the command (pidfd_send_signal); before its process exists, see .cc
   void Ref(bool ref);
   pid_t pid() const { return pid_; }
+
+  // A parked child (plan.park) that has said so, and not been handed its command yet: the
+  // shared memory to write the command into, else null.
+  HandoverMemory *ParkedMemory();
+  // Sends the hand-over message (a byte and `fds`, SCM_RIGHTS); once. 0 or -errno.
+  int SendHandover(const std::vector<int> &fds);
 
   // Environment teardown: SIGKILL, reap (bounded wait), close everything, call no JS.
   void Terminate();
@@ -89,6 +97,8 @@ class ChildWatch {
   int pidfd_, sync_fd_, report_fd_;  // until Start hands them to polls
   Expect expect_;
   std::unique_ptr<SpawnMemory> memory_;
+  std::unique_ptr<HandoverMemory> handover_;
+  bool parked_ = false, handed_over_ = false;
 
   Poll *main_ = nullptr, *first_ = nullptr, *init_ = nullptr, *report_ = nullptr;
   int open_polls_ = 0;

@@ -132,6 +132,7 @@ const char *const kOpKeys[] = {NSG_OP_FIELDS(NSG_KEY)};
 const char *const kJoinKeys[] = {NSG_JOIN_FIELDS(NSG_KEY)};
 const char *const kStdioKeys[] = {NSG_STDIO_FIELDS(NSG_KEY)};
 const char *const kRlimitKeys[] = {NSG_RLIMIT_FIELDS(NSG_KEY)};
+const char *const kHandoverKeys[] = {NSG_HANDOVER_FIELDS(NSG_KEY)};
 #undef NSG_KEY
 
 // One generated statement per field: scalars are assigned, lists also set NAME_count.
@@ -228,6 +229,13 @@ void ReadPlan(Napi::Object obj, SpawnMemory &mem, std::vector<StdioEntry> &stdio
   NSG_PLAN_FIELDS(NSG_READ)
 }
 
+void ReadHandover(Napi::Object obj, SpawnMemory &mem, nsg_handover_fields &out, std::vector<StdioEntry> &stdio) {
+  Reader r(obj.Env(), mem);
+  const std::string where = "handover";
+  r.CheckKeys(obj, where, kHandoverKeys, sizeof kHandoverKeys / sizeof *kHandoverKeys);
+  NSG_HANDOVER_FIELDS(NSG_READ)
+}
+
 Napi::Object PlanSchema(Napi::Env env) {
 #define NSG_TYPE(type, name, key) #type,
   static const char *const plan_types[] = {NSG_PLAN_FIELDS(NSG_TYPE)};
@@ -235,6 +243,7 @@ Napi::Object PlanSchema(Napi::Env env) {
   static const char *const join_types[] = {NSG_JOIN_FIELDS(NSG_TYPE)};
   static const char *const stdio_types[] = {NSG_STDIO_FIELDS(NSG_TYPE)};
   static const char *const rlimit_types[] = {NSG_RLIMIT_FIELDS(NSG_TYPE)};
+  static const char *const handover_types[] = {NSG_HANDOVER_FIELDS(NSG_TYPE)};
 #undef NSG_TYPE
   Napi::Object schema = Napi::Object::New(env);
   schema.Set("plan", SchemaOf(env, kPlanKeys, plan_types, sizeof kPlanKeys / sizeof *kPlanKeys));
@@ -242,5 +251,6 @@ Napi::Object PlanSchema(Napi::Env env) {
   schema.Set("join", SchemaOf(env, kJoinKeys, join_types, sizeof kJoinKeys / sizeof *kJoinKeys));
   schema.Set("stdio", SchemaOf(env, kStdioKeys, stdio_types, sizeof kStdioKeys / sizeof *kStdioKeys));
   schema.Set("rlimit", SchemaOf(env, kRlimitKeys, rlimit_types, sizeof kRlimitKeys / sizeof *kRlimitKeys));
+  schema.Set("handover", SchemaOf(env, kHandoverKeys, handover_types, sizeof kHandoverKeys / sizeof *kHandoverKeys));
   return schema;
 }

@@ -24,7 +24,10 @@ struct StdioEntry {
 // Fills mem.plan from js (throws Napi::TypeError); stdio entries go to `stdio`.
 void ReadPlan(Napi::Object js, SpawnMemory &mem, std::vector<StdioEntry> &stdio);
 
-// { plan: [[key, type]...], op: [...], join: [...], stdio: [...] } for the schema test.
+// Reads a hand-over (NSG_HANDOVER_FIELDS) the same way; strings live in `mem`.
+void ReadHandover(Napi::Object js, SpawnMemory &mem, nsg_handover_fields &out, std::vector<StdioEntry> &stdio);
+
+// { plan: [[key, type]...], op: [...], join: [...], stdio: [...], rlimit, handover } for the schema test.
 Napi::Object PlanSchema(Napi::Env env);
 
 #endif

@@ -23,7 +23,8 @@ enum nsg_report_kind {
 
 enum nsg_request {
   NSG_REQUEST_ID_MAPS = 1,     /* write uid_map/gid_map for the user namespace just unshared */
-  NSG_REQUEST_TIME_OFFSETS = 2 /* write timens_offsets for the time namespace just unshared */
+  NSG_REQUEST_TIME_OFFSETS = 2, /* write timens_offsets for the time namespace just unshared */
+  NSG_REQUEST_PARKED = 3        /* a warm pool's sandbox is ready: it waits for the hand-over */
 };
 
 enum nsg_child_role {
@@ -85,6 +86,7 @@ struct nsg_report {
   X(CAPABILITIES, "capabilities", "capset")            \
   X(AMBIENT, "ambient", "prctl")                       \
   X(SECCOMP, "seccomp", "seccomp")                     \
+  X(HANDOVER, "handover", "recvmsg")                   \
   X(INIT, "init", "execveat")                          \
   /* the parent's own steps, named in the errors it makes */ \
   X(CGROUP, "cgroup", "write")                         \

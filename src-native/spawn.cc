@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -19,8 +20,10 @@
 #include "child_handle.h"
 #include "child_watch.h"
 #include "env_state.h"
+#include "owned_fds.h"
 #include "plan_reader.h"
 #include "rawsys.h"
+#include "stdio_ends.h"
 
 #ifndef CLONE_PIDFD
 #define CLONE_PIDFD 0x00001000
@@ -42,38 +45,6 @@ struct CloneArgs {  // struct clone_args (linux/sched.h), spelled out for old he
 constexpr size_t kGuardSize = 4096;
 constexpr size_t kStackSize = 128 * 1024;     // the deepest frames hold two PATH_MAX buffers
 constexpr size_t kInitStackSize = 16 * 1024;  // the init's process only closes fds and execs
-
-// fds this spawn created; whatever is still listed when it goes out of scope gets closed.
-class OwnedFds {
- public:
-  ~OwnedFds() {
-    for (int fd : fds_) close(fd);
-  }
-  int Add(int fd) {
-    if (fd >= 0) fds_.push_back(fd);
-    return fd;
-  }
-  void Keep(int fd) {  // handed over to the caller
-    for (auto it = fds_.begin(); it != fds_.end(); ++it)
-      if (*it == fd) {
-        fds_.erase(it);
-        return;
-      }
-  }
-  // fcntl(F_DUPFD_CLOEXEC) to at least `min` (child-side internal fds must stay clear of the
-  // stdio slots the child will overwrite); returns the new fd.
-  int Lift(int fd, int min) {
-    if (fd < 0 || fd >= min) return fd;
-    int lifted = Add(fcntl(fd, F_DUPFD_CLOEXEC, min));
-    if (lifted < 0) return -1;
-    Keep(fd);
-    close(fd);
-    return lifted;
-  }
-
- private:
-  std::vector<int> fds_;
-};
 
 // One mapping for the stacks of a CLONE_VM spawn, each with a guard page below it.
 bool MapStacks(SpawnMemory &mem, std::initializer_list<std::pair<nsg_stack *, size_t>> stacks) {
@@ -99,6 +70,10 @@ SpawnMemory::~SpawnMemory() {
   if (stacks) munmap(stacks, stacks_size);
 }
 
+HandoverMemory::~HandoverMemory() {
+  if (base) munmap(base, size);
+}
+
 Napi::Value Spawn(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   EnvState *state = EnvState::Get(env);
@@ -107,7 +82,7 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
   std::vector<StdioEntry> stdio;
   ReadPlan(info[0].As<Napi::Object>(), *mem, stdio);
   nsg_plan &plan = mem->plan;
-  if (stdio.size() > 64) throw Napi::RangeError::New(env, "spawn plan: at most 64 stdio entries");
+  if (stdio.size() > NSG_MAX_STDIO) throw Napi::RangeError::New(env, "spawn plan: at most 64 stdio entries");
   if (plan.inherit_env) {
     // the caller's environment as it is now (process.env writes go to environ)
     if (plan.envp_count) throw Napi::TypeError::New(env, "spawn plan: inheritEnv with a non-empty envp");
@@ -119,53 +94,46 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
   }
   if (plan.init && !plan.fork_into_pidns)
     throw Napi::TypeError::New(env, "spawn plan: init needs forkIntoPidns (the init is forked into the pid namespace)");
+  if (plan.park && (stdio.size() || plan.candidates_count || plan.argv_count || plan.envp_count || plan.inherit_env || plan.cwd))
+    throw Napi::TypeError::New(env, "spawn plan: a parked plan's stdio, cwd, candidates, argv and envp come with the hand-over: leave them empty");
   OwnedFds owned;         // child ends and temporaries: closed when Spawn returns, whatever happens
   OwnedFds parent_owned;  // parent ends: closed unless the spawn succeeds
 
-  // the sync pipe (parent -> child) and the report pipe (child -> parent)
+  // The sync channel (parent -> child) and the report pipe (child -> parent). A parked child
+  // gets its command's fds on the sync channel later: then it is a socket (SCM_RIGHTS).
   int sync_pipe[2], report_pipe[2];
-  if (pipe2(sync_pipe, O_CLOEXEC) < 0) throw NsgSystemError(env, errno, "pipe2");
+  if (plan.park ? socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sync_pipe) < 0 : pipe2(sync_pipe, O_CLOEXEC) < 0)
+    throw NsgSystemError(env, errno, plan.park ? "socketpair" : "pipe2");
   owned.Add(sync_pipe[0]);
   parent_owned.Add(sync_pipe[1]);
   if (pipe2(report_pipe, O_CLOEXEC) < 0) throw NsgSystemError(env, errno, "pipe2");
   owned.Add(report_pipe[1]);
   parent_owned.Add(report_pipe[0]);
   if (fcntl(report_pipe[0], F_SETFL, O_NONBLOCK) < 0) throw NsgSystemError(env, errno, "fcntl");
-  // the child's ends of them must stay clear of the stdio slots it will overwrite
+  // the child's ends of them must stay clear of the stdio slots it will overwrite (a parked
+  // child's stdio comes later: clear of every slot there may be)
   const int nstdio = (int)stdio.size();
-  plan.sync_fd = owned.Lift(sync_pipe[0], nstdio);
+  const int clear_of = plan.park ? NSG_MAX_STDIO : nstdio;
+  plan.sync_fd = owned.Lift(sync_pipe[0], clear_of);
   plan.sync_peer_fd = sync_pipe[1];
-  plan.report_fd = owned.Lift(report_pipe[1], nstdio);
+  plan.report_fd = owned.Lift(report_pipe[1], clear_of);
   if (plan.sync_fd < 0 || plan.report_fd < 0) throw NsgSystemError(env, errno, "fcntl");
 
-  // stdio: what fd i of the command will be
-  std::vector<int> parent_ends(nstdio, -1);
-  int devnull = -1;
-  for (int i = 0; i < nstdio; i++) {
-    const std::string kind = stdio[i].kind ? stdio[i].kind : "";
-    int child_end = -1;
-    if (kind == "pipe") {
-      int p[2];
-      if (pipe2(p, O_CLOEXEC) < 0) throw NsgSystemError(env, errno, "pipe2");
-      bool child_reads = stdio[i].child_reads;
-      child_end = owned.Add(child_reads ? p[0] : p[1]);
-      parent_ends[i] = parent_owned.Add(child_reads ? p[1] : p[0]);
-    } else if (kind == "fd") {
-      child_end = stdio[i].fd;
-      if (fcntl(child_end, F_GETFD) < 0) throw NsgSystemError(env, errno, "fcntl");
-    } else if (kind == "null") {
-      if (devnull < 0) devnull = owned.Add(open("/dev/null", O_RDWR | O_CLOEXEC));
-      if (devnull < 0) throw NsgSystemError(env, errno, "open");
-      child_end = devnull;
-    } else if (kind == "report") {
-      // Tests only (lib/ never plans it): the command gets the report pipe's write end, to show
-      // what the parent does with records it did not expect (test/hostile.reports.test.ts).
-      child_end = plan.report_fd;
-    } else {
-      throw Napi::TypeError::New(env, "spawn plan: plan.stdio[" + std::to_string(i) + "].kind must be 'pipe', 'fd', 'null' or 'report'");
-    }
-    mem->stdio.push_back(child_end);
+  // a parked child reads its command from memory we share with it, fork-style or not
+  std::unique_ptr<HandoverMemory> handover;
+  if (plan.park) {
+    handover = std::make_unique<HandoverMemory>();
+    void *base = mmap(nullptr, kHandoverSize, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (base == MAP_FAILED) throw NsgSystemError(env, errno, "mmap");
+    handover->base = base;
+    handover->size = kHandoverSize;
+    plan.handover = static_cast<nsg_handover *>(base);
   }
+
+  // stdio: what fd i of the command will be
+  StdioEnds ends = MakeStdioEnds(env, stdio, owned, parent_owned, plan.report_fd);
+  std::vector<int> &parent_ends = ends.parent;
+  mem->stdio = ends.child;
   plan.stdio = mem->stdio.data();
   plan.stdio_count = nstdio;
 
@@ -226,13 +194,14 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
   parent_owned.Keep(report_pipe[0]);
   ChildWatch::Expect expect{plan.fork_into_pidns != 0, plan.init != 0};
   ChildWatch *watch = new ChildWatch(state, (pid_t)pid, pidfd, sync_pipe[1], report_pipe[0], expect,
-                                     plan.use_vm ? std::move(mem) : nullptr);  // fork-style: a copy
+                                     plan.use_vm ? std::move(mem) : nullptr,  // fork-style: a copy
+                                     std::move(handover));
   Napi::Object handle = state->child_ctor.New({Napi::External<ChildWatch>::New(env, watch)});
   Napi::Object result = Napi::Object::New(env);
   result.Set("pid", Napi::Number::New(env, (double)pid));
   result.Set("handle", handle);
-  Napi::Array ends = Napi::Array::New(env, nstdio);
-  for (int i = 0; i < nstdio; i++) ends.Set(i, Napi::Number::New(env, parent_ends[i]));
-  result.Set("stdio", ends);
+  Napi::Array stdio_ends = Napi::Array::New(env, nstdio);
+  for (int i = 0; i < nstdio; i++) stdio_ends.Set(i, Napi::Number::New(env, parent_ends[i]));
+  result.Set("stdio", stdio_ends);
   return result;
 }

@@ -37,6 +37,17 @@ struct SpawnMemory {
   ~SpawnMemory();
 };
 
+// The memory a parked child reads its command from (struct nsg_handover and what it points to):
+// MAP_SHARED, so that a fork-style child sees what the parent writes after the fork. Virtual
+// address space only until written (MAP_NORESERVE); big enough for any argv and environment
+// execve takes (its limit is a quarter of the stack limit, at most 6 MiB, fs/exec.c).
+constexpr size_t kHandoverSize = 8u << 20;
+struct HandoverMemory {
+  void *base = nullptr;
+  size_t size = 0;
+  ~HandoverMemory();
+};
+
 Napi::Value Spawn(const Napi::CallbackInfo &info);
 
 // The init's executable as a sealed memfd, made once per process; -errno on failure.

@@ -9,10 +9,11 @@ import { once } from 'node:events';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Cgroup, OverlayMount, run, spawn, type SpawnOptions } from '../lib';
+import { Cgroup, OverlayMount, spawn, type SpawnOptions } from '../lib';
 import { busyboxAvailable, makeBusyboxLayer } from './helpers/busybox';
 import { isRoot, itIf, itRoot } from './helpers/host';
 import { initOf } from './helpers/sandbox';
+import { closePools, makers } from './helpers/makers';
 import { cliPath } from './helpers/cli';
 
 const hasBusybox = busyboxAvailable();
@@ -71,11 +72,11 @@ function variants(): Array<[string, () => Promise<SpawnOptions>, boolean]> {
   return list;
 }
 
-describe('no capability in any set, no_new_privs, the seccomp filter: the command and the init', () => {
+describe.each(makers)('no capability in any set, no_new_privs, the seccomp filter, made by %s: the command and the init', (_maker, maker) => {
   for (const [name, make, hasInit] of variants()) {
     it(name, async () => {
       const options = await make();
-      const p = spawn('sleep', ['1000'], { ...options, stdio: 'ignore' });
+      const p = await maker.spawn('sleep', ['1000'], { ...options, stdio: 'ignore' });
       await once(p, 'spawn');
       try {
         expect(status(p.pid!)).toEqual(LEAST);
@@ -87,6 +88,9 @@ describe('no capability in any set, no_new_privs, the seccomp filter: the comman
     });
   }
 
+});
+
+describe('no capability in any set, no_new_privs, the seccomp filter: other ways in', () => {
   it('a joined sandbox (user and pid namespaces of another one)', async () => {
     const holder = spawn('sleep', ['1000'], { namespaces: ['user', 'pid'], stdio: 'ignore' });
     await once(holder, 'spawn');
@@ -132,9 +136,9 @@ describe('no capability in any set, no_new_privs, the seccomp filter: the comman
   });
 });
 
-describe('what the command may keep, when asked', () => {
+describe.each(makers)('what the command may keep, when asked, in a sandbox made by %s', (_maker, maker) => {
   it("capabilities: ['CAP_NET_BIND_SERVICE'] keeps exactly that one, in every set but the bounding set's others", async () => {
-    const p = spawn('sleep', ['1000'], { namespaces: ['user', 'net'], capabilities: ['CAP_NET_BIND_SERVICE'], stdio: 'ignore' });
+    const p = await maker.spawn('sleep', ['1000'], { namespaces: ['user', 'net'], capabilities: ['CAP_NET_BIND_SERVICE'], stdio: 'ignore' });
     await once(p, 'spawn');
     const bit = (1n << 10n).toString(16).padStart(16, '0');
     expect(status(p.pid!)).toEqual({ ...LEAST, CapInh: bit, CapPrm: bit, CapEff: bit, CapBnd: bit, CapAmb: bit });
@@ -144,14 +148,14 @@ describe('what the command may keep, when asked', () => {
 
   it('the kept capability works and the others do not: port 80 binds, a raw socket is refused', async () => {
     const script = 'python3 -c "import socket; s=socket.socket(); s.bind((\'127.0.0.1\', 80)); print(\'bound\')"; python3 -c "import socket; socket.socket(socket.AF_INET, socket.SOCK_RAW, 1)" 2>&1 | tail -1';
-    const kept = await run('sh', ['-c', script], { namespaces: ['user', 'net'], capabilities: ['CAP_NET_BIND_SERVICE'] });
+    const kept = await maker.run('sh', ['-c', script], { namespaces: ['user', 'net'], capabilities: ['CAP_NET_BIND_SERVICE'] });
     expect(kept.stdout).toMatch(/^bound\n.*PermissionError/);
-    const none = await run('sh', ['-c', script], { namespaces: ['user', 'net'] });
+    const none = await maker.run('sh', ['-c', script], { namespaces: ['user', 'net'] });
     expect(none.stdout).not.toMatch(/bound/);
   });
 
   itRoot('kept capabilities survive a change to an unprivileged uid (ambient)', async () => {
-    const p = spawn('sleep', ['1000'], {
+    const p = await maker.spawn('sleep', ['1000'], {
       namespaces: ['user', 'net'],
       uidMap: [{ inside: 0, outside: 100000, count: 65536 }],
       gidMap: [{ inside: 0, outside: 100000, count: 65536 }],
@@ -164,18 +168,21 @@ describe('what the command may keep, when asked', () => {
     p.kill('SIGKILL');
     await p.exited;
   });
+});
 
+describe('what the command may keep: bad input', () => {
   it("capabilities: an unknown name is ERR_INVALID_ARG with the nearest names", () => {
     expect(() => spawn('true', [], { namespaces: ['user'], capabilities: ['CAP_NET_BIND_SERVIC' as 'CAP_NET_RAW'] })).toThrow(/did you mean 'CAP_NET_BIND_SERVICE'/);
   });
 });
 
-describe('attacks from inside fail', () => {
-  const SANDBOX: SpawnOptions = { namespaces: isRoot ? ['pid', 'mount', 'net'] : ['user', 'pid', 'mount', 'net'] };
+const SANDBOX: SpawnOptions = { namespaces: isRoot ? ['pid', 'mount', 'net'] : ['user', 'pid', 'mount', 'net'] };
+
+describe.each(makers)('attacks from inside fail, in a sandbox made by %s', (_maker, maker) => {
 
   it('/proc/sys and /proc/sysrq-trigger cannot be written (the value is written back as it was)', async () => {
     const sysrq = fs.existsSync('/proc/sysrq-trigger'); // CONFIG_MAGIC_SYSRQ
-    const r = await run('sh', ['-c', `v=$(cat /proc/sys/kernel/core_pattern); printf "%s\\n" "$v" > /proc/sys/kernel/core_pattern && echo WROTE; ${sysrq ? 'echo h > /proc/sysrq-trigger && echo WROTE-SYSRQ;' : ''} true`], SANDBOX);
+    const r = await maker.run('sh', ['-c', `v=$(cat /proc/sys/kernel/core_pattern); printf "%s\\n" "$v" > /proc/sys/kernel/core_pattern && echo WROTE; ${sysrq ? 'echo h > /proc/sysrq-trigger && echo WROTE-SYSRQ;' : ''} true`], SANDBOX);
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(/core_pattern: Read-only file system/);
     if (sysrq) expect(r.stderr).toMatch(/sysrq-trigger: (Read-only file system|Permission denied)/);
@@ -184,7 +191,7 @@ describe('attacks from inside fail', () => {
 
   it('masked kernel files read empty, masked directories are empty', async () => {
     const present = ['/proc/keys', '/proc/timer_list', '/proc/interrupts'].filter((p) => fs.existsSync(p));
-    const r = await run('sh', ['-c', `for f in ${present.join(' ')}; do wc -c < $f; done; ls -A /sys/firmware | wc -l`], SANDBOX);
+    const r = await maker.run('sh', ['-c', `for f in ${present.join(' ')}; do wc -c < $f; done; ls -A /sys/firmware | wc -l`], SANDBOX);
     expect(r.stdout.trim().split('\n')).toEqual([...present.map(() => '0'), '0']);
   });
 
@@ -195,7 +202,7 @@ describe('attacks from inside fail', () => {
     fs.chmodSync(path.join(data, 'file'), 0o666);
     const target = fs.mkdtempSync(path.join(scratch, 'ro-target-'));
     const script = `mount -o remount,rw,bind ${target} 2>&1; mount -o remount,rw / 2>&1; (echo changed > ${target}/file) 2>&1; true`;
-    const r = await run('sh', ['-c', script], { ...SANDBOX, mounts: [{ type: 'bind', source: data, target, readonly: true }] });
+    const r = await maker.run('sh', ['-c', script], { ...SANDBOX, mounts: [{ type: 'bind', source: data, target, readonly: true }] });
     expect(r.stdout).toMatch(/permission denied|Operation not permitted|must be superuser/i);
     expect(r.stdout).toMatch(/Read-only file system/);
     expect(fs.readFileSync(path.join(data, 'file'), 'utf8')).toBe('host\n');
@@ -205,7 +212,7 @@ describe('attacks from inside fail', () => {
     const root = path.join(scratch, `ro-root-${process.pid}`);
     execFileSync('cp', ['-a', layer, root]);
     const before = fs.readdirSync(path.join(root, 'etc')).sort();
-    const r = await run('/bin/sh', ['-c', 'mount -o remount,rw / 2>&1; (echo x > /etc/breach) 2>&1; true'], {
+    const r = await maker.run('/bin/sh', ['-c', 'mount -o remount,rw / 2>&1; (echo x > /etc/breach) 2>&1; true'], {
       namespaces: ['user', 'pid', 'mount'],
       rootfs: root,
       readonly: true,
@@ -216,7 +223,7 @@ describe('attacks from inside fail', () => {
   });
 
   it("unmounting /proc does not reveal the host's processes", async () => {
-    const r = await run('sh', ['-c', 'umount /proc 2>&1 || umount -l /proc 2>&1; ls /proc | grep -c "^[0-9]"'], SANDBOX);
+    const r = await maker.run('sh', ['-c', 'umount /proc 2>&1 || umount -l /proc 2>&1; ls /proc | grep -c "^[0-9]"'], SANDBOX);
     expect(r.stdout).toMatch(/(permission denied|must be superuser|Operation not permitted)/i);
     expect(Number(r.stdout.trim().split('\n').pop())).toBeLessThanOrEqual(5);
   });
@@ -229,7 +236,7 @@ describe('attacks from inside fail', () => {
       const memFile = path.join(paths.memory, 'memory.limit_in_bytes');
       const script = `(echo max > ${pidsFile}) 2>&1; (echo -1 > ${memFile}) 2>&1; mkdir -p /tmp/cg && mount -t cgroup -o pids none /tmp/cg 2>&1; true`;
       for (const options of [{ namespaces: ['pid', 'mount'] }, { namespaces: ['user', 'pid', 'mount'] }] as SpawnOptions[]) {
-        const r = await run('sh', ['-c', script], { ...options, cgroup: cg, mounts: [{ type: 'tmpfs', target: '/tmp' }] });
+        const r = await maker.run('sh', ['-c', script], { ...options, cgroup: cg, mounts: [{ type: 'tmpfs', target: '/tmp' }] });
         expect(r.stdout).toMatch(/Read-only file system|Permission denied/);
         expect(r.stdout).toMatch(/permission denied|Operation not permitted|must be superuser/i);
       }
@@ -240,6 +247,49 @@ describe('attacks from inside fail', () => {
     }
   });
 
+  it('the system calls of the default filter are refused inside (the kernel answers EPERM, clone3 ENOSYS)', async () => {
+    const names = ['keyctl', 'add_key', 'request_key', 'bpf', 'perf_event_open', 'userfaultfd', 'io_uring_setup', 'open_by_handle_at', 'kexec_load', 'init_module', 'reboot', 'swapon', 'settimeofday', 'acct', 'unshare', 'clone', 'clone3', 'ioctl', 'getpid', 'openat'];
+    const r = await maker.run(probe, names, SANDBOX);
+    const seen = Object.fromEntries(r.stdout.trim().split('\n').map((l) => l.split(' ')));
+    for (const n of names.slice(0, 16)) expect([n, seen[n]]).toEqual([n, 'EPERM']); // unshare/clone: with CLONE_NEWUSER
+    expect(seen.clone3).toBe('ENOSYS');
+    expect(seen.ioctl).toBe('EPERM'); // TIOCSTI
+    expect(seen.getpid).toBe('ok');
+    expect(seen.openat).toBe('ok');
+    const relaxed = await maker.run(probe, ['keyctl', 'unshare'], { ...SANDBOX, seccomp: { allow: ['keyctl'], errno: 'EXFULL' } });
+    expect(relaxed.stdout).not.toMatch(/^keyctl (EPERM|EXFULL)$/m);
+    expect(relaxed.stdout).toMatch(/^unshare EXFULL$/m);
+  });
+
+  it('a new user namespace cannot be made inside (which would give the command capabilities again)', async () => {
+    const r = await maker.run('sh', ['-c', 'unshare -U true 2>&1; echo $?'], SANDBOX);
+    expect(r.stdout).toMatch(/Operation not permitted\n1\n$/);
+  });
+
+  it('the init cannot be read or ptraced by the command; a sibling of the same uid can (the oracle works)', async () => {
+    // /proc/PID/environ needs ptrace read access: refused for a non-dumpable process to a
+    // command without CAP_SYS_PTRACE, granted for a dumpable one of the same uid
+    const r = await maker.run('sh', ['-c', 'sleep 5 & s=$!; sleep 0.1; head -c1 /proc/$s/environ >/dev/null && echo SIBLING-READ; head -c1 /proc/1/environ 2>&1; head -c1 /proc/1/mem 2>&1; kill $s'], SANDBOX);
+    expect(r.stdout).toMatch(/^SIBLING-READ\n/);
+    expect(r.stdout).toMatch(/\/proc\/1\/environ.*Permission denied/);
+    expect(r.stdout).toMatch(/\/proc\/1\/mem.*Permission denied/);
+  });
+
+  it('rlimits: set as given, core 0 by default; a file over fsize is refused by the kernel (SIGXFSZ)', async () => {
+    const r = await maker.run('sh', ['-c', 'grep -E "^Max (open files|file size|core file size)" /proc/self/limits; head -c 2097152 /dev/zero > /tmp/big; echo "exit $?"'], {
+      ...SANDBOX,
+      rlimits: { nofile: 64, fsize: '1M' },
+      mounts: [{ type: 'tmpfs', target: '/tmp' }],
+    });
+    const lines = r.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/^Max file size\s+1048576\s+1048576\s+bytes/);
+    expect(lines[1]).toMatch(/^Max core file size\s+0\s+0\s+bytes/);
+    expect(lines[2]).toMatch(/^Max open files\s+64\s+64\s+files/);
+    expect(lines[3]).toBe(`exit ${128 + os.constants.signals.SIGXFSZ}`);
+  });
+});
+
+describe('attacks from inside fail: the keyring, and bad input', () => {
   it("the caller's session keyring (and the secret in it) is out of reach; keyring: 'inherit' shows the oracle works", () => {
     const desc = `nsgroups-secret-${process.pid}`;
     const script = (keyringOption: string): string => `
@@ -250,47 +300,6 @@ describe('attacks from inside fail', () => {
       execFileSync(keyring, ['hold', `nsgroups-test-${process.pid}`, desc, 'hunter2', process.execPath, '-e', script(option)], { encoding: 'utf8' }).trim();
     expect(inside('inherit')).toBe('found hunter2');
     expect(inside('new')).toBe('ENOKEY');
-  });
-
-  it('the system calls of the default filter are refused inside (the kernel answers EPERM, clone3 ENOSYS)', async () => {
-    const names = ['keyctl', 'add_key', 'request_key', 'bpf', 'perf_event_open', 'userfaultfd', 'io_uring_setup', 'open_by_handle_at', 'kexec_load', 'init_module', 'reboot', 'swapon', 'settimeofday', 'acct', 'unshare', 'clone', 'clone3', 'ioctl', 'getpid', 'openat'];
-    const r = await run(probe, names, SANDBOX);
-    const seen = Object.fromEntries(r.stdout.trim().split('\n').map((l) => l.split(' ')));
-    for (const n of names.slice(0, 16)) expect([n, seen[n]]).toEqual([n, 'EPERM']); // unshare/clone: with CLONE_NEWUSER
-    expect(seen.clone3).toBe('ENOSYS');
-    expect(seen.ioctl).toBe('EPERM'); // TIOCSTI
-    expect(seen.getpid).toBe('ok');
-    expect(seen.openat).toBe('ok');
-    const relaxed = await run(probe, ['keyctl', 'unshare'], { ...SANDBOX, seccomp: { allow: ['keyctl'], errno: 'EXFULL' } });
-    expect(relaxed.stdout).not.toMatch(/^keyctl (EPERM|EXFULL)$/m);
-    expect(relaxed.stdout).toMatch(/^unshare EXFULL$/m);
-  });
-
-  it('a new user namespace cannot be made inside (which would give the command capabilities again)', async () => {
-    const r = await run('sh', ['-c', 'unshare -U true 2>&1; echo $?'], SANDBOX);
-    expect(r.stdout).toMatch(/Operation not permitted\n1\n$/);
-  });
-
-  it('the init cannot be read or ptraced by the command; a sibling of the same uid can (the oracle works)', async () => {
-    // /proc/PID/environ needs ptrace read access: refused for a non-dumpable process to a
-    // command without CAP_SYS_PTRACE, granted for a dumpable one of the same uid
-    const r = await run('sh', ['-c', 'sleep 5 & s=$!; sleep 0.1; head -c1 /proc/$s/environ >/dev/null && echo SIBLING-READ; head -c1 /proc/1/environ 2>&1; head -c1 /proc/1/mem 2>&1; kill $s'], SANDBOX);
-    expect(r.stdout).toMatch(/^SIBLING-READ\n/);
-    expect(r.stdout).toMatch(/\/proc\/1\/environ.*Permission denied/);
-    expect(r.stdout).toMatch(/\/proc\/1\/mem.*Permission denied/);
-  });
-
-  it('rlimits: set as given, core 0 by default; a file over fsize is refused by the kernel (SIGXFSZ)', async () => {
-    const r = await run('sh', ['-c', 'grep -E "^Max (open files|file size|core file size)" /proc/self/limits; head -c 2097152 /dev/zero > /tmp/big; echo "exit $?"'], {
-      ...SANDBOX,
-      rlimits: { nofile: 64, fsize: '1M' },
-      mounts: [{ type: 'tmpfs', target: '/tmp' }],
-    });
-    const lines = r.stdout.trim().split('\n');
-    expect(lines[0]).toMatch(/^Max file size\s+1048576\s+1048576\s+bytes/);
-    expect(lines[1]).toMatch(/^Max core file size\s+0\s+0\s+bytes/);
-    expect(lines[2]).toMatch(/^Max open files\s+64\s+64\s+files/);
-    expect(lines[3]).toBe(`exit ${128 + os.constants.signals.SIGXFSZ}`);
   });
 
   it('rlimits: bad input is ERR_INVALID_ARG', () => {
@@ -305,6 +314,7 @@ describe('attacks from inside fail', () => {
 });
 
 afterAll(async () => {
+  await closePools();
   // nothing of ours may be left running
   const leftovers = fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n)).filter((n) => {
     try {

@@ -2,7 +2,7 @@
 // missing, unknown or mistyped key, and the TypeScript declarations and lib/spawn/plan.ts must
 // agree with it. A renamed field is then an error at the first spawn, never a silent default.
 import * as fs from 'node:fs';
-import type { NativeJoin, NativeOp, NativePlan, NativeRlimit, NativeStdio } from '../types/native';
+import type { NativeHandover, NativeJoin, NativeOp, NativePlan, NativeRlimit, NativeStdio } from '../types/native';
 import { native } from '../lib/native';
 import { resolveSpawn } from '../lib/spawn/options';
 import { buildPlan } from '../lib/spawn/plan';
@@ -15,7 +15,11 @@ const PLAN_KEYS = {
   earlyUid: true, earlyGid: true, ops: true, cwd: true, candidates: true, argv: true, inheritEnv: true, envp: true, setGroups: true,
   groups: true, setIds: true, uid: true, gid: true, pdeathsig: true, newSession: true, newKeyring: true, rlimits: true,
   dropCapabilities: true, keepCapabilities: true, noNewPrivs: true, seccompFilter: true, seccompFlags: true,
+  park: true, seccompAtHandover: true,
 } satisfies Record<keyof NativePlan, true>;
+const HANDOVER_KEYS = {
+  cwd: true, candidates: true, argv: true, inheritEnv: true, envp: true, stdio: true,
+} satisfies Record<keyof NativeHandover, true>;
 const OP_KEYS = {
   kind: true, source: true, target: true, fstype: true, data: true, flags: true, attr: true, mode: true,
   recursive: true, inRoot: true, noSymlinks: true,
@@ -57,6 +61,7 @@ it('the declarations list exactly the keys the addon reads', () => {
   expect(Object.keys(JOIN_KEYS).sort()).toEqual(keysOf(schema.join));
   expect(Object.keys(STDIO_KEYS).sort()).toEqual(keysOf(schema.stdio));
   expect(Object.keys(RLIMIT_KEYS).sort()).toEqual(keysOf(schema.rlimit));
+  expect(Object.keys(HANDOVER_KEYS).sort()).toEqual(keysOf(schema.handover));
 });
 
 describe('plans built by lib/spawn/plan.ts fit the schema', () => {

@@ -93,6 +93,21 @@ export interface NativePlan {
   /** struct sock_filter[] installed last before execve; empty: none */
   seccompFilter: Buffer;
   seccompFlags: number;
+  /** a warm pool's sandbox: made now, it waits after the last privilege step for handOver();
+   *  stdio, cwd, candidates, argv and envp are then empty here */
+  park: boolean;
+  /** with park: the filter is installed after the hand-over (it denies a call the hand-over makes) */
+  seccompAtHandover: boolean;
+}
+
+/** The command given to a parked sandbox (ChildHandle.handOver). */
+export interface NativeHandover {
+  cwd: string | null;
+  candidates: string[];
+  argv: string[];
+  inheritEnv: boolean;
+  envp: string[];
+  stdio: NativeStdio[];
 }
 
 /** What the addon's reader expects: [key, type] per field (types as child.h names them). */
@@ -102,6 +117,7 @@ export interface NativePlanSchema {
   join: Array<[string, string]>;
   stdio: Array<[string, string]>;
   rlimit: Array<[string, string]>;
+  handover: Array<[string, string]>;
 }
 
 export type ChildEvent =
@@ -116,6 +132,8 @@ export interface NativeChildHandle {
   /** writes the go-ahead byte; 0 or -errno */
   release(): number;
   closeSync(): void;
+  /** gives a parked sandbox its command; throws (errno ESRCH: not parked; E2BIG: too big) */
+  handOver(command: NativeHandover): { stdio: number[] };
   /** pidfd_send_signal to the command; 0 or -errno */
   kill(signal: number): number;
   ref(): void;
@@ -152,7 +170,7 @@ export interface NativeConstants {
     dev: number;
   };
   reports: { error: number; request: number };
-  requests: { idMaps: number; timeOffsets: number };
+  requests: { idMaps: number; timeOffsets: number; parked: number };
   violations: { malformed: number; tooMany: number; outOfState: number; notOurChild: number };
 }
 

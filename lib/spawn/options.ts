@@ -472,3 +472,47 @@ function checkSignal(signal: unknown, what: string): void {
   if (typeof signal === 'string' && /^SIG[A-Z0-9]+$/.test(signal) && signal in osConstants.signals) return;
   throw invalidArg(`${what} must be a signal name like 'SIGTERM' or a number 1-64, got ${String(signal)}`);
 }
+
+/** The options a warm pool takes per run: the command's own; the sandbox is the pool's. */
+export const RUN_OPTION_KEYS = ['cwd', 'env', 'argv0', 'stdio', 'timeout', 'signal', 'killSignal'] as const;
+
+/**
+ * The sandbox `base` (a pool's, resolved once) with the command of one run: `options` may hold
+ * only RUN_OPTION_KEYS; another key says it belongs to the pool. Joins were the pool's to open
+ * and close: the result has none.
+ */
+export function resolveRun(base: ResolvedSpawn, command: unknown, args: unknown, options: unknown, what = 'run options'): ResolvedSpawn {
+  const file = checkString(command, 'command');
+  const argList = (args === undefined || args === null ? [] : checkArray(args, 'args')).map((a, i) =>
+    checkString(a, `args[${i}]`, { allowEmpty: true }),
+  );
+  const o: Plain = options === undefined ? {} : checkObject(options, 'options');
+  for (const key of Object.keys(o)) {
+    if ((RUN_OPTION_KEYS as readonly string[]).includes(key)) continue;
+    if ((SPAWN_OPTION_KEYS as readonly string[]).includes(key)) {
+      throw invalidArg(`${what}: '${key}' describes the sandbox, which is the pool's: give it to createPool (a run takes ${RUN_OPTION_KEYS.join(', ')})`);
+    }
+    checkKeys({ [key]: o[key] }, RUN_OPTION_KEYS, what, UNSUPPORTED_NOTES);
+  }
+  const timeout = o.timeout === undefined ? null : checkInteger(o.timeout, 'options.timeout', 0, 2 ** 31 - 1);
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalidArg('options.signal must be an AbortSignal');
+  const killSignal = o.killSignal === undefined ? 'SIGTERM' : (o.killSignal as NodeJS.Signals | number);
+  checkSignal(killSignal, 'options.killSignal');
+  const { envp, pathVar } = resolveEnv(o.env);
+  const argv0 = o.argv0 === undefined ? file : checkString(o.argv0, 'options.argv0', { allowEmpty: true });
+  return {
+    ...base,
+    file,
+    args: argList,
+    argv: [argv0, ...argList],
+    envp,
+    candidates: candidatesFor(file, pathVar),
+    // none given: inherited, as a spawn()'s is (the pool gives Node's cwd if it moved since)
+    cwd: resolveCwd(o.cwd, base.rootfs !== null),
+    stdio: resolveStdio(o.stdio),
+    joins: [],
+    timeout,
+    signal: (o.signal as AbortSignal | undefined) ?? null,
+    killSignal,
+  };
+}

@@ -1,11 +1,12 @@
 // From a ResolvedSpawn to the native plan: clone flags, the ordered filesystem/identity ops the
 // child runs, and the decisions the kernel forces (DESIGN.md "The spawn path"). The plan's keys
 // and types are the schema of src-native/child.h; the addon refuses anything else.
-import type { NativePlan } from '../../types/native';
+import type { NativeHandover, NativePlan, NativeStdio } from '../../types/native';
 import { native } from '../native';
 import { outsideOf, insideOf } from './idmap';
 import { CLONE_NEW, type NamespaceType } from '../namespace/kinds';
 import { compileSeccomp } from '../seccomp/index';
+import type { ResolvedSeccomp } from '../seccomp/options';
 import { maskOps, MS, op, userMountOps, type PlannedOp } from './ops';
 import type { ResolvedSpawn } from './options';
 import { rootfsOps } from './rootfs';
@@ -52,7 +53,36 @@ export interface BuiltPlan {
   cgroupDir: string | null;
 }
 
-export function buildPlan(spec: ResolvedSpawn): BuiltPlan {
+/** The system calls a parked sandbox makes after its hand-over (src-native/child.c
+ *  park_then_exec): a filter installed before the hand-over must let them through. */
+export const HANDOVER_SYSCALLS: readonly string[] = [
+  'recvmsg', 'chdir', 'newfstatat', 'faccessat', 'fcntl', 'dup3', 'close', 'close_range', 'prlimit64',
+  'rt_sigprocmask', 'execve', 'write', 'exit', 'exit_group',
+];
+
+/** Does the filter have to wait until after the hand-over (it has a rule for a call made there)? */
+export function seccompAtHandover(seccomp: ResolvedSeccomp | null): boolean {
+  if (!seccomp) return false;
+  if (seccomp.kind === 'raw') return true; // nobody can tell what it refuses
+  return HANDOVER_SYSCALLS.some((name) => Object.prototype.hasOwnProperty.call(seccomp.rules, name));
+}
+
+function nativeStdio(spec: ResolvedSpawn): NativeStdio[] {
+  return spec.stdio.map((s) =>
+    s.kind === 'pipe' ? { kind: 'pipe', fd: -1, childReads: s.childReads } : s.kind === 'fd' ? { kind: 'fd', fd: s.fd, childReads: false } : { kind: 'null', fd: -1, childReads: false },
+  );
+}
+
+/** What a parked sandbox (buildPlan with park) gets at its hand-over: the command of `spec`. */
+export function buildHandover(spec: ResolvedSpawn): NativeHandover {
+  return { cwd: spec.cwd, candidates: spec.candidates, argv: spec.argv, inheritEnv: spec.envp === null, envp: spec.envp ?? [], stdio: nativeStdio(spec) };
+}
+
+/**
+ * `park`: a warm pool's sandbox, made now and given its command later (buildHandover): the
+ * plan carries no stdio, cwd or command.
+ */
+export function buildPlan(spec: ResolvedSpawn, park = false): BuiltPlan {
   const ns = spec.namespaces;
   const joining = spec.joins.length > 0;
   const joinedTypes = new Set(spec.joins.map((j) => j.type));
@@ -109,9 +139,7 @@ export function buildPlan(spec: ResolvedSpawn): BuiltPlan {
     cloneFlags: newFlags(atClone),
     cgroupFd: -1,
     useVm,
-    stdio: spec.stdio.map((s) =>
-      s.kind === 'pipe' ? { kind: 'pipe', fd: -1, childReads: s.childReads } : s.kind === 'fd' ? { kind: 'fd', fd: s.fd, childReads: false } : { kind: 'null', fd: -1, childReads: false },
-    ),
+    stdio: park ? [] : nativeStdio(spec),
     joins: spec.joins.map((j) => ({ fd: j.fd, nstype: CLONE_NEW[j.type] })),
     nondumpable: joining,
     unshareUser: joining && ns.has('user'),
@@ -124,11 +152,11 @@ export function buildPlan(spec: ResolvedSpawn): BuiltPlan {
     earlyUid,
     earlyGid,
     ops: ops.map(({ describe: _d, path: _p, library: _l, items: _i, ...o }) => o),
-    cwd: spec.cwd,
-    candidates: spec.candidates,
-    argv: spec.argv,
-    inheritEnv: spec.envp === null,
-    envp: spec.envp ?? [],
+    cwd: park ? null : spec.cwd,
+    candidates: park ? [] : spec.candidates,
+    argv: park ? [] : spec.argv,
+    inheritEnv: !park && spec.envp === null,
+    envp: park ? [] : (spec.envp ?? []),
     setGroups: groups !== null,
     groups: groups ?? [],
     setIds: user !== null,
@@ -143,6 +171,8 @@ export function buildPlan(spec: ResolvedSpawn): BuiltPlan {
     noNewPrivs: spec.noNewPrivileges,
     seccompFilter: seccomp?.filter ?? Buffer.alloc(0),
     seccompFlags: seccomp?.flags ?? 0,
+    park,
+    seccompAtHandover: park && seccompAtHandover(spec.seccomp),
   };
   return { plan, ops, procsFiles: placement?.v1ProcsFiles ?? [], cgroupDir: placement?.v2Dir ?? null };
 }

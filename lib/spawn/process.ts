@@ -8,7 +8,7 @@ import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
 import { constants as osConstants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
-import type { NativeChildHandle, NativeError, NativeSpawnResult } from '../../types/native';
+import type { ChildEvent, NativeChildHandle, NativeError, NativeSpawnResult } from '../../types/native';
 import { errnoName, fromNodeError, NsgroupsError } from '../errors';
 import { native } from '../native';
 import * as fs from 'node:fs';
@@ -16,7 +16,7 @@ import { childFailureError, cloneError } from './failure';
 import { writeIdMaps, writeIdMapsSync } from './idmap';
 import { closeJoins } from './joins';
 import { type ResolvedSpawn } from './options';
-import { buildPlan, type BuiltPlan, type PlannedOp } from './plan';
+import { buildHandover, buildPlan, type BuiltPlan, type PlannedOp } from './plan';
 import { LIBRARY_MOUNTPOINTS } from './rootfs';
 
 export interface ExitInfo {
@@ -46,6 +46,14 @@ function siginfoToExit(siCode: number, siStatus: number): ExitInfo {
   if (siCode === CLD_EXITED) return { code: siStatus, signal: null };
   if (siCode === CLD_KILLED || siCode === CLD_DUMPED) return { code: null, signal: signalNames.get(siStatus) ?? null };
   return { code: null, signal: null };
+}
+
+/** What a warm pool hears from a sandbox it made ahead of time (spawnResolved with park). */
+export interface ParkHooks {
+  /** it is ready: everything but the command is done, and it waits for _handOver */
+  parked(): void;
+  /** it ended before it was handed a command: why (a setup error, or what killed it) */
+  ended(err: NsgroupsError): void;
 }
 
 export class SandboxProcess extends EventEmitter {
@@ -79,6 +87,8 @@ export class SandboxProcess extends EventEmitter {
   #timer: NodeJS.Timeout | null = null;
   #releaseRootfs: (() => void) | null = null;
   #abortListener: (() => void) | null = null;
+  /** a pool's sandbox before its hand-over; after it, the process the events go to */
+  #park: { hooks: ParkHooks; state: 'waiting' | 'parked' | 'handed'; built: BuiltPlan; to: SandboxProcess | null } | null = null;
 
   /** @internal use spawn() */
   constructor(spec: ResolvedSpawn, built: BuiltPlan, result: NativeSpawnResult | null) {
@@ -149,8 +159,15 @@ export class SandboxProcess extends EventEmitter {
 
   /** @internal */
   _start(): void {
-    const handle = this.#handle!;
-    handle.start((event, a = 0, b = 0, c = 0, d = 0, e = 0) => {
+    this.#handle!.start((...event) => this._onEvent(...event));
+  }
+
+  /** @internal one event of the native watch (a pooled sandbox's go to the process it became) */
+  _onEvent(...args: ChildEvent): void {
+    const to = this.#park?.to;
+    if (to) return to._onEvent(...args);
+    const [event, a = 0, b = 0, c = 0, d = 0, e = 0] = args as [ChildEvent[0], ...number[]];
+    {
       switch (event) {
         case 'record':
           return this.#onRecord(a, b, c, d, e);
@@ -168,13 +185,13 @@ export class SandboxProcess extends EventEmitter {
         case 'exit':
           return this.#onExit(a, b);
       }
-    });
+    }
   }
 
   /** @internal parent-side work between clone and the child's go-ahead */
   _release(procsFiles: string[]): void {
     const spec = this.#spec;
-    this.#armTimeoutAndAbort();
+    if (!this.#park) this.#armTimeoutAndAbort(); // a pooled sandbox's run is armed at its hand-over
     // into the v1 cgroups (and v2 when CLONE_INTO_CGROUP was not possible) before it can exec
     for (const file of procsFiles) {
       try {
@@ -280,6 +297,47 @@ export class SandboxProcess extends EventEmitter {
     this.#releaseRootfs = release;
   }
 
+  /** @internal made by a warm pool: it parks once set up, and reports to `hooks` */
+  _parkWith(hooks: ParkHooks, built: BuiltPlan): void {
+    this.#park = { hooks, state: 'waiting', built, to: null };
+  }
+
+  /**
+   * @internal A parked sandbox gets its command (`run`: the pool's sandbox with the run's
+   * command, stdio, cwd, env and timeouts): returns the process the caller sees, which gets the
+   * events from here on. Throws NsgroupsError; the sandbox is then unchanged (still parked) or
+   * gone (ERR_BUSY), never half handed over.
+   */
+  _handOver(run: ResolvedSpawn): SandboxProcess {
+    const park = this.#park;
+    if (!park || park.state !== 'parked' || !this.#handle || this.#failure) {
+      throw new NsgroupsError('ERR_BUSY', 'this pooled sandbox is not waiting for a command (it was handed one, or it ended)', { step: 'handover' });
+    }
+    let fds: number[];
+    try {
+      fds = this.#handle.handOver(buildHandover(run)).stdio;
+    } catch (err) {
+      const e = err as NativeError;
+      if (typeof e.errno !== 'number') throw err;
+      const name = errnoName(e.errno);
+      if (name === 'E2BIG') {
+        throw new NsgroupsError('ERR_INVALID_ARG', `the command's arguments and environment are too big for the hand-over (${e.message})`, { errno: e.errno, syscall: e.syscall, step: 'handover' });
+      }
+      const gone = name === 'ESRCH' || name === 'EPIPE' || name === 'ECONNRESET' || name === 'ECONNREFUSED';
+      throw new NsgroupsError(gone ? 'ERR_BUSY' : 'ERR_SYSTEM', `handing the command to a pooled sandbox failed: ${e.message}`, { errno: e.errno, syscall: e.syscall, step: 'handover' });
+    }
+    park.state = 'handed';
+    const proc = new SandboxProcess(run, park.built, { pid: this.pid!, handle: this.#handle, stdio: fds });
+    park.to = proc;
+    const { requests } = native().constants;
+    proc.#requestsDone = new Set([requests.idMaps, requests.timeOffsets, requests.parked]); // all were made here
+    proc._holdRootfs(this.#releaseRootfs ?? (() => {}));
+    this.#releaseRootfs = null;
+    this.#handle = null;
+    proc.#armTimeoutAndAbort();
+    return proc;
+  }
+
   /** @internal clone itself failed: no process exists */
   _failBeforeClone(err: NsgroupsError): void {
     this.#failure = err;
@@ -303,12 +361,16 @@ export class SandboxProcess extends EventEmitter {
     const expected = new Map<number, boolean>([
       [requests.idMaps, this.#unshareUser],
       [requests.timeOffsets, this.#spec.timeOffsets !== null],
+      [requests.parked, this.#park?.state === 'waiting'],
     ]);
     if (kind !== reports.request || !expected.get(value) || this.#requestsDone.has(value)) {
       return this.#protocolViolation(`an unexpected report (kind ${kind}, value ${value})`);
     }
     this.#requestsDone.add(value);
-    if (value === requests.idMaps) this.#writeMapsThenRelease();
+    if (value === requests.parked) {
+      this.#park!.state = 'parked';
+      this.#park!.hooks.parked();
+    } else if (value === requests.idMaps) this.#writeMapsThenRelease();
     else this.#writeTimeOffsets();
   }
 
@@ -332,6 +394,16 @@ export class SandboxProcess extends EventEmitter {
     this.#handle = null;
     this.#disarm();
     this.#releaseRootfs?.();
+    if (this.#park) {
+      // a pool's sandbox that ended idle: nobody but the pool knows it
+      const info = siginfoToExit(siCode, siStatus);
+      const how = info.signal ? `was killed by ${info.signal}` : `exited with code ${info.code}`;
+      const err = this.#failure ?? new NsgroupsError('ERR_SYSTEM', `a pooled sandbox ${how} before it was given a command`, { step: 'handover' });
+      this.#failure = err;
+      this.#rejectExited(err);
+      this.#park.hooks.ended(err);
+      return;
+    }
     if (this.#failure) {
       for (const s of this.stdio) (s as net.Socket | null)?.destroy();
       this.#emitFailure();
@@ -381,12 +453,14 @@ function violationName(reason: number): string {
 export interface SpawnInternals {
   strictCgroup?: boolean;
   reportFdForTests?: number;
+  /** a warm pool's sandbox: it parks once set up (the spec's command, stdio and cwd are not used) */
+  park?: ParkHooks;
 }
 
 export function spawnResolved(spec: ResolvedSpawn, internal: SpawnInternals = {}): SandboxProcess {
   let built: BuiltPlan;
   try {
-    built = buildPlan(spec);
+    built = buildPlan(spec, internal.park !== undefined);
   } catch (err) {
     closeJoins(spec.joins);
     throw err;
@@ -442,6 +516,7 @@ export function spawnResolved(spec: ResolvedSpawn, internal: SpawnInternals = {}
   closeJoins(spec.joins); // the child has its own copies now
   const proc = new SandboxProcess(spec, built, result);
   if (releaseRootfs) proc._holdRootfs(releaseRootfs);
+  if (internal.park) proc._parkWith(internal.park, built);
   proc._start();
   proc._release(procsFiles);
   return proc;

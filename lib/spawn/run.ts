@@ -5,8 +5,9 @@ import type { Readable } from 'node:stream';
 import type { CgroupStats } from '../cgroup/stats';
 import { invalidArg } from '../errors';
 import { checkObject, checkOneOf } from '../util/validate';
-import { resolveSpawn, type SpawnOptions } from './options';
-import { spawnResolved, type ExitInfo } from './process';
+import type { Cgroup } from '../cgroup/cgroup';
+import { resolveSpawn, type ResolvedSpawn, type SpawnOptions } from './options';
+import { spawnResolved, type ExitInfo, type SandboxProcess } from './process';
 
 export interface RunOptions extends SpawnOptions {
   /** written to the command's stdin, which is then closed (default: stdin is /dev/null) */
@@ -32,16 +33,32 @@ function collect(stream: Readable | null): () => Buffer {
   return () => Buffer.concat(chunks);
 }
 
-export async function runProcess(command: string, args: readonly string[] | undefined, options: RunOptions = {}): Promise<RunResult> {
+/** run()'s own options apart from spawn()'s, checked. */
+export function splitRunOptions(options: RunOptions): { input: string | Uint8Array | undefined; encoding: 'utf8' | 'buffer'; spawnOptions: SpawnOptions } {
   const o = checkObject(options, 'options');
   const { input, encoding: enc, ...spawnOptions } = o as RunOptions;
   const encoding = enc === undefined ? 'utf8' : checkOneOf(enc, ['utf8', 'buffer'] as const, 'options.encoding');
   if (input !== undefined && typeof input !== 'string' && !(input instanceof Uint8Array)) {
     throw invalidArg('options.input must be a string, a Buffer or a Uint8Array');
   }
+  return { input, encoding, spawnOptions };
+}
+
+export async function runProcess(command: string, args: readonly string[] | undefined, options: RunOptions = {}): Promise<RunResult> {
+  const { input, encoding, spawnOptions } = splitRunOptions(options);
   const stdio = spawnOptions.stdio ?? [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'];
   const spec = resolveSpawn(command, args, { ...spawnOptions, stdio });
-  const proc = spawnResolved(spec);
+  return collectRun(spawnResolved(spec), spec, input, encoding, spec.cgroup);
+}
+
+/** Feeds `proc` its input and resolves with its result once it has exited and its output is read. */
+export async function collectRun(
+  proc: SandboxProcess,
+  spec: ResolvedSpawn,
+  input: string | Uint8Array | undefined,
+  encoding: 'utf8' | 'buffer',
+  cgroup: Cgroup | null,
+): Promise<RunResult> {
   const stdout = collect(proc.stdout);
   const stderr = collect(proc.stderr);
   if (proc.stdin) {
@@ -56,6 +73,7 @@ export async function runProcess(command: string, args: readonly string[] | unde
   const out = encoding === 'buffer' ? stdout() : stdout().toString('utf8');
   const err = encoding === 'buffer' ? stderr() : stderr().toString('utf8');
   const result: RunResult = { ...info, pid: proc.pid!, stdout: out, stderr: err, timedOut: proc.timedOut };
-  if (spec.cgroup) result.stats = await spec.cgroup.stats();
+  void spec;
+  if (cgroup) result.stats = await cgroup.stats();
   return result;
 }

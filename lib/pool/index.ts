@@ -1,0 +1,2 @@
+export { createPool, Pool } from './pool';
+export type { PoolOptions, PoolRunOptions, PoolSpawnOptions, PoolStats } from './pool';
