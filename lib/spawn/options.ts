@@ -112,6 +112,19 @@ export interface SpawnOptions {
   /** the signal for timeout and abort (default 'SIGTERM') */
   killSignal?: NodeJS.Signals | number;
   /**
+   * ms after killSignal (timeout, abort, maxBuffer) to send SIGKILL, as `timeout --kill-after`;
+   * default 2000; false: never
+   */
+  killAfter?: number | false;
+  /**
+   * seconds of CPU for the whole sandbox: the cgroup's CPU usage watched by the parent (without a
+   * cgroup, the command's own with the children it waited for), plus RLIMIT_CPU per process.
+   * Over cpuTime + extraTime the command gets SIGKILL; over cpuTime the verdict is 'cpuTime'.
+   */
+  cpuTime?: number;
+  /** seconds of CPU allowed beyond cpuTime before the kill (isolate's --extra-time); default 0 */
+  extraTime?: number;
+  /**
    * capabilities the command keeps, in every set (capabilities(7) names); default in a sandbox:
    * none, root inside or not; 'all' keeps what it would have. Without a sandbox the caller's.
    */
@@ -153,6 +166,9 @@ export const SPAWN_OPTION_KEYS = [
   'timeout',
   'signal',
   'killSignal',
+  'killAfter',
+  'cpuTime',
+  'extraTime',
   'capabilities',
   'seccomp',
   'maskedPaths',
@@ -205,6 +221,10 @@ export interface ResolvedSpawn {
   timeout: number | null;
   signal: AbortSignal | null;
   killSignal: NodeJS.Signals | number;
+  /** ms from killSignal to SIGKILL, or null: never */
+  killAfter: number | null;
+  /** the cpuTime limit and the kill threshold (cpuTime + extraTime), ms; null: none */
+  cpuTime: { limitMs: number; killMs: number } | null;
   /** the capabilities kept (a mask), or null to leave the caller's as they are */
   keepCapabilities: number | null;
   seccomp: ResolvedSeccomp | null;
@@ -338,6 +358,8 @@ export function resolveSpawn(command: unknown, args: unknown, options: unknown):
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalidArg('options.signal must be an AbortSignal');
   const killSignal = o.killSignal === undefined ? 'SIGTERM' : (o.killSignal as NodeJS.Signals | number);
   checkSignal(killSignal, 'options.killSignal');
+  const killAfter = o.killAfter === false ? null : o.killAfter === undefined ? DEFAULT_KILL_AFTER_MS : checkInteger(o.killAfter, 'options.killAfter (ms, or false)', 0, 2 ** 31 - 1);
+  const cpuTime = resolveCpuTime(o.cpuTime, o.extraTime);
   if (timeOffsets && !namespaces.has('time')) {
     throw invalidArg("options.timeOffsets needs a new time namespace: add 'time' to namespaces");
   }
@@ -422,7 +444,13 @@ export function resolveSpawn(command: unknown, args: unknown, options: unknown):
         );
       }
     }
-    const rlimits = resolveRlimits(o.rlimits, sandboxed ? { core: 0 } : {});
+    // RLIMIT_CPU caps every process on its own, also while the parent cannot look (setrlimit(2):
+    // SIGXCPU at the soft limit, SIGKILL at the hard one); rlimits.cpu, when given, wins
+    const cpuRlimit = cpuTime ? Math.ceil(cpuTime.killMs / 1000) : null;
+    const rlimits = resolveRlimits(o.rlimits, {
+      ...(sandboxed ? { core: 0 } : {}),
+      ...(cpuRlimit !== null ? { cpu: { soft: cpuRlimit, hard: cpuRlimit + 1 } } : {}),
+    });
     const newKeyring = resolveKeyring(o.keyring, sandboxed);
 
     return {
@@ -450,6 +478,8 @@ export function resolveSpawn(command: unknown, args: unknown, options: unknown):
       timeout,
       signal: (o.signal as AbortSignal | undefined) ?? null,
       killSignal,
+      killAfter,
+      cpuTime,
       keepCapabilities,
       seccomp,
       maskedPaths,
@@ -461,6 +491,20 @@ export function resolveSpawn(command: unknown, args: unknown, options: unknown):
     closeJoins(joins);
     throw err;
   }
+}
+
+/** `timeout --kill-after`'s role: a command that ignores killSignal outlives it by this much at most. */
+export const DEFAULT_KILL_AFTER_MS = 2000;
+
+function resolveCpuTime(cpuTime: unknown, extraTime: unknown): ResolvedSpawn['cpuTime'] {
+  if (cpuTime === undefined) {
+    if (extraTime !== undefined) throw invalidArg('options.extraTime is the grace after options.cpuTime: give cpuTime too');
+    return null;
+  }
+  // RLIMIT_CPU counts whole seconds; a year is more than any run
+  const limit = checkNumber(cpuTime, 'options.cpuTime (seconds)', 0.001, 31_536_000);
+  const extra = extraTime === undefined ? 0 : checkNumber(extraTime, 'options.extraTime (seconds)', 0, 31_536_000);
+  return { limitMs: limit * 1000, killMs: (limit + extra) * 1000 };
 }
 
 function checkSignal(signal: unknown, what: string): void {
