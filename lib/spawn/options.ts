@@ -3,6 +3,7 @@
 // last, once everything else is known to be valid.
 import { constants as osConstants } from 'node:os';
 import * as path from 'node:path';
+import type { Stream } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { invalidArg } from '../errors';
 import {
@@ -42,8 +43,12 @@ import {
 export { NAMESPACE_TYPES, type NamespaceType };
 
 export type StdioName = 'pipe' | 'inherit' | 'ignore';
-/** 'pipe' | 'inherit' | 'ignore', a file descriptor, or a stream that has one (process.stdout, a net.Socket…). */
-export type StdioEntry = StdioName | number | { fd: number } | { _handle?: { fd?: number } } | null | undefined;
+/**
+ * 'pipe' | 'inherit' | 'ignore', a file descriptor, or a stream that has one (process.stdin, a
+ * net.Socket, another sandbox's or a child_process's stdout: child_process takes any Stream, and
+ * so does this type; one without a descriptor is ERR_INVALID_ARG).
+ */
+export type StdioEntry = StdioName | number | { fd: number } | Stream | { _handle?: { fd?: number } } | null | undefined;
 
 export interface UserOption {
   /** uid inside the sandbox (default 0 in a new or joined user namespace) */
@@ -188,7 +193,8 @@ const UNSUPPORTED_NOTES: Record<string, string> = {
   serialization: 'there is no IPC channel; use stdio pipes',
 };
 
-export type ResolvedStdio = { kind: 'pipe'; childReads: boolean } | { kind: 'fd'; fd: number } | { kind: 'null' };
+/** 'fd' from a stream: `shared` is the stream, which the parent stops reading once the child has it. */
+export type ResolvedStdio = { kind: 'pipe'; childReads: boolean } | { kind: 'fd'; fd: number; shared?: object } | { kind: 'null' };
 
 export interface ResolvedSpawn {
   file: string;
@@ -258,7 +264,7 @@ function resolveStdio(value: unknown): ResolvedStdio[] {
     if (typeof entry === 'object') {
       const obj = entry as { fd?: unknown; _handle?: { fd?: unknown } };
       const fd = typeof obj.fd === 'number' ? obj.fd : obj._handle?.fd;
-      if (typeof fd === 'number' && fd >= 0) return { kind: 'fd', fd };
+      if (typeof fd === 'number' && fd >= 0) return { kind: 'fd', fd, shared: entry as object };
       throw invalidArg(`${what}: a stream must have an underlying file descriptor (an fs or net stream that is open)`);
     }
     throw invalidArg(`${what} must be 'pipe', 'inherit', 'ignore', a file descriptor or a stream`);

@@ -421,6 +421,9 @@ export class SandboxProcess extends EventEmitter {
     });
     this.emit('exit', info.code, info.signal);
     this.#resolveExited({ ...info, usage, status });
+    // our end of a pipe that another command reads (a pipeline) never sees its EOF here:
+    // close it, so that 'close' can come
+    for (const s of this.stdio) if (s && handedOver.has(s)) (s as net.Socket).destroy();
     this.#maybeClose();
   }
 
@@ -439,6 +442,32 @@ export class SandboxProcess extends EventEmitter {
     const info = this.#exit;
     if (info) this.emit('close', info.code, info.signal);
   }
+}
+
+/** Streams of ours that another command reads from now (see stopReading). */
+const handedOver = new WeakSet<object>();
+
+/**
+ * A Node stream handed to the command as its stdio (another sandbox's stdout, a child_process
+ * pipe) is the command's to read now: a net.Socket starts reading as soon as it is made, and
+ * would take data meant for the command. child_process stops it the same way
+ * (lib/internal/child_process.js, stdio of type 'wrap'); a stream written to is left alone.
+ */
+function stopReading(stream: object): void {
+  handedOver.add(stream);
+  const s = stream as { readable?: boolean; pause?: () => void; _handle?: { reading?: boolean; readStop?: () => number }; _readableState?: { reading?: boolean; flowing?: boolean | null } };
+  if (!s.readable || typeof s._handle?.readStop !== 'function') return;
+  s._handle.reading = false;
+  s._handle.readStop();
+  s.pause?.();
+  if (s._readableState) {
+    s._readableState.reading = false;
+    s._readableState.flowing = false;
+  }
+  // child_process resumes a child's unread stdout when the child exits (flushStdio), except for
+  // streams it marked as used as stdio (a private symbol) or that are not readable: it must not
+  // take the rest of the data meant for the command
+  s.readable = false;
 }
 
 function violationName(reason: number): string {
@@ -522,6 +551,7 @@ export function spawnResolved(spec: ResolvedSpawn, internal: SpawnInternals = {}
     if (cgroupFd >= 0) fs.closeSync(cgroupFd);
   }
   closeJoins(spec.joins); // the child has its own copies now
+  for (const s of spec.stdio) if (s.kind === 'fd' && s.shared) stopReading(s.shared);
   const proc = new SandboxProcess(spec, built, result, startedAt, meter);
   if (releaseRootfs) proc._holdRootfs(releaseRootfs);
   proc._start();
