@@ -235,7 +235,12 @@ function planCreate(
     const enableFrom = topWritable(h) ? h.mountRoot : path.posix.dirname(plan.base);
     return { plans: [plan], backend: ([dir]) => new V2Backend(dir, enableFrom, wanted) };
   }
-  const wanted = new Set((controllers ?? V1_CONTROLLERS).map(toV1));
+  // Only the hierarchies the cgroup needs: each v1 directory costs a mkdir, a move of every
+  // process into it, an rmdir. By default those stats() reads (memory, cpu/cpuacct, pids) and
+  // the limits ask for; freeze() and kill() go through the unified directory where there is
+  // one (cgroup.freeze, cgroup.kill), else through the v1 freezer. `controllers` asks for more.
+  const usual = ['memory', 'pids', 'cpu', 'cpuacct', ...(lay.unified ? [] : ['freezer'])];
+  const wanted = new Set((controllers ?? usual).map(toV1));
   const byBpf = devicesByBpf(lay);
   for (const c of needed) if (!(c === 'devices' && byBpf)) wanted.add(toV1(c));
   for (const c of wanted) {
@@ -416,12 +421,14 @@ export class Cgroup {
       const d = at(lay.unified!);
       if (d) backend = new V2Backend(d, null);
     } else {
-      const usual = lay.v1.filter((h) => h.controllers.some((c) => V1_CONTROLLERS.includes(c))).map(at).filter((d): d is CgroupDir => d !== null);
-      // devices, net_cls, net_prio: only where the process sits in the same cgroup as in the others
-      // (a cgroup made with them), not in whatever cgroup of theirs it happens to be (the root, mostly)
+      // the hierarchies every cgroup of ours has; the others (freezer, cpuset, blkio, devices,
+      // net_cls, net_prio) only where the process sits in the same cgroup as in those (a cgroup
+      // made with them), not in whatever cgroup of theirs it happens to be (the root, mostly)
+      const always = ['memory', 'pids', 'cpu', 'cpuacct'];
+      const usual = lay.v1.filter((h) => h.controllers.some((c) => always.includes(c))).map(at).filter((d): d is CgroupDir => d !== null);
       const same = new Set(usual.map((d) => d.rel));
       const onRequest = lay.v1
-        .filter((h) => !usual.some((d) => d.h === h) && h.controllers.some((c) => V1_ON_REQUEST.includes(c)))
+        .filter((h) => !usual.some((d) => d.h === h) && h.controllers.some((c) => V1_CONTROLLERS.includes(c) || V1_ON_REQUEST.includes(c)))
         .map(at)
         .filter((d): d is CgroupDir => d !== null && same.has(d.rel) && d.rel !== d.h.mountRoot);
       const v1 = [...usual, ...onRequest];
