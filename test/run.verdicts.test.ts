@@ -121,12 +121,13 @@ describe("'cpuTime': CPU seconds, watched by the parent, plus RLIMIT_CPU per pro
   it('rlimits.cpu alone: SIGXCPU at the soft limit, SIGKILL at the hard one, both a cpuTime verdict', async () => {
     const soft = await run('sh', ['-c', BUSY], { ...sandbox, rlimits: { cpu: { soft: 1, hard: 3 } } });
     expect(soft).toMatchObject({ status: 'cpuTime', signal: 'SIGXCPU' });
-    // (rusage splits the exact runtime into user and system by tick samples: a little under)
-    expect(cpuOf(soft)).toBeGreaterThanOrEqual(900);
+    // (the kernel counts the exact runtime; the rusage of the reaped process is lower, more so
+    // on a loaded host: 970 ms quiet, 790 ms at load 14)
+    expect(cpuOf(soft)).toBeGreaterThanOrEqual(700);
     // soft = hard: the kernel goes straight to SIGKILL (kernel/time/posix-cpu-timers.c)
     const hard = await run('sh', ['-c', BUSY], { ...sandbox, rlimits: { cpu: 1 } });
     expect(hard).toMatchObject({ status: 'cpuTime', signal: 'SIGKILL' });
-    expect(cpuOf(hard)).toBeGreaterThanOrEqual(900);
+    expect(cpuOf(hard)).toBeGreaterThanOrEqual(700);
   });
 
   itRoot('with a cgroup it is the whole sandbox: two loops share the budget (root)', async () => {

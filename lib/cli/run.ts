@@ -238,6 +238,7 @@ export const RUN_OPTIONS: RunOption[] = [
     help: 'SIGKILL this long after a limit sent SIGTERM (default 2)',
     apply(v, d, text) {
       d.killAfterMs = Math.round(positive(v, text, 'a number of seconds', 0) * 1000);
+      if (d.killAfterMs > 2 ** 31 - 1) throw new UsageError(`${text}: at most ${Math.floor((2 ** 31 - 1) / 1000)} seconds`);
       d.sources.set('killAfter', text);
     },
   },

@@ -368,7 +368,7 @@ export function resolveSpawn(command: unknown, args: unknown, options: unknown):
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalidArg('options.signal must be an AbortSignal');
   const killSignal = o.killSignal === undefined ? 'SIGTERM' : (o.killSignal as NodeJS.Signals | number);
   checkSignal(killSignal, 'options.killSignal');
-  const killAfter = o.killAfter === false ? null : o.killAfter === undefined ? DEFAULT_KILL_AFTER_MS : checkInteger(o.killAfter, 'options.killAfter (ms, or false)', 0, 2 ** 31 - 1);
+  const killAfter = o.killAfter === false ? null : o.killAfter === undefined ? DEFAULT_KILL_AFTER_MS : checkInteger(o.killAfter, 'options.killAfter', 0, 2 ** 31 - 1);
   const cpuTime = resolveCpuTime(o.cpuTime, o.extraTime);
   if (timeOffsets && !namespaces.has('time')) {
     throw invalidArg("options.timeOffsets needs a new time namespace: add 'time' to namespaces");
@@ -512,8 +512,8 @@ function resolveCpuTime(cpuTime: unknown, extraTime: unknown): ResolvedSpawn['cp
     return null;
   }
   // RLIMIT_CPU counts whole seconds; a year is more than any run
-  const limit = checkNumber(cpuTime, 'options.cpuTime (seconds)', 0.001, 31_536_000);
-  const extra = extraTime === undefined ? 0 : checkNumber(extraTime, 'options.extraTime (seconds)', 0, 31_536_000);
+  const limit = checkNumber(cpuTime, 'options.cpuTime', 0.001, 31_536_000);
+  const extra = extraTime === undefined ? 0 : checkNumber(extraTime, 'options.extraTime', 0, 31_536_000);
   return { limitMs: limit * 1000, killMs: (limit + extra) * 1000 };
 }
 

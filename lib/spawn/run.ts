@@ -101,7 +101,7 @@ export async function runProcess(command: string, args: readonly string[] | unde
   const o = checkObject(options, 'options');
   const { input: rawInput, encoding: rawEncoding, maxBuffer: rawMax, ...spawnOptions } = o as RunOptions;
   const encoding = resolveEncoding(rawEncoding);
-  const maxBuffer = rawMax === undefined || rawMax === Infinity ? Infinity : checkInteger(rawMax, 'options.maxBuffer (bytes)', 0, Number.MAX_SAFE_INTEGER);
+  const maxBuffer = rawMax === undefined || rawMax === Infinity ? Infinity : checkInteger(rawMax, 'options.maxBuffer', 0, Number.MAX_SAFE_INTEGER);
   const input = resolveInput(rawInput);
   // validated before the input file is opened: nothing to undo for bad options
   const probe = stdioFor(spawnOptions.stdio, input, 0);
