@@ -121,13 +121,16 @@ describe("'cpuTime': CPU seconds, watched by the parent, plus RLIMIT_CPU per pro
   it('rlimits.cpu alone: SIGXCPU at the soft limit, SIGKILL at the hard one, both a cpuTime verdict', async () => {
     const soft = await run('sh', ['-c', BUSY], { ...sandbox, rlimits: { cpu: { soft: 1, hard: 3 } } });
     expect(soft).toMatchObject({ status: 'cpuTime', signal: 'SIGXCPU' });
-    // (the kernel counts the exact runtime; the rusage of the reaped process is lower, more so
-    // on a loaded host: 970 ms quiet, 790 ms at load 14)
-    expect(cpuOf(soft)).toBeGreaterThanOrEqual(700);
+    // the kernel checks RLIMIT_CPU against tick samples, rusage is the exact runtime: on a busy
+    // host the samples run ahead (seen: 790-821 ms at a 1 s limit, load 14-16), never by half
+    expect(cpuOf(soft)).toBeGreaterThanOrEqual(500);
+    expect(cpuOf(soft)).toBeLessThan(3000);
     // soft = hard: the kernel goes straight to SIGKILL (kernel/time/posix-cpu-timers.c)
     const hard = await run('sh', ['-c', BUSY], { ...sandbox, rlimits: { cpu: 1 } });
     expect(hard).toMatchObject({ status: 'cpuTime', signal: 'SIGKILL' });
-    expect(cpuOf(hard)).toBeGreaterThanOrEqual(700);
+    expect(cpuOf(hard)).toBeGreaterThanOrEqual(500);
+    // a SIGKILL of its own, under an RLIMIT_CPU it is far from, is no CPU verdict
+    expect(await run('sh', ['-c', 'kill -KILL $$'], { ...sandbox, rlimits: { cpu: 5 } })).toMatchObject({ status: 'signal', signal: 'SIGKILL' });
   });
 
   itRoot('with a cgroup it is the whole sandbox: two loops share the budget (root)', async () => {
@@ -141,7 +144,8 @@ describe("'cpuTime': CPU seconds, watched by the parent, plus RLIMIT_CPU per pro
       expect(r).toMatchObject({ status: 'cpuTime', signal: 'SIGKILL' });
       expect(r.usage.cgroup!.cpuMs!).toBeGreaterThanOrEqual(600);
       // the cgroup's own counter (ns), read around the run, holds what the run reported
-      expect((after - before) / 1e6).toBeGreaterThanOrEqual(r.usage.cgroup!.cpuMs!);
+      // (ns against ms: a nanosecond of floating point slack; seen 637.828408 < 637.8284080000001)
+      expect((after - before) / 1e6).toBeGreaterThanOrEqual(r.usage.cgroup!.cpuMs! - 1e-6);
       expect((after - before) / 1e6 - r.usage.cgroup!.cpuMs!).toBeLessThan(50);
       // neither loop reached its own RLIMIT_CPU (1 s): the parent's watch of the cgroup ended it
       expect(r.usage.cgroup!.cpuMs!).toBeLessThan(1000 + 300);
