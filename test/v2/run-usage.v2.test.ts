@@ -21,14 +21,18 @@ const itV2 = (name: string, fn: () => Promise<void>): void => itIf(onV2Root, 'ne
 const fill = (bytes: number) => ['sh', ['-c', `head -c ${bytes} /dev/zero > /tmp/f`]] as const;
 const sandbox = { namespaces: ['user', 'mount', 'pid'] as Array<'user' | 'mount' | 'pid'>, mounts: [{ type: 'tmpfs' as const, target: '/tmp' }] };
 
-/** Whether this kernel takes a reset of memory.peak (Linux 6.12): the kernel's answer to an open for writing. */
+/** Whether this kernel takes a reset of memory.peak (Linux 6.12): its answer to a write (6.1 opens the file for writing, and refuses the write). */
 function peakResettable(dir: string): boolean {
+  let fd = -1;
   try {
-    fs.closeSync(fs.openSync(path.join(dir, 'memory.peak'), 'r+'));
+    fd = fs.openSync(path.join(dir, 'memory.peak'), 'r+');
+    fs.writeSync(fd, 'reset');
     return true;
   } catch (err) {
-    expect((err as NodeJS.ErrnoException).code).toBe('EACCES');
+    expect(['EACCES', 'EINVAL']).toContain((err as NodeJS.ErrnoException).code);
     return false;
+  } finally {
+    if (fd >= 0) fs.closeSync(fd);
   }
 }
 
@@ -38,7 +42,7 @@ itV2('memory.peak per run where the kernel resets it, else the cgroup\'s (and us
   try {
     const resettable = peakResettable(dir);
     // eslint-disable-next-line no-console
-    console.log(`v2 lane: kernel ${fs.readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim()}: memory.peak ${resettable ? 'resets per open file' : 'is read-only (cumulative)'}`);
+    console.log(`v2 lane: kernel ${fs.readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim()}: memory.peak ${resettable ? 'resets per open file' : 'takes no reset (cumulative)'}`);
     const [cmd, args] = fill(24 * MiB);
     const big = await run(cmd, [...args], { ...sandbox, cgroup: cg });
     const small = await run('true', [], { ...sandbox, cgroup: cg });
@@ -58,7 +62,7 @@ itV2('memory.peak per run where the kernel resets it, else the cgroup\'s (and us
   }
 });
 
-itV2('CPU and OOM kills are per run (cpu.stat, memory.events): two writers past memory.max report one kill each', async () => {
+itV2('CPU and OOM kills are per run (cpu.stat, memory.events): two writers past memory.max, each run its own kills', async () => {
   const cg = await Cgroup.create('ooms', { root, memory: { max: '16M', swapMax: 0 }, pids: { max: 32 } });
   const dir = path.join(TOP, root, 'ooms');
   const kills = () => flat(fs.readFileSync(path.join(dir, 'memory.events'), 'utf8')).oom_kill;
@@ -69,8 +73,11 @@ itV2('CPU and OOM kills are per run (cpu.stat, memory.events): two writers past 
     const first = await run(cmd, [...args], { ...sandbox, cgroup: cg });
     const second = await run(cmd, [...args], { ...sandbox, cgroup: cg });
     expect([first.status, second.status]).toEqual(['memory', 'memory']);
-    expect([first.usage.cgroup!.oomKills, second.usage.cgroup!.oomKills]).toEqual([1, 1]);
-    expect(kills() - before.kills).toBe(2);
+    // the tmpfs stays charged after the writer's kill, so the OOM killer may take another process
+    // of the same run: each run counts its own, and together they are what the file counted
+    expect(first.usage.cgroup!.oomKills!).toBeGreaterThanOrEqual(1);
+    expect(second.usage.cgroup!.oomKills!).toBeGreaterThanOrEqual(1);
+    expect(first.usage.cgroup!.oomKills! + second.usage.cgroup!.oomKills!).toBe(kills() - before.kills);
     const total = (usec() - before.usec) / 1000;
     expect(first.usage.cgroup!.cpuMs! + second.usage.cgroup!.cpuMs!).toBeLessThanOrEqual(total + 1);
     expect(first.usage.cgroup!.cpuMs!).toBeGreaterThan(0);
