@@ -311,12 +311,11 @@ export class SandboxProcess extends EventEmitter {
    */
   _stop(reason: StopReason): void {
     if (this.#exit || this.#failure) return;
+    // a kill that reached nothing (it had just exited) is no reason for its end
+    const sent = reason === 'cpuTime' ? this.kill(SIGKILL) : this.#killEscalating();
+    if (!sent) return;
     this.#stoppedFor ??= reason;
-    if (reason === 'cpuTime') {
-      this.kill(SIGKILL);
-      return;
-    }
-    if (this.#killEscalating() && reason === 'timeout') this.timedOut = true;
+    if (reason === 'timeout') this.timedOut = true;
   }
 
   #disarm(): void {
@@ -454,9 +453,9 @@ const handedOver = new WeakSet<object>();
  * (lib/internal/child_process.js, stdio of type 'wrap'); a stream written to is left alone.
  */
 function stopReading(stream: object): void {
-  handedOver.add(stream);
   const s = stream as { readable?: boolean; pause?: () => void; _handle?: { reading?: boolean; readStop?: () => number }; _readableState?: { reading?: boolean; flowing?: boolean | null } };
   if (!s.readable || typeof s._handle?.readStop !== 'function') return;
+  handedOver.add(stream);
   s._handle.reading = false;
   s._handle.readStop();
   s.pause?.();
