@@ -158,6 +158,15 @@ static void setup_fds(const struct child *c, const int32_t *stdio, int n) {
     } else {
       CHECK(STDIO, i, nsg_sys3(__NR_dup3, src[i], i, 0));
     }
+    /* Programs expect blocking stdio: one handed over from a Node stream (process.stdin, another
+       sandbox's pipe) is O_NONBLOCK, and tr or wc then fail with EAGAIN. libuv clears it on fds
+       0-2 too (uv__process_child_init). The flag is the open file description's (fcntl(2)):
+       shared with whoever else holds it, as in child_process. */
+    if (i <= 2 && src[i] >= 0) {
+      long fl = nsg_sys2(__NR_fcntl, i, F_GETFL);
+      if (fl < 0) fail(c, NSG_STEP_STDIO, fl, i);
+      if (fl & O_NONBLOCK) CHECK(STDIO, i, nsg_sys3(__NR_fcntl, i, F_SETFL, fl & ~(long)O_NONBLOCK));
+    }
   }
   CHECK(CLOSE_FDS, -1, mark_all_cloexec((unsigned int)n));
 }

@@ -164,7 +164,7 @@ describe('a pooled sandbox', () => {
     expect(() => p.spawn('true')).toThrow(expect.objectContaining({ code: 'ERR_BUSY', message: expect.stringMatching(/await pool.ready\(1\)/) }));
     await p.ready(1);
     child.kill('SIGKILL');
-    expect(await child.exited).toEqual({ code: null, signal: 'SIGKILL' });
+    expect(await child.exited).toMatchObject({ code: null, signal: 'SIGKILL' });
   });
 
   it('the internal hand-over refuses a second command for the same sandbox', async () => {
@@ -175,7 +175,7 @@ describe('a pooled sandbox', () => {
     await ready;
     const first = proc._handOver(resolveSpawn('true', [], { ...SANDBOX, stdio: 'ignore' }));
     expect(() => proc._handOver(resolveSpawn('true', [], { ...SANDBOX, stdio: 'ignore' }))).toThrow(expect.objectContaining({ code: 'ERR_BUSY' }));
-    expect(await first.exited).toEqual({ code: 0, signal: null });
+    expect(await first.exited).toMatchObject({ code: 0, signal: null });
   });
 
   it('a filter that denies a call of the hand-over is installed after it (and still holds)', async () => {
@@ -217,10 +217,57 @@ describe('a pooled sandbox', () => {
     const t0 = Date.now();
     await p.close();
     expect(Date.now() - t0).toBeGreaterThanOrEqual(200);
-    expect(await running.exited).toEqual({ code: 7, signal: null });
+    expect(await running.exited).toMatchObject({ code: 7, signal: null });
     expect(await waiting).toMatchObject({ code: 'ERR_BUSY', message: 'the pool is closed' });
     expect(sandboxChildren()).toEqual([]);
     await expect(p.run('true')).rejects.toMatchObject({ code: 'ERR_BUSY' });
+  });
+});
+
+describe('a pooled run is judged as a spawned one (docs/judge.md)', () => {
+  it("status and usage: 'ok', 'exit', 'signal'; the wall clock starts at the hand-over, not when the sandbox was made", async () => {
+    const p = await pool({ size: 1, ...SANDBOX });
+    await p.ready(1);
+    await new Promise((r) => setTimeout(r, 1500)); // the sandbox waits, parked
+    const ok = await p.run('true', []);
+    expect(ok).toMatchObject({ status: 'ok', code: 0 });
+    expect(ok.usage.wallMs).toBeLessThan(1500);
+    expect(await p.run('sh', ['-c', 'exit 3'])).toMatchObject({ status: 'exit', code: 3 });
+    expect(await p.run('sh', ['-c', 'kill -SEGV $$'])).toMatchObject({ status: 'signal', signal: 'SIGSEGV' });
+  });
+
+  it("'timeout' (with killAfter's SIGKILL for a command that ignores SIGTERM), 'output' (maxBuffer), an input file", async () => {
+    const p = await pool({ size: 2, ...SANDBOX });
+    const slept = await p.run('sleep', ['30'], { timeout: 200 });
+    expect(slept).toMatchObject({ status: 'timeout', signal: 'SIGTERM', timedOut: true });
+    const stubborn = await p.run('sh', ['-c', 'trap "" TERM; echo ready; while :; do sleep 0.05; done'], { timeout: 1000, killAfter: 100 });
+    // the trap was in place (it said ready) before the SIGTERM, so SIGKILL ended it
+    if (stubborn.stdout.includes('ready')) expect(stubborn).toMatchObject({ status: 'timeout', signal: 'SIGKILL' });
+    else expect(stubborn).toMatchObject({ status: 'timeout', signal: 'SIGTERM' });
+    const loud = await p.run('sh', ['-c', 'yes'], { maxBuffer: 1000 });
+    expect(loud).toMatchObject({ status: 'output' });
+    expect(loud.stdout).toHaveLength(1000);
+    const file = path.join(scratch, 'input');
+    fs.writeFileSync(file, 'from a file\n');
+    expect((await p.run('cat', [], { input: { file } })).stdout).toBe('from a file\n');
+    await expect(p.run('cat', [], { input: { file: path.join(scratch, 'missing') } })).rejects.toMatchObject({ status: 'setup', code: 'ERR_NOT_FOUND' });
+  });
+
+  it("'cpuTime' is the pool's (RLIMIT_CPU is set before the sandbox parks); a run may not ask for it", async () => {
+    const p = await pool({ size: 1, ...SANDBOX, cpuTime: 0.3 });
+    const r = await p.run('sh', ['-c', 'while :; do :; done']);
+    expect(r).toMatchObject({ status: 'cpuTime', signal: 'SIGKILL' });
+    expect(r.usage.cpuUserMs + r.usage.cpuSystemMs).toBeGreaterThanOrEqual(300);
+    await expect(p.run('true', [], { cpuTime: 1 } as never)).rejects.toThrow(/'cpuTime' describes the sandbox/);
+  });
+
+  itRoot("'memory': a hog over its sandbox's memory limit is OOM-killed, counted in that sandbox's cgroup", async () => {
+    const p = await pool({ size: 1, ...SANDBOX, limits: { memory: { max: '64M', swapMax: 0 }, pids: { max: 64 } } });
+    const r = await p.run('sh', ['-c', 'head -c 536870912 /dev/zero | tail > /dev/null']);
+    expect(r).toMatchObject({ status: 'memory' });
+    expect(r.usage.cgroup).toMatchObject({ oomKills: 1 });
+    expect(r.usage.cgroup!.memoryPeakBytes).toBeGreaterThan(32 * 1024 * 1024);
+    expect(r.usage.cgroup!.memoryPeakBytes).toBeLessThanOrEqual(64 * 1024 * 1024);
   });
 });
 

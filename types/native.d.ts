@@ -125,7 +125,17 @@ export type ChildEvent =
   | [event: 'eof']
   | [event: 'child_pid', pid: number]
   | [event: 'violation', reason: number]
-  | [event: 'exit', siCode: number, siStatus: number];
+  /** the exit, and the rusage of the reaped command's process and init (waitid's fifth argument) */
+  | [
+      event: 'exit',
+      siCode: number,
+      siStatus: number,
+      userMicros: number,
+      systemMicros: number,
+      maxRssKiB: number,
+      voluntaryContextSwitches: number,
+      involuntaryContextSwitches: number,
+    ];
 
 export interface NativeChildHandle {
   start(callback: (...event: ChildEvent) => void): void;

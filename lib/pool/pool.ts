@@ -15,7 +15,7 @@ import { checkInteger, checkObject } from '../util/validate';
 import { closeJoins } from '../spawn/joins';
 import { resolveRun, resolveSpawn, RUN_OPTION_KEYS, type ResolvedSpawn, type SpawnOptions } from '../spawn/options';
 import { SandboxProcess, spawnResolved } from '../spawn/process';
-import { collectRun, splitRunOptions, type RunOptions, type RunResult } from '../spawn/run';
+import { collectRun, openRunStdio, splitRunOptions, type RunOptions, type RunResult } from '../spawn/run';
 import { sweepPoolCgroups, poolCgroupName } from './leftovers';
 
 export interface PoolOptions extends SpawnOptions {
@@ -27,7 +27,7 @@ export interface PoolOptions extends SpawnOptions {
 }
 
 /** A run's options: the command's own, its limits (with a pool that has them), run()'s extras. */
-export type PoolRunOptions = Pick<RunOptions, (typeof RUN_OPTION_KEYS)[number] | 'input' | 'encoding'> & { limits?: CgroupLimits };
+export type PoolRunOptions = Pick<RunOptions, (typeof RUN_OPTION_KEYS)[number] | 'input' | 'encoding' | 'maxBuffer'> & { limits?: CgroupLimits };
 export type PoolSpawnOptions = Pick<SpawnOptions, (typeof RUN_OPTION_KEYS)[number]>;
 
 export interface PoolStats {
@@ -195,27 +195,36 @@ export class Pool {
       throw invalidArg('pool.run options.limits: this pool has no cgroup per sandbox; give createPool limits (the defaults of every run)');
     }
     if (limits !== undefined) checkObject(limits, 'pool.run options.limits');
-    const { input, encoding, spawnOptions } = splitRunOptions(rest as RunOptions);
-    const stdio = spawnOptions.stdio ?? this.#runDefaults.stdio ?? [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'];
-    const spec = resolveRun(this.#template, command, args, { ...this.#runDefaults, ...spawnOptions, stdio }, 'pool.run options');
-    for (;;) {
-      const entry = await this.#take(spec.signal);
-      if (limits !== undefined) {
+    // the pool's defaults, then the run's own (input and stdio agree: splitRunOptions checks)
+    const parts = splitRunOptions({ ...this.#runDefaults, ...(rest as RunOptions) });
+    const { stdio, file } = await openRunStdio(parts);
+    let closing: Promise<void> | null = null;
+    const closeFile = (): Promise<void> => (closing ??= file ? file.close() : Promise.resolve());
+    try {
+      const spec = resolveRun(this.#template, command, args, { ...parts.spawnOptions, stdio }, 'pool.run options');
+      for (;;) {
+        const entry = await this.#take(spec.signal);
+        if (limits !== undefined) {
+          try {
+            await entry.cgroup!.set(limits);
+          } catch (err) {
+            this.#destroy(entry);
+            throw err;
+          }
+        }
+        const proc = this.#handOver(entry, spec);
+        if (!proc) continue; // it ended while idle: the next one
+        // the sandbox has its own copy of the input file's descriptor now
+        await closeFile();
         try {
-          await entry.cgroup!.set(limits);
-        } catch (err) {
+          // the cgroup's stats are the run's: the sandbox goes once they are read
+          return await collectRun(proc, parts, entry.cgroup ?? spec.cgroup);
+        } finally {
           this.#destroy(entry);
-          throw err;
         }
       }
-      const proc = this.#handOver(entry, spec);
-      if (!proc) continue; // it ended while idle: the next one
-      try {
-        // the cgroup's stats are the run's: the sandbox goes once they are read
-        return await collectRun(proc, spec, input, encoding, entry.cgroup);
-      } finally {
-        this.#destroy(entry);
-      }
+    } finally {
+      await closeFile().catch(() => {});
     }
   }
 
@@ -322,6 +331,8 @@ export class Pool {
   }
 
   #take(signal: AbortSignal | null): Promise<Entry> {
+    // closed while the run opened its input file
+    if (this.#closed) return Promise.reject(closedError());
     const entry = this.#idle.shift();
     if (entry) return Promise.resolve(entry);
     if (signal?.aborted) return Promise.reject(abortError(signal));
@@ -355,7 +366,8 @@ export class Pool {
       // no cwd given: the sandbox keeps the one it inherited, as a spawn() does (a path could be
       // hidden by the sandbox's own mounts, a tmpfs on /tmp), unless Node has moved since
       const moved = spec.cwd === null && spec.rootfs === null && process.cwd() !== entry.cwd;
-      proc = entry.proc!._handOver(moved ? { ...spec, cwd: process.cwd() } : spec);
+      // a cgroup of its own is the run's: its usage and stats are what the run used
+      proc = entry.proc!._handOver({ ...spec, ...(moved ? { cwd: process.cwd() } : {}), ...(entry.cgroup ? { cgroup: entry.cgroup } : {}) });
     } catch (err) {
       if (err instanceof NsgroupsError && err.code === 'ERR_BUSY') {
         this.#destroy(entry);

@@ -3,6 +3,7 @@
 // last, once everything else is known to be valid.
 import { constants as osConstants } from 'node:os';
 import * as path from 'node:path';
+import type { Stream } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { invalidArg } from '../errors';
 import {
@@ -42,8 +43,12 @@ import {
 export { NAMESPACE_TYPES, type NamespaceType };
 
 export type StdioName = 'pipe' | 'inherit' | 'ignore';
-/** 'pipe' | 'inherit' | 'ignore', a file descriptor, or a stream that has one (process.stdout, a net.Socket…). */
-export type StdioEntry = StdioName | number | { fd: number } | { _handle?: { fd?: number } } | null | undefined;
+/**
+ * 'pipe' | 'inherit' | 'ignore', a file descriptor, or a stream that has one (process.stdin, a
+ * net.Socket, another sandbox's or a child_process's stdout: child_process takes any Stream, and
+ * so does this type; one without a descriptor is ERR_INVALID_ARG).
+ */
+export type StdioEntry = StdioName | number | { fd: number } | Stream | { _handle?: { fd?: number } } | null | undefined;
 
 export interface UserOption {
   /** uid inside the sandbox (default 0 in a new or joined user namespace) */
@@ -112,6 +117,19 @@ export interface SpawnOptions {
   /** the signal for timeout and abort (default 'SIGTERM') */
   killSignal?: NodeJS.Signals | number;
   /**
+   * ms after killSignal (timeout, abort, maxBuffer) to send SIGKILL, as `timeout --kill-after`;
+   * default 2000; false: never
+   */
+  killAfter?: number | false;
+  /**
+   * seconds of CPU for the whole sandbox: the cgroup's CPU usage watched by the parent (without a
+   * cgroup, the command's own with the children it waited for), plus RLIMIT_CPU per process.
+   * Over cpuTime + extraTime the command gets SIGKILL; over cpuTime the verdict is 'cpuTime'.
+   */
+  cpuTime?: number;
+  /** seconds of CPU allowed beyond cpuTime before the kill (isolate's --extra-time); default 0 */
+  extraTime?: number;
+  /**
    * capabilities the command keeps, in every set (capabilities(7) names); default in a sandbox:
    * none, root inside or not; 'all' keeps what it would have. Without a sandbox the caller's.
    */
@@ -153,6 +171,9 @@ export const SPAWN_OPTION_KEYS = [
   'timeout',
   'signal',
   'killSignal',
+  'killAfter',
+  'cpuTime',
+  'extraTime',
   'capabilities',
   'seccomp',
   'maskedPaths',
@@ -172,7 +193,8 @@ const UNSUPPORTED_NOTES: Record<string, string> = {
   serialization: 'there is no IPC channel; use stdio pipes',
 };
 
-export type ResolvedStdio = { kind: 'pipe'; childReads: boolean } | { kind: 'fd'; fd: number } | { kind: 'null' };
+/** 'fd' from a stream: `shared` is the stream, which the parent stops reading once the child has it. */
+export type ResolvedStdio = { kind: 'pipe'; childReads: boolean } | { kind: 'fd'; fd: number; shared?: object } | { kind: 'null' };
 
 export interface ResolvedSpawn {
   file: string;
@@ -206,6 +228,10 @@ export interface ResolvedSpawn {
   timeout: number | null;
   signal: AbortSignal | null;
   killSignal: NodeJS.Signals | number;
+  /** ms from killSignal to SIGKILL, or null: never */
+  killAfter: number | null;
+  /** the cpuTime limit and the kill threshold (cpuTime + extraTime), ms; null: none */
+  cpuTime: { limitMs: number; killMs: number } | null;
   /** the capabilities kept (a mask), or null to leave the caller's as they are */
   keepCapabilities: number | null;
   seccomp: ResolvedSeccomp | null;
@@ -239,7 +265,7 @@ function resolveStdio(value: unknown): ResolvedStdio[] {
     if (typeof entry === 'object') {
       const obj = entry as { fd?: unknown; _handle?: { fd?: unknown } };
       const fd = typeof obj.fd === 'number' ? obj.fd : obj._handle?.fd;
-      if (typeof fd === 'number' && fd >= 0) return { kind: 'fd', fd };
+      if (typeof fd === 'number' && fd >= 0) return { kind: 'fd', fd, shared: entry as object };
       throw invalidArg(`${what}: a stream must have an underlying file descriptor (an fs or net stream that is open)`);
     }
     throw invalidArg(`${what} must be 'pipe', 'inherit', 'ignore', a file descriptor or a stream`);
@@ -342,6 +368,8 @@ export function resolveSpawn(command: unknown, args: unknown, options: unknown):
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalidArg('options.signal must be an AbortSignal');
   const killSignal = o.killSignal === undefined ? 'SIGTERM' : (o.killSignal as NodeJS.Signals | number);
   checkSignal(killSignal, 'options.killSignal');
+  const killAfter = o.killAfter === false ? null : o.killAfter === undefined ? DEFAULT_KILL_AFTER_MS : checkInteger(o.killAfter, 'options.killAfter', 0, 2 ** 31 - 1);
+  const cpuTime = resolveCpuTime(o.cpuTime, o.extraTime);
   if (timeOffsets && !namespaces.has('time')) {
     throw invalidArg("options.timeOffsets needs a new time namespace: add 'time' to namespaces");
   }
@@ -426,7 +454,13 @@ export function resolveSpawn(command: unknown, args: unknown, options: unknown):
         );
       }
     }
-    const rlimits = resolveRlimits(o.rlimits, sandboxed ? { core: 0 } : {});
+    // RLIMIT_CPU caps every process on its own, also while the parent cannot look (setrlimit(2):
+    // SIGXCPU at the soft limit, SIGKILL at the hard one); rlimits.cpu, when given, wins
+    const cpuRlimit = cpuTime ? Math.ceil(cpuTime.killMs / 1000) : null;
+    const rlimits = resolveRlimits(o.rlimits, {
+      ...(sandboxed ? { core: 0 } : {}),
+      ...(cpuRlimit !== null ? { cpu: { soft: cpuRlimit, hard: cpuRlimit + 1 } } : {}),
+    });
     const newKeyring = resolveKeyring(o.keyring, sandboxed);
 
     return {
@@ -454,6 +488,8 @@ export function resolveSpawn(command: unknown, args: unknown, options: unknown):
       timeout,
       signal: (o.signal as AbortSignal | undefined) ?? null,
       killSignal,
+      killAfter,
+      cpuTime,
       keepCapabilities,
       seccomp,
       maskedPaths,
@@ -467,6 +503,20 @@ export function resolveSpawn(command: unknown, args: unknown, options: unknown):
   }
 }
 
+/** `timeout --kill-after`'s role: a command that ignores killSignal outlives it by this much at most. */
+export const DEFAULT_KILL_AFTER_MS = 2000;
+
+function resolveCpuTime(cpuTime: unknown, extraTime: unknown): ResolvedSpawn['cpuTime'] {
+  if (cpuTime === undefined) {
+    if (extraTime !== undefined) throw invalidArg('options.extraTime is the grace after options.cpuTime: give cpuTime too');
+    return null;
+  }
+  // RLIMIT_CPU counts whole seconds; a year is more than any run
+  const limit = checkNumber(cpuTime, 'options.cpuTime', 0.001, 31_536_000);
+  const extra = extraTime === undefined ? 0 : checkNumber(extraTime, 'options.extraTime', 0, 31_536_000);
+  return { limitMs: limit * 1000, killMs: (limit + extra) * 1000 };
+}
+
 function checkSignal(signal: unknown, what: string): void {
   if (typeof signal === 'number' && Number.isInteger(signal) && signal >= 1 && signal <= 64) return;
   if (typeof signal === 'string' && /^SIG[A-Z0-9]+$/.test(signal) && signal in osConstants.signals) return;
@@ -474,7 +524,7 @@ function checkSignal(signal: unknown, what: string): void {
 }
 
 /** The options a warm pool takes per run: the command's own; the sandbox is the pool's. */
-export const RUN_OPTION_KEYS = ['cwd', 'env', 'argv0', 'stdio', 'timeout', 'signal', 'killSignal'] as const;
+export const RUN_OPTION_KEYS = ['cwd', 'env', 'argv0', 'stdio', 'timeout', 'signal', 'killSignal', 'killAfter'] as const;
 
 /**
  * The sandbox `base` (a pool's, resolved once) with the command of one run: `options` may hold
@@ -498,6 +548,7 @@ export function resolveRun(base: ResolvedSpawn, command: unknown, args: unknown,
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalidArg('options.signal must be an AbortSignal');
   const killSignal = o.killSignal === undefined ? 'SIGTERM' : (o.killSignal as NodeJS.Signals | number);
   checkSignal(killSignal, 'options.killSignal');
+  const killAfter = o.killAfter === false ? null : o.killAfter === undefined ? DEFAULT_KILL_AFTER_MS : checkInteger(o.killAfter, 'options.killAfter', 0, 2 ** 31 - 1);
   const { envp, pathVar } = resolveEnv(o.env);
   const argv0 = o.argv0 === undefined ? file : checkString(o.argv0, 'options.argv0', { allowEmpty: true });
   return {
@@ -514,5 +565,6 @@ export function resolveRun(base: ResolvedSpawn, command: unknown, args: unknown,
     timeout,
     signal: (o.signal as AbortSignal | undefined) ?? null,
     killSignal,
+    killAfter,
   };
 }

@@ -11,7 +11,7 @@ export interface SandboxMaker {
 }
 
 // what a run takes; everything else describes the sandbox, the pool's
-const RUN_KEYS = new Set(['cwd', 'env', 'argv0', 'stdio', 'timeout', 'signal', 'killSignal', 'input', 'encoding']);
+const RUN_KEYS = new Set(['cwd', 'env', 'argv0', 'stdio', 'timeout', 'signal', 'killSignal', 'killAfter', 'input', 'encoding', 'maxBuffer']);
 
 function split(options: Record<string, unknown>): [Record<string, unknown>, Record<string, unknown>] {
   const sandbox: Record<string, unknown> = {};
