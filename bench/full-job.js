@@ -19,6 +19,8 @@
 //                      once, and while N start one per turn of the loop
 //     --heap-compare   the full job in two fresh processes, a small heap and 512 MiB: the ratio
 //     --no-pool        leave out the warm pool's rows (createPool; left out where the library has none)
+//     --before DIR     also the rows of another build of nsgroups (a checkout with dist/ and the addon
+//                      built, e.g. a git worktree of an older commit): before and after in one run
 //   The pooled full job: the same sandbox made ahead of time by createPool (size 4), each with a
 //   cgroup of its own; timed from pool.run() to its result, with a sandbox ready (the pool is
 //   given the time to refill between runs, outside the timing: a latency, not a throughput).
@@ -28,7 +30,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { monitorEventLoopDelay } = require('node:perf_hooks');
 const lib = require('../dist/index.cjs');
-const { Cgroup, OverlayMount, spawn, createPool } = lib;
+const { createPool } = lib;
 
 const argv = process.argv.slice(2);
 const flag = (name) => argv.includes(name);
@@ -76,41 +78,50 @@ try {
 
 // --- the jobs ------------------------------------------------------------------------------------
 let seq = 0;
-// a throw-away tmpfs upper (OverlayMount's tmpfs option); before it existed, fresh upper and
-// work directories on the host per job, removed after it
-const tmpfsUpper = (() => {
-  try {
-    new OverlayMount({ lower: [lower], target: scratch, tmpfs: true });
-    return true;
-  } catch {
-    return false;
+/** The full job and the same isolation through one build of the library. */
+function jobsOf(build) {
+  const { Cgroup, OverlayMount, spawn } = build;
+  // a throw-away tmpfs upper (OverlayMount's tmpfs option); before it existed, fresh upper and
+  // work directories on the host per job, removed after it
+  const tmpfsUpper = (() => {
+    try {
+      new OverlayMount({ lower: [lower], target: scratch, tmpfs: true });
+      return true;
+    } catch {
+      return false;
+    }
+  })();
+  const target = path.join(scratch, 'target');
+  if (tmpfsUpper) fs.mkdirSync(target, { recursive: true });
+  async function fullJob() {
+    const i = seq++;
+    const cg = await Cgroup.create(`nsgroups-fulljob-${process.pid}-${i}`, { memory: { max: '64M' }, pids: { max: 64 } });
+    let dirs = null;
+    let ov;
+    if (tmpfsUpper) {
+      ov = new OverlayMount({ lower: [lower], target, tmpfs: true });
+    } else {
+      dirs = path.join(scratch, `job-${i}`);
+      for (const d of ['upper', 'work', 'merged']) fs.mkdirSync(path.join(dirs, d), { recursive: true });
+      ov = new OverlayMount({ lower: [lower], upper: `${dirs}/upper`, work: `${dirs}/work`, target: `${dirs}/merged` });
+    }
+    const p = spawn('/bin/true', [], { namespaces: NS, cgroup: cg, rootfs: ov, stdio: 'ignore', env: { PATH: '/bin' } });
+    const exit = await p.exited;
+    if (exit.code !== 0) throw new Error(`full job: ${JSON.stringify(exit)}`);
+    await cg.delete();
+    if (dirs) fs.rmSync(dirs, { recursive: true, force: true });
   }
-})();
-async function fullJob() {
-  const i = seq++;
-  const cg = await Cgroup.create(`nsgroups-fulljob-${process.pid}-${i}`, { memory: { max: '64M' }, pids: { max: 64 } });
-  let dirs = null;
-  let ov;
-  if (tmpfsUpper) {
-    ov = new OverlayMount({ lower: [lower], target: path.join(scratch, 'target'), tmpfs: true });
-  } else {
-    // before the throw-away tmpfs upper existed: fresh upper and work directories per job
-    dirs = path.join(scratch, `job-${i}`);
-    for (const d of ['upper', 'work', 'merged']) fs.mkdirSync(path.join(dirs, d), { recursive: true });
-    ov = new OverlayMount({ lower: [lower], upper: `${dirs}/upper`, work: `${dirs}/work`, target: `${dirs}/merged` });
+  async function sameIsolation() {
+    const exit = await spawn('/bin/true', [], { namespaces: ISOLATION, rootfs: lower, readonly: true, stdio: 'ignore', env: { PATH: '/bin' } }).exited;
+    if (exit.code !== 0) throw new Error(`same isolation: ${JSON.stringify(exit)}`);
   }
-  const p = spawn('/bin/true', [], { namespaces: NS, cgroup: cg, rootfs: ov, stdio: 'ignore', env: { PATH: '/bin' } });
-  const exit = await p.exited;
-  if (exit.code !== 0) throw new Error(`full job: ${JSON.stringify(exit)}`);
-  await cg.delete();
-  if (dirs) fs.rmSync(dirs, { recursive: true, force: true });
+  return { fullJob, sameIsolation, tmpfsUpper };
 }
-if (tmpfsUpper) fs.mkdirSync(path.join(scratch, 'target'));
-
-async function sameIsolation() {
-  const exit = await spawn('/bin/true', [], { namespaces: ISOLATION, rootfs: lower, readonly: true, stdio: 'ignore', env: { PATH: '/bin' } }).exited;
-  if (exit.code !== 0) throw new Error(`same isolation: ${JSON.stringify(exit)}`);
-}
+const now = jobsOf(lib);
+const { fullJob, sameIsolation } = now;
+const beforeDir = value('--before', null);
+const before = beforeDir ? jobsOf(require(path.resolve(beforeDir, 'dist/index.cjs'))) : null;
+const beforeTag = beforeDir ? ` (before: ${path.basename(path.resolve(beforeDir))})` : '';
 
 let pool = null;
 async function pooledJob() {
@@ -119,8 +130,8 @@ async function pooledJob() {
 }
 async function makePool() {
   if (!createPool || flag('--no-pool')) return;
-  const rootfs = tmpfsUpper ? new OverlayMount({ lower: [lower], target: path.join(scratch, 'target'), tmpfs: true }) : lower;
-  pool = await createPool({ size: 4, namespaces: NS, limits: { memory: { max: '64M' }, pids: { max: 64 } }, rootfs, readonly: !tmpfsUpper });
+  const rootfs = now.tmpfsUpper ? new lib.OverlayMount({ lower: [lower], target: path.join(scratch, 'target'), tmpfs: true }) : lower;
+  pool = await createPool({ size: 4, namespaces: NS, limits: { memory: { max: '64M' }, pids: { max: 64 } }, rootfs, readonly: !now.tmpfsUpper });
 }
 
 function nodeBwrap() {
@@ -154,8 +165,10 @@ function summary(samples) {
 async function sideBySide() {
   const rows = [
     { name: 'full job (nsgroups)', run: fullJob },
+    ...(before ? [{ name: `full job${beforeTag}`, run: before.fullJob }] : []),
     { name: 'full job (C baseline, bench/fulljob.c)', block: cJobs },
     { name: 'same isolation (nsgroups)', run: sameIsolation },
+    ...(before ? [{ name: `same isolation${beforeTag}`, run: before.sameIsolation }] : []),
     ...(bwrap ? [{ name: 'same isolation (Node -> bwrap)', run: nodeBwrap }] : []),
     { name: "child_process.spawn('true')", run: childProcess },
     ...(pool ? [{ name: 'full job from a warm pool (nsgroups)', run: pooledJob }] : []),
@@ -171,23 +184,26 @@ async function sideBySide() {
     }
   }
   const s = rows.map((r, i) => ({ name: r.name, ...summary(samples[i]) }));
-  console.log(`${'row'.padEnd(44)} ${'median µs'.padStart(10)} ${'p99 µs'.padStart(9)}`);
-  for (const r of s) console.log(`${r.name.padEnd(44)} ${r.median.toFixed(0).padStart(10)} ${r.p99.toFixed(0).padStart(9)}`);
+  const w = Math.max(44, ...s.map((r) => r.name.length));
+  console.log(`${'row'.padEnd(w)} ${'median µs'.padStart(10)} ${'p99 µs'.padStart(9)}`);
+  for (const r of s) console.log(`${r.name.padEnd(w)} ${r.median.toFixed(0).padStart(10)} ${r.p99.toFixed(0).padStart(9)}`);
   const by = (name) => s.find((r) => r.name.startsWith(name));
   console.log(`full job / C baseline (median):        ${(by('full job (nsgroups)').median / by('full job (C').median).toFixed(2)}x`);
+  if (before) console.log(`full job${beforeTag} / C baseline (median): ${(by(`full job${beforeTag}`).median / by('full job (C').median).toFixed(2)}x`);
   if (bwrap) console.log(`same isolation / Node -> bwrap (median): ${(by('same isolation (nsgroups)').median / by('same isolation (Node').median).toFixed(2)}x`);
+  if (bwrap && before) console.log(`same isolation${beforeTag} / Node -> bwrap (median): ${(by(`same isolation${beforeTag}`).median / by('same isolation (Node').median).toFixed(2)}x`);
   if (pool) console.log(`pooled full job / child_process (median): ${(by('full job from a warm pool').median / by('child_process').median).toFixed(2)}x`);
   return s;
 }
 
-async function inflight(levels) {
+async function inflight(levels, job = fullJob, tag = '') {
   const rate = async (k, total) => {
     let started = 0;
     const t0 = process.hrtime.bigint();
     const worker = async () => {
       while (started < total) {
         started++;
-        await fullJob();
+        await job();
       }
     };
     await Promise.all(Array.from({ length: k }, worker));
@@ -198,24 +214,24 @@ async function inflight(levels) {
   for (let round = 0; round < 3; round++) for (const k of levels) rates.get(k).push(await rate(k, Math.max(60, k * 10)));
   const med = (a) => a.slice().sort((x, y) => x - y)[a.length >> 1];
   const base = med(rates.get(levels[0]));
-  for (const k of levels) console.log(`full jobs/s with ${String(k).padStart(2)} in flight: ${med(rates.get(k)).toFixed(0).padStart(5)}  (${(med(rates.get(k)) / base).toFixed(2)}x the ${levels[0]}-in-flight rate; rounds ${rates.get(k).map((x) => x.toFixed(0)).join(', ')})`);
+  for (const k of levels) console.log(`full jobs/s${tag} with ${String(k).padStart(2)} in flight: ${med(rates.get(k)).toFixed(0).padStart(5)}  (${(med(rates.get(k)) / base).toFixed(2)}x the ${levels[0]}-in-flight rate; rounds ${rates.get(k).map((x) => x.toFixed(0)).join(', ')})`);
 }
 
-async function loopDelay(n) {
+async function loopDelay(n, job = fullJob, tag = '') {
   const measure = async (label, start) => {
     const h = monitorEventLoopDelay({ resolution: 1 });
     h.enable();
     await start();
     h.disable();
     const ms = (v) => (v / 1e6).toFixed(2);
-    console.log(`event-loop delay while ${n} full jobs start ${label}: p50 ${ms(h.percentile(50))} ms, p99 ${ms(h.percentile(99))} ms, max ${ms(h.max)} ms (${h.count} samples)`);
+    console.log(`event-loop delay${tag} while ${n} full jobs start ${label}: p50 ${ms(h.percentile(50))} ms, p99 ${ms(h.percentile(99))} ms, max ${ms(h.max)} ms (${h.count} samples)`);
   };
-  await Promise.all(Array.from({ length: 10 }, fullJob)); // warm up
-  await measure('at once (one turn of the loop)', () => Promise.all(Array.from({ length: n }, fullJob)));
+  await Promise.all(Array.from({ length: 10 }, job)); // warm up
+  await measure('at once (one turn of the loop)', () => Promise.all(Array.from({ length: n }, job)));
   await measure('one per turn of the loop', async () => {
     const all = [];
     for (let i = 0; i < n; i++) {
-      all.push(fullJob());
+      all.push(job());
       await new Promise((r) => setImmediate(r));
     }
     await Promise.all(all);
@@ -248,8 +264,18 @@ function heapCompare() {
     return;
   }
   if (flag('--heap-compare')) return heapCompare();
-  if (argv.includes('--inflight')) return inflight(value('--inflight', '1,2,8').split(',').map(Number));
-  if (argv.includes('--loop-delay')) return loopDelay(Number(value('--loop-delay', '50')));
+  if (argv.includes('--inflight')) {
+    const levels = value('--inflight', '1,2,8').split(',').map(Number);
+    await inflight(levels);
+    if (before) await inflight(levels, before.fullJob, beforeTag);
+    return;
+  }
+  if (argv.includes('--loop-delay')) {
+    const n = Number(value('--loop-delay', '50'));
+    await loopDelay(n);
+    if (before) await loopDelay(n, before.fullJob, beforeTag);
+    return;
+  }
   console.log(`${N} jobs per row, interleaved in blocks of ${BLOCK}${heap ? `, ${heap} MiB ballast` : ''}`);
   await makePool();
   await sideBySide();
