@@ -19,6 +19,7 @@
 //                      once, and while N start one per turn of the loop
 //     --heap-compare   the full job in two fresh processes, a small heap and 512 MiB: the ratio
 //     --no-pool        leave out the warm pool's rows (createPool; left out where the library has none)
+//     --lib DIR        nsgroups from another build for the rows of nsgroups (with --only-full: bench/steps.sh)
 //     --before DIR     also the rows of another build of nsgroups (a checkout with dist/ and the addon
 //                      built, e.g. a git worktree of an older commit): before and after in one run
 //   The pooled full job: the same sandbox made ahead of time by createPool (size 4), each with a
@@ -29,7 +30,10 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { monitorEventLoopDelay } = require('node:perf_hooks');
-const lib = require('../dist/index.cjs');
+const argv0 = process.argv.slice(2);
+// --lib DIR: the rows of nsgroups from another build (bench/steps.sh profiles one build at a time)
+const libAt = argv0.includes('--lib') ? path.resolve(argv0[argv0.indexOf('--lib') + 1]) : path.join(__dirname, '..');
+const lib = require(path.join(libAt, 'dist/index.cjs'));
 const { createPool } = lib;
 
 const argv = process.argv.slice(2);

@@ -415,7 +415,17 @@ int nsg_child_main(void *arg) {
   reset_signal_dispositions();
   set_pdeathsig(c);
 
-  /* 2. the parent's go-ahead: id maps written, cgroups joined */
+  /* 1b. into the cgroups the clone could not put us in (the v1 hierarchies; cgroup2 without
+         CLONE_INTO_CGROUP), before anything is forked. The parent opened the files: the kernel
+         checks the opener's credentials, not ours (cgroup-v1.c __cgroup1_procs_write,
+         cgroup.c __cgroup_procs_write, since Linux 5.16), and the migration's wait for an RCU
+         grace period is ours, not the Node thread's. */
+  for (int i = 0; i < p->procs_fds_count; i++) {
+    CHECK(CGROUP, i, nsg_sys3(__NR_write, (int)p->procs_fds[i], "0", 1));
+    nsg_sys1(__NR_close, (int)p->procs_fds[i]);
+  }
+
+  /* 2. the parent's go-ahead: id maps written */
   nsg_sys1(__NR_close, p->sync_peer_fd);
   wait_for_parent(c);
   if (p->new_session) CHECK(SETSID, -1, nsg_sys0(__NR_setsid));

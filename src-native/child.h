@@ -102,6 +102,8 @@ enum nsg_op_kind {
   /* the clone, done by the parent */                                                            \
   X(U64, clone_flags, "cloneFlags")        /* CLONE_NEW* made at birth */                        \
   X(I32, cgroup_fd, "cgroupFd")            /* a cgroup2 directory for CLONE_INTO_CGROUP, or -1 */ \
+  X(U32S, procs_fds, "procsFds")           /* cgroup.procs files the parent opened: the child     \
+                                              writes itself ("0") into each, first of all */     \
   X(BOOL, use_vm, "useVm")                 /* CLONE_VM: no page-table copy (never with id changes) */ \
   X(STDIO, stdio, "stdio")                                                                       \
   /* namespaces not made at clone */                                                             \

@@ -88,8 +88,8 @@ struct nsg_report {
   X(SECCOMP, "seccomp", "seccomp")                     \
   X(HANDOVER, "handover", "recvmsg")                   \
   X(INIT, "init", "execveat")                          \
+  X(CGROUP, "cgroup", "write")    /* into cgroup.procs (procs_fds[index]) */ \
   /* the parent's own steps, named in the errors it makes */ \
-  X(CGROUP, "cgroup", "write")                         \
   X(REPORT, "report", "read")
 
 #define NSG_STEP_ENUM(id, name, syscall) NSG_STEP_##id,

@@ -179,7 +179,7 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
     // Where clone3 is refused (Linux < 5.3, or a seccomp filter such as Docker's default
     // profile), the legacy clone: CLONE_PIDFD returns the pidfd through parent_tid (Linux 5.2);
     // the exit signal sits in the low byte of the flags; no CLONE_INTO_CGROUP (the caller
-    // retries without a cgroup fd and moves the child instead).
+    // retries without a cgroup fd, and the child moves itself in).
     call = "clone";
     long flags = (long)(args.flags & 0xffffffffULL) | SIGCHLD;
     long sp = plan.use_vm ? (long)(args.stack + args.stack_size) : 0;

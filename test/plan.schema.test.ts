@@ -10,7 +10,7 @@ import { buildPlan } from '../lib/spawn/plan';
 // Compile-time exhaustive lists: ts-jest fails to compile this file when a key is added to or
 // removed from the declarations without being listed here.
 const PLAN_KEYS = {
-  cloneFlags: true, cgroupFd: true, useVm: true, stdio: true, joins: true, nondumpable: true, unshareUser: true,
+  cloneFlags: true, cgroupFd: true, procsFds: true, useVm: true, stdio: true, joins: true, nondumpable: true, unshareUser: true,
   unshareFlags: true, forkIntoPidns: true, init: true, unshareTime: true, unshareCgroupLate: true, earlyIds: true,
   earlyUid: true, earlyGid: true, ops: true, cwd: true, candidates: true, argv: true, inheritEnv: true, envp: true, setGroups: true,
   groups: true, setIds: true, uid: true, gid: true, pdeathsig: true, newSession: true, newKeyring: true, rlimits: true,

@@ -1,6 +1,6 @@
 // spawn({ cgroup }): the sandbox is in the cgroup before it execs — on this hybrid host, born in
-// the unified directory (CLONE_INTO_CGROUP) and moved into the v1 ones by the parent before its
-// go-ahead; its cgroup namespace is rooted at its own cgroup; limits hold from the start.
+// the unified directory (CLONE_INTO_CGROUP), and it moves itself into the v1 ones first of all
+// (through cgroup.procs files the parent opened: src-native/child.c); its cgroup namespace is rooted at its own cgroup; limits hold from the start.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Cgroup, NsgroupsError, run, spawn } from '../lib';
@@ -24,6 +24,25 @@ describeRoot('born in the cgroup', () => {
     expect(inMemory.endsWith(`${root}/born`)).toBe(true);
     expect(inPids.endsWith(`${root}/born`)).toBe(true);
     if (unifiedMount()) expect(lines.find((l) => l.startsWith('0::'))!.endsWith(`${root}/born`)).toBe(true);
+    await cg.delete();
+  });
+
+  it('a v1 move the kernel refuses (a cpuset cgroup with no CPUs: ENOSPC) is a typed error of the cgroup step; nothing is left', async () => {
+    if (!fs.existsSync('/sys/fs/cgroup/cpuset/cgroup.procs')) {
+      // pure cgroup v2 (or no v1 cpuset): the move is CLONE_INTO_CGROUP's, tested in test/v2
+      console.warn(`this ${hostMode} host has no v1 cpuset hierarchy: the refused v1 move cannot be made here`);
+      return;
+    }
+    const cpus = fs.readFileSync('/sys/fs/cgroup/cpuset/cpuset.cpus', 'utf8').trim();
+    const cg = await Cgroup.create('refused', { root, cpuset: { cpus, mems: '0' }, pids: { max: 16 } });
+    const procs = `${(cg.path as Record<string, string>).cpuset}/cgroup.procs`;
+    fs.writeFileSync(`${(cg.path as Record<string, string>).cpuset}/cpuset.cpus`, '\n'); // our own cgroup: no CPU to run on
+    const err = await run('true', [], { cgroup: cg, namespaces: ['user', 'pid', 'mount'] }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NsgroupsError);
+    expect(err).toMatchObject({ step: 'cgroup', syscall: 'write', path: procs, status: 'setup' });
+    expect((err as NsgroupsError).message).toMatch(/moving the sandbox into its cgroup/);
+    expect((err as NsgroupsError).errno).toBe(-28); // ENOSPC: cpuset_can_attach, no CPUs
+    expect(await cg.procs()).toEqual([]);
     await cg.delete();
   });
 

@@ -50,6 +50,8 @@ export interface NativePlan {
   cloneFlags: number;
   /** an open cgroup v2 directory for CLONE_INTO_CGROUP, or -1 */
   cgroupFd: number;
+  /** open cgroup.procs files the child writes itself into first (the v1 hierarchies; cgroup2 without CLONE_INTO_CGROUP) */
+  procsFds: number[];
   /** clone with CLONE_VM (no page-table copy); only for plans that never change the kuid */
   useVm: boolean;
   stdio: NativeStdio[];

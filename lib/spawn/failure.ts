@@ -14,6 +14,11 @@ export interface ChildFailure {
 }
 
 function hintFor(stepName: string, err: string, spec: ResolvedSpawn): string | undefined {
+  if (stepName === 'cgroup') {
+    return err === 'EBUSY'
+      ? 'cgroup v2 keeps processes in leaves only ("no internal processes"): give a cgroup without children'
+      : "writing cgroup.procs needs write access to it and to the common ancestor's (delegation)";
+  }
   const userns = spec.namespaces.has('user');
   const maps = spec.idMaps;
   const callerUnmapped = maps !== null && !maps.uid.some((e) => process.geteuid!() >= e.outside && process.geteuid!() < e.outside + e.count);
@@ -92,7 +97,7 @@ function rootfsLayoutError(f: ChildFailure, stepName: string, op: PlannedOp | un
   return new NsgroupsError('ERR_INVALID_ARG', `${op.describe} failed: ${why}`, { errno: -Math.abs(f.errno), syscall: 'openat2', path: op.path, step: stepName });
 }
 
-export function childFailureError(f: ChildFailure, spec: ResolvedSpawn, ops: PlannedOp[]): NsgroupsError {
+export function childFailureError(f: ChildFailure, spec: ResolvedSpawn, ops: PlannedOp[], procsFiles: readonly string[] = []): NsgroupsError {
   const step = native().steps[f.step] ?? { name: `step ${f.step}`, syscall: 'unknown' };
   const listed = f.index >= 0 && f.index < ops.length ? ops[f.index] : undefined;
   // an op over a list failed on one entry: the error names that entry's path
@@ -112,6 +117,10 @@ export function childFailureError(f: ChildFailure, spec: ResolvedSpawn, ops: Pla
       break;
     case 'stdio':
       what = `installing stdio[${f.index}]`;
+      break;
+    case 'cgroup':
+      what = 'moving the sandbox into its cgroup';
+      path = procsFiles[f.index];
       break;
     default:
       what = op ? op.describe : `the sandbox setup step '${step.name}'`;

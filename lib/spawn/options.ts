@@ -92,7 +92,7 @@ export interface SpawnOptions {
   network?: NetworkOption;
   /** mounts in the sandbox's own mount namespace (implied); without a rootfs targets must exist */
   mounts?: readonly MountSpec[];
-  /** born inside this cgroup (CLONE_INTO_CGROUP, or the parent moves it before it execs) */
+  /** born inside this cgroup (CLONE_INTO_CGROUP, or it moves itself in before anything else) */
   cgroup?: Cgroup;
   /** the sandbox's root: a directory, or an OverlayMount mounted inside the sandbox (implies mount) */
   rootfs?: string | OverlayMount;

@@ -97,8 +97,8 @@ export function buildPlan(spec: ResolvedSpawn, park = false): BuiltPlan {
   // the child goes on); the others are unshared by the child: making a net namespace takes the
   // kernel half a millisecond, which clone would spend on the JS thread.
   // A time namespace is always unshared late: a process born in one has frozen offsets.
-  // A cgroup namespace is rooted where its creator is when it is made: when the parent moves the
-  // child into v1 cgroups after clone, the child makes it after that move (DESIGN.md).
+  // A cgroup namespace is rooted where its creator is when it is made: when the child moves
+  // itself into v1 cgroups after clone (child.c, 1b), it makes the namespace after that move.
   // A new or joined pid namespace is entered by forking: the first child makes it (unshare) and
   // forks the init and the command's process into it as our own children.
   const placement = spec.cgroup?._placement() ?? null;
@@ -138,6 +138,7 @@ export function buildPlan(spec: ResolvedSpawn, park = false): BuiltPlan {
   const plan: NativePlan = {
     cloneFlags: newFlags(atClone),
     cgroupFd: -1,
+    procsFds: [],
     useVm,
     stdio: park ? [] : nativeStdio(spec),
     joins: spec.joins.map((j) => ({ fd: j.fd, nstype: CLONE_NEW[j.type] })),

@@ -100,6 +100,7 @@ export class SandboxProcess extends EventEmitter {
   #startedAt: number;
   #meter: CgroupMeter | null;
   #releaseRootfs: (() => void) | null = null;
+  #procsFiles: string[] = [];
   #abortListener: (() => void) | null = null;
   /** a pool's sandbox before its hand-over; after it, the process the events go to */
   #park: { hooks: ParkHooks; state: 'waiting' | 'parked' | 'handed'; built: BuiltPlan; to: SandboxProcess | null } | null = null;
@@ -206,27 +207,10 @@ export class SandboxProcess extends EventEmitter {
 
   /** @internal parent-side work between clone and the child's go-ahead */
   _release(procsFiles: string[]): void {
-    const spec = this.#spec;
     if (!this.#park) this.#armLimits(); // a pooled sandbox's run is armed at its hand-over
-    // into the v1 cgroups (and v2 when CLONE_INTO_CGROUP was not possible) before it can exec
-    for (const file of procsFiles) {
-      try {
-        fs.writeFileSync(file, String(this.pid));
-      } catch (err) {
-        return this._fail(
-          fromNodeError(err, 'moving the sandbox into its cgroup', {
-            path: file,
-            step: 'cgroup',
-            hint:
-              (err as NodeJS.ErrnoException).code === 'EBUSY'
-                ? 'cgroup v2 keeps processes in leaves only ("no internal processes"): give a cgroup without children'
-                : 'writing cgroup.procs needs write access to it and to the common ancestor\'s (delegation)',
-          }),
-        );
-      }
-    }
+    this.#procsFiles = procsFiles; // the child moves itself into them: an error names the file
     // A user namespace made at clone gets its maps now; one unshared after joins asks for them.
-    if (spec.idMaps && !this.#unshareUser) this.#writeMapsThenRelease();
+    if (this.#spec.idMaps && !this.#unshareUser) this.#writeMapsThenRelease();
     else this.#handle!.release();
   }
 
@@ -421,7 +405,7 @@ export class SandboxProcess extends EventEmitter {
       if (!(step >= 0 && step < steps && err >= 1 && err < 4096 && index >= -1 && index < 65536 && value >= -1 && value < 65536)) {
         return this.#protocolViolation(`a malformed error report (step ${step}, errno ${err}, index ${index}, item ${value})`);
       }
-      if (!this.#failure) this.#failure = childFailureError({ step, errno: err, index, item: value }, this.#spec, this.#ops);
+      if (!this.#failure) this.#failure = childFailureError({ step, errno: err, index, item: value }, this.#spec, this.#ops, this.#procsFiles);
       return;
     }
     const expected = new Map<number, boolean>([
@@ -530,6 +514,13 @@ const handedOver = new WeakSet<object>();
  * would take data meant for the command. child_process stops it the same way
  * (lib/internal/child_process.js, stdio of type 'wrap'); a stream written to is left alone.
  */
+/** Why moving into a cgroup failed, in the user's terms. */
+function procsHint(err: unknown): string {
+  return (err as NodeJS.ErrnoException).code === 'EBUSY'
+    ? 'cgroup v2 keeps processes in leaves only ("no internal processes"): give a cgroup without children'
+    : "writing cgroup.procs needs write access to it and to the common ancestor's (delegation)";
+}
+
 function stopReading(stream: object): void {
   const s = stream as { readable?: boolean; pause?: () => void; _handle?: { reading?: boolean; readStop?: () => number }; _readableState?: { reading?: boolean; flowing?: boolean | null } };
   if (!s.readable || typeof s._handle?.readStop !== 'function') return;
@@ -597,26 +588,44 @@ export function spawnResolved(spec: ResolvedSpawn, internal: SpawnInternals = {}
   }
   let procsFiles = built.procsFiles;
   let cgroupFd = -1;
-  if (built.cgroupDir) {
-    try {
-      cgroupFd = fs.openSync(built.cgroupDir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
-    } catch (err) {
-      return failed(fromNodeError(err, "opening the sandbox's cgroup", { path: built.cgroupDir, step: 'cgroup' }));
-    }
+  // The child moves itself into the cgroups the clone cannot put it in (child.c, 1b): the files
+  // opened here, so that the kernel checks our credentials (the opener's), not the child's.
+  const procsFds: number[] = [];
+  const closeFds = (): void => {
+    for (const fd of procsFds.splice(0)) fs.closeSync(fd);
+    if (cgroupFd >= 0) fs.closeSync(cgroupFd);
+    cgroupFd = -1;
+  };
+  const openProcs = (file: string): void => {
+    procsFds.push(fs.openSync(file, fs.constants.O_WRONLY));
+  };
+  try {
+    for (const file of procsFiles) openProcs(file);
+    if (built.cgroupDir) cgroupFd = fs.openSync(built.cgroupDir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  } catch (err) {
+    const file = (err as NodeJS.ErrnoException).path ?? built.cgroupDir ?? undefined;
+    closeFds();
+    return failed(fromNodeError(err, 'opening the sandbox\'s cgroup', { path: file, step: 'cgroup', hint: procsHint(err) }));
   }
   // the cgroup's counters before the run's first process exists (run-usage.ts)
   const meter = spec.cgroup ? new CgroupMeter(spec.cgroup) : null;
   let result: NativeSpawnResult;
   try {
     try {
-      result = native().spawn({ ...built.plan, cgroupFd });
+      result = native().spawn({ ...built.plan, cgroupFd, procsFds });
     } catch (err) {
-      // Born in the cgroup where the kernel can (CLONE_INTO_CGROUP, Linux 5.7); else the parent
-      // moves the child before it may exec (E2BIG: older clone3; EOPNOTSUPP: a threaded cgroup).
+      // Born in the cgroup where the kernel can (CLONE_INTO_CGROUP, Linux 5.7); else the child
+      // moves itself in first (E2BIG: older clone3; EOPNOTSUPP: a threaded cgroup).
       const e = err as NativeError;
       if (cgroupFd < 0 || internal.strictCgroup || !['E2BIG', 'EOPNOTSUPP', 'ENOTSUP', 'EINVAL', 'EBADF', 'ENOSYS'].includes(errnoName(e.errno))) throw err;
-      result = native().spawn({ ...built.plan, cgroupFd: -1 });
       procsFiles = [`${built.cgroupDir}/cgroup.procs`, ...procsFiles];
+      try {
+        procsFds.unshift(fs.openSync(procsFiles[0], fs.constants.O_WRONLY));
+      } catch (openErr) {
+        meter?.close();
+        return failed(fromNodeError(openErr, "opening the sandbox's cgroup", { path: procsFiles[0], step: 'cgroup', hint: procsHint(openErr) }));
+      }
+      result = native().spawn({ ...built.plan, cgroupFd: -1, procsFds });
     }
   } catch (err) {
     meter?.close();
@@ -627,7 +636,7 @@ export function spawnResolved(spec: ResolvedSpawn, internal: SpawnInternals = {}
         : new NsgroupsError('ERR_SYSTEM', `spawn failed: ${e.message}`, { cause: err }),
     );
   } finally {
-    if (cgroupFd >= 0) fs.closeSync(cgroupFd);
+    closeFds(); // the child has its own copies
   }
   closeJoins(spec.joins); // the child has its own copies now
   for (const s of spec.stdio) if (s.kind === 'fd' && s.shared) stopReading(s.shared);
