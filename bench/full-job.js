@@ -20,6 +20,8 @@
 //     --heap-compare   the full job in two fresh processes, a small heap and 512 MiB: the ratio
 //     --no-pool        leave out the warm pool's rows (createPool; left out where the library has none)
 //     --lib DIR        nsgroups from another build for the rows of nsgroups (with --only-full: bench/steps.sh)
+//     --steps          where the time goes: the job built up one step at a time (interleaved rows,
+//                      each step's cost the difference of two medians), with --before DIR beside
 //     --before DIR     also the rows of another build of nsgroups (a checkout with dist/ and the addon
 //                      built, e.g. a git worktree of an older commit): before and after in one run
 //   The pooled full job: the same sandbox made ahead of time by createPool (size 4), each with a
@@ -64,14 +66,18 @@ fs.symlinkSync('busybox', path.join(lower, 'bin/true'));
 fs.chmodSync(lower, 0o755);
 
 const root = path.join(__dirname, '..');
+// the C baseline and what it needs, built for the side-by-side rows only (not for --only-full,
+// which bench/steps.sh profiles: a compiler's system calls are no part of a job)
 const cBin = path.join(scratch, 'fulljob');
-execFileSync('cc', ['-O2', '-Wall', '-o', cBin, path.join(__dirname, 'fulljob.c')]);
 const initBin = path.join(scratch, 'nsgroups-init');
-execFileSync('cc', ['-Os', '-static', '-nostdlib', '-nostartfiles', '-ffreestanding', '-fno-builtin', '-fno-stack-protector', '-fno-pie', '-no-pie', `-I${root}/src-native`, '-o', initBin, `${root}/src-native/init/start.S`, `${root}/src-native/init/init.c`]);
 const filterFile = path.join(scratch, 'filter.bpf');
-fs.writeFileSync(filterFile, lib.seccompFilter('default').filter); // the filter a sandbox gets
 const cTarget = path.join(scratch, 'c-target');
-fs.mkdirSync(cTarget);
+function buildC() {
+  execFileSync('cc', ['-O2', '-Wall', '-o', cBin, path.join(__dirname, 'fulljob.c')]);
+  execFileSync('cc', ['-Os', '-static', '-nostdlib', '-nostartfiles', '-ffreestanding', '-fno-builtin', '-fno-stack-protector', '-fno-pie', '-no-pie', `-I${root}/src-native`, '-o', initBin, `${root}/src-native/init/start.S`, `${root}/src-native/init/init.c`]);
+  fs.writeFileSync(filterFile, lib.seccompFilter('default').filter); // the filter a sandbox gets
+  fs.mkdirSync(cTarget);
+}
 let bwrap = null;
 try {
   execFileSync('bwrap', ['--version'], { stdio: 'ignore' });
@@ -119,7 +125,25 @@ function jobsOf(build) {
     const exit = await spawn('/bin/true', [], { namespaces: ISOLATION, rootfs: lower, readonly: true, stdio: 'ignore', env: { PATH: '/bin' } }).exited;
     if (exit.code !== 0) throw new Error(`same isolation: ${JSON.stringify(exit)}`);
   }
-  return { fullJob, sameIsolation, tmpfsUpper };
+  // the job built up a step at a time, for --steps
+  const run = async (options) => {
+    const exit = await spawn('/bin/true', [], { stdio: 'ignore', env: { PATH: '/bin' }, ...options }).exited;
+    if (exit.code !== 0) throw new Error(`step: ${JSON.stringify(exit)}`);
+  };
+  const inCgroup = async (options) => {
+    const cg = await Cgroup.create(`nsgroups-fulljob-${process.pid}-${seq++}`, { memory: { max: '64M' }, pids: { max: 64 } });
+    await run({ ...options, cgroup: cg });
+    await cg.delete();
+  };
+  const steps = [
+    ['no namespace', () => run({})],
+    ['+ user namespace', () => run({ namespaces: ['user'] })],
+    ['+ pid (init), mount, uts, ipc', () => run({ namespaces: ['user', 'pid', 'mount', 'uts', 'ipc'] })],
+    ['+ net', () => run({ namespaces: ISOLATION })],
+    ['+ cgroup ns, a cgroup made and removed', () => inCgroup({ namespaces: NS })],
+    ['+ overlay root, pivot_root (the full job)', fullJob],
+  ];
+  return { fullJob, sameIsolation, tmpfsUpper, steps };
 }
 const now = jobsOf(lib);
 const { fullJob, sameIsolation } = now;
@@ -167,6 +191,7 @@ function summary(samples) {
 }
 
 async function sideBySide() {
+  buildC();
   const rows = [
     { name: 'full job (nsgroups)', run: fullJob },
     ...(before ? [{ name: `full job${beforeTag}`, run: before.fullJob }] : []),
@@ -198,6 +223,27 @@ async function sideBySide() {
   if (bwrap && before) console.log(`same isolation${beforeTag} / Node -> bwrap (median): ${(by(`same isolation${beforeTag}`).median / by('same isolation (Node').median).toFixed(2)}x`);
   if (pool) console.log(`pooled full job / child_process (median): ${(by('full job from a warm pool').median / by('child_process').median).toFixed(2)}x`);
   return s;
+}
+
+async function stepRows() {
+  const builds = [['', now], ...(before ? [[beforeTag, before]] : [])];
+  const rows = [];
+  for (const [tag, b] of builds) for (const [name, run] of b.steps) rows.push({ tag, name, run });
+  for (const r of rows) for (let i = 0; i < 10; i++) await r.run(); // warm up
+  const samples = rows.map(() => []);
+  for (let done = 0; done < N; done += BLOCK) {
+    for (const [i, r] of rows.entries()) for (let k = 0; k < Math.min(BLOCK, N - done); k++) samples[i].push(await timed(r.run));
+  }
+  const med = rows.map((r, i) => summary(samples[i]).median);
+  for (const [tag] of builds) {
+    console.log(`\nthe job a step at a time${tag || ' (this build)'}: median µs, and what the step adds`);
+    let prev = null;
+    for (const [i, r] of rows.entries()) {
+      if (r.tag !== tag) continue;
+      console.log(`  ${r.name.padEnd(44)} ${med[i].toFixed(0).padStart(7)} ${prev === null ? '' : `${(med[i] - prev >= 0 ? '+' : '') + (med[i] - prev).toFixed(0)}`.padStart(8)}`);
+      prev = med[i];
+    }
+  }
 }
 
 async function inflight(levels, job = fullJob, tag = '') {
@@ -268,6 +314,7 @@ function heapCompare() {
     return;
   }
   if (flag('--heap-compare')) return heapCompare();
+  if (flag('--steps')) return stepRows();
   if (argv.includes('--inflight')) {
     const levels = value('--inflight', '1,2,8').split(',').map(Number);
     await inflight(levels);
