@@ -2,13 +2,18 @@
 // — names, the writable base, validation before anything is made, undo on failure, waiting —
 // and leaves the files to a backend (v1.ts, v2.ts).
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { fromNodeError, invalidArg, NsgroupsError, unsupported } from '../errors';
 import { OWNER_XATTR, ownerRecord } from '../host/owner';
 import { native } from '../native';
 import { checkArray, checkBoolean, checkInteger, checkKeys, checkObject, checkOneOf, checkNumber } from '../util/validate';
+import { managerEndpoints, systemdBooted } from '../systemd/manager';
+import { checkSliceName, scopeLimitProperties, type ScopeLimit } from '../systemd/properties';
 import { waitUntil, type CgroupBackend, type CgroupDir, type Placement } from './backend';
-import { checkBaseRoot, checkCgroupName, chooseBase, permissionError } from './base';
+import { checkBaseRoot, checkCgroupName, chooseBase, permissionError, type BaseChoice } from './base';
+import { CGROUPFS_MIGRATION_FIX, migrationBlock, migrationError } from './delegation';
+import { checkDriver, decideDriver, systemdUnavailable, type CgroupDriverName, type CgroupDriverOption, type DriverDecision } from './driver';
 import { CgroupEventStream, type CgroupEvent, type CgroupEventsOptions } from './events';
 import { descendantsDeepestFirst, isErrno, rmdirRetrying } from './fsops';
 import {
@@ -31,6 +36,7 @@ import {
 } from './limits';
 import { BASIC_DEVICES, devicePermissionError, devicePrivilegeProblem, resolveDevices } from './devices';
 import { netUnsupported } from './net';
+import { SystemdScope } from './scope';
 import type { CgroupStats } from './stats';
 import { V1_CONTROLLERS, V1_ON_REQUEST, V1Backend } from './v1';
 import { DEFAULT_V2_CONTROLLERS, V2Backend } from './v2';
@@ -47,6 +53,23 @@ export interface CgroupCreateOptions extends CgroupLimits {
    * limit needs are always added (devices, net_cls and net_prio only then, or when listed here).
    */
   controllers?: string[];
+  /**
+   * How the cgroup is made (NSGROUPS_CGROUP_DRIVER sets it too): 'cgroupfs' under a base this
+   * caller may write; 'systemd' inside a transient scope with Delegate=yes that a systemd manager
+   * starts for this process (the user's own manager for a user, the system manager for root);
+   * 'auto' (default): cgroupfs where a delegated or root-owned base is writable, else systemd
+   * where a user manager is reachable on a cgroup v2 host (docs/rootless.md).
+   */
+  driver?: 'auto' | 'cgroupfs' | 'systemd';
+  /** systemd driver: the slice its scope goes in ('my.slice'); default the manager's own (app.slice, system.slice) */
+  slice?: string;
+  /**
+   * systemd driver: limits on the whole scope, set by systemd as unit properties (MemoryMax=,
+   * MemoryHigh=, MemoryLow=, MemorySwapMax=, CPUQuota=, CPUWeight=, TasksMax=, IOWeight=,
+   * AllowedCPUs=, AllowedMemoryNodes=). They bound every cgroup of this process in that scope
+   * together; a different set gets a scope of its own. The cgroup's own limits stay in cgroupfs.
+   */
+  scopeLimits?: Pick<CgroupLimits, 'memory' | 'cpu' | 'pids' | 'io' | 'cpuset'>;
 }
 
 export interface CgroupOpenOptions {
@@ -184,8 +207,9 @@ function planCreate(
   rootOption: string | undefined,
   controllers: string[] | undefined,
   limits: ResolvedLimits,
+  scope: SystemdScope | null,
+  selfCgroup: () => string,
 ): { plans: DirPlan[]; backend: (dirs: CgroupDir[]) => CgroupBackend } {
-  const selfCgroup = selfCgroupReader();
   const name = segments.join('/');
   const dirIn = (h: CgroupHierarchy, optional: boolean): DirPlan | null => {
     const base = chooseBase(h, rootOption, selfCgroup);
@@ -209,8 +233,15 @@ function planCreate(
   const needed = controllersFor(limits);
   if (lay.mode === 'v2') {
     const h = lay.unified!;
-    const plan = dirIn(h, false)!;
     const wanted = controllers ? [...new Set(controllers.map(toV2).filter((c) => c !== 'freezer' && !NOT_ON_V2.includes(c)))] : DEFAULT_V2_CONTROLLERS;
+    if (scope) {
+      // inside the delegated scope: controllers are enabled from the scope down (its own
+      // cgroup.subtree_control is ours, cgroup.controllers is what its manager delegated)
+      const rel = path.posix.join(scope.baseRel, name);
+      const plan: DirPlan = { dir: { h, rel, dir: hierarchyDir(h, rel)! }, base: scope.baseRel, optional: false };
+      return { plans: [plan], backend: ([dir]) => new V2Backend(dir, scope.rel, wanted, scope.missingControllerFix) };
+    }
+    const plan = dirIn(h, false)!;
     const enableFrom = topWritable(h) ? h.mountRoot : path.posix.dirname(plan.base);
     return { plans: [plan], backend: ([dir]) => new V2Backend(dir, enableFrom, wanted) };
   }
@@ -233,7 +264,19 @@ function planCreate(
     if (h.controllers.some((c) => wanted.has(c)) || parentIsIn(h)) plans.push(dirIn(h, false)!);
   }
   // the unified directory carries the device program where there is no v1 devices hierarchy
-  const tracking = lay.unified ? dirIn(lay.unified, !(limits.devices && byBpf)) : null;
+  let tracking = lay.unified ? dirIn(lay.unified, !(limits.devices && byBpf)) : null;
+  // A tracking directory this process's children cannot be born in (the caller sits outside its
+  // subtree: the v2 delegation rule) would make every spawn fail with clone3 EACCES, while the v1
+  // hierarchies, which carry the limits, have no such rule: go without it, unless the device
+  // program needs it.
+  const own = tracking ? procPathIn(tracking.dir.h, parseProcCgroup(selfCgroup())) : null;
+  const block = tracking && own !== null ? migrationBlock(tracking.dir.h, own, tracking.dir.rel) : null;
+  if (tracking && block) {
+    if (!tracking.optional) {
+      throw migrationError(block, `Cgroup.create('${name}'): its device policy is a BPF program on ${tracking.dir.dir}`, 'clone3', CGROUPFS_MIGRATION_FIX);
+    }
+    tracking = null;
+  }
   if (tracking) plans.push(tracking);
   return {
     plans,
@@ -242,6 +285,56 @@ function planCreate(
       return new V1Backend(dirs.filter((d) => d.h.version === 1), unified, byBpf);
     },
   };
+}
+
+function driverFromEnv(): CgroupDriverOption {
+  const env = process.env.NSGROUPS_CGROUP_DRIVER;
+  return env ? checkDriver(env, 'NSGROUPS_CGROUP_DRIVER') : 'auto';
+}
+
+function checkScopeLimits(value: unknown, what: string): ScopeLimit[] {
+  const obj = checkObject(value, what);
+  checkKeys(obj, ['memory', 'cpu', 'pids', 'io', 'cpuset'], what);
+  return scopeLimitProperties(resolveLimits(obj, what), what);
+}
+
+/** The driver for this create(): what was asked, and what this host and caller have (driver.ts). */
+function chooseDriver(
+  lay: CgroupLayout,
+  requested: CgroupDriverOption,
+  rootOption: string | undefined,
+  selfCgroup: () => string,
+  systemdOnly: string | null,
+): DriverDecision {
+  const euid = process.geteuid!();
+  const limitsIn = lay.mode === 'v2' ? lay.unified! : (lay.v1.find((h) => h.controllers.includes('memory')) ?? lay.v1[0]);
+  let base: BaseChoice | null = null;
+  try {
+    base = chooseBase(limitsIn, rootOption, selfCgroup);
+  } catch (err) {
+    if (rootOption !== undefined) throw err;
+  }
+  const explicitBase = rootOption !== undefined ? 'the root option' : process.env.NSGROUPS_CGROUP_ROOT ? 'NSGROUPS_CGROUP_ROOT' : null;
+  const asksManager = lay.mode === 'v2' && (euid !== 0 || requested === 'systemd' || systemdOnly !== null);
+  return decideDriver({
+    mode: lay.mode,
+    euid,
+    requested,
+    systemdOnly,
+    explicitBase,
+    base,
+    booted: asksManager && systemdBooted(),
+    endpoints: asksManager ? managerEndpoints(euid === 0 ? 'system' : 'user') : [],
+    user: userName(),
+  });
+}
+
+export function userName(): string {
+  try {
+    return os.userInfo().username;
+  } catch {
+    return String(process.geteuid!());
+  }
 }
 
 /** The limits in force, as limits to restore (only the keys `touched` sets). */
@@ -280,31 +373,87 @@ export class Cgroup {
   readonly version: 1 | 2;
   /** v2: the directory; v1/hybrid: the directory per controller, plus 'unified' for the v2 tracking directory */
   readonly path: string | Record<string, string>;
+  /** 'systemd' when it lives in a delegated systemd scope of this process, else 'cgroupfs' */
+  readonly driver: CgroupDriverName;
+  /** the systemd scope unit it lives in ('nsgroups-1234-5f3a9c.scope'), or null */
+  readonly unit: string | null;
   readonly #backend: CgroupBackend;
+  readonly #scope: SystemdScope | null;
   readonly #streams = new Set<CgroupEventStream>();
 
-  private constructor(name: string, backend: CgroupBackend) {
+  private constructor(name: string, backend: CgroupBackend, scope: SystemdScope | null = null) {
     this.name = name;
     this.#backend = backend;
+    this.#scope = scope;
     this.version = backend.version;
     this.path = backend.path();
+    this.driver = scope ? 'systemd' : 'cgroupfs';
+    this.unit = scope?.unit ?? null;
   }
 
   /** Creates the cgroup (and missing parents) with these limits. Nothing is left behind if it fails. */
   static async create(name: string, options?: CgroupCreateOptions): Promise<Cgroup> {
     const what = 'Cgroup.create options';
     const opts = options === undefined ? {} : checkObject(options, what);
-    checkKeys(opts, [...LIMIT_KEYS, 'root', 'controllers'], what, {
+    checkKeys(opts, [...LIMIT_KEYS, 'root', 'controllers', 'driver', 'slice', 'scopeLimits'], what, {
       memoryMax: "use memory: { max }",
       cpus: 'use cpu: { max } (in CPUs)',
+      Slice: "use 'slice'",
     });
     const segments = checkCgroupName(name);
     const rootOption = opts.root === undefined ? undefined : checkBaseRoot(opts.root, `${what}.root`);
     const controllers = opts.controllers === undefined ? undefined : checkControllers(opts.controllers, `${what}.controllers`);
     const limits = resolveLimits(opts, what);
+    const requested = opts.driver !== undefined ? checkDriver(opts.driver, `${what}.driver`) : driverFromEnv();
+    const slice = opts.slice === undefined ? undefined : checkSliceName(opts.slice, `${what}.slice`);
+    const scopeLimits = opts.scopeLimits === undefined ? [] : checkScopeLimits(opts.scopeLimits, `${what}.scopeLimits`);
     const lay = layout();
     checkDevicePrivilege(lay, limits);
-    const { plans, backend: makeBackend } = planCreate(lay, segments, rootOption, controllers, limits);
+    const selfCgroup = selfCgroupReader();
+    const decision = chooseDriver(lay, requested, rootOption, selfCgroup, slice !== undefined ? 'slice' : opts.scopeLimits !== undefined ? 'scopeLimits' : null);
+
+    let scope: SystemdScope | null = null;
+    if (decision.driver === 'systemd') {
+      try {
+        scope = await SystemdScope.acquire(lay.unified!, { manager: decision.manager, slice, limits: scopeLimits });
+      } catch (err) {
+        const e = err instanceof NsgroupsError ? err : new NsgroupsError('ERR_SYSTEM', String(err), { cause: err });
+        // auto, from the user manager's own tree: where its manager does not answer, the old way
+        if (!(decision.fallback && e.code === 'ERR_UNSUPPORTED')) throw systemdUnavailable(e, decision);
+      }
+    }
+    try {
+      return await Cgroup.#make(lay, segments, rootOption, controllers, limits, scope, selfCgroup, decision);
+    } finally {
+      if (scope) {
+        scope.done();
+        await scope.releaseIfUnused().catch(() => {}); // a create that failed leaves no scope
+      }
+    }
+  }
+
+  static async #make(
+    lay: CgroupLayout,
+    segments: string[],
+    rootOption: string | undefined,
+    controllers: string[] | undefined,
+    limits: ResolvedLimits,
+    scope: SystemdScope | null,
+    selfCgroup: () => string,
+    decision: DriverDecision,
+  ): Promise<Cgroup> {
+    let planned: ReturnType<typeof planCreate>;
+    try {
+      planned = planCreate(lay, segments, rootOption, controllers, limits, scope, selfCgroup);
+    } catch (err) {
+      // on a systemd host, what starts this user's manager (nothing changes elsewhere)
+      if (decision.driver === null && decision.fix && systemdBooted() && err instanceof NsgroupsError && err.code === 'ERR_PERMISSION') {
+        throw new NsgroupsError('ERR_PERMISSION', `${err.message}
+  - or let nsgroups ask systemd for a delegated scope: ${decision.fix}`, { path: err.path });
+      }
+      throw err;
+    }
+    const { plans, backend: makeBackend } = planned;
     makeBackend(plans.map((p) => p.dir)).precheck(limits);
 
     const made: string[] = [];
@@ -320,11 +469,11 @@ export class Cgroup {
           undoDirs(made.splice(before)); // no tracking directory: v1 alone still works
         }
       }
-      markOwner(made, plans);
+      if (!scope) markOwner(made, plans); // a scope's cgroups go with the scope: nothing for gc
       const backend = makeBackend(dirs);
       backend.setUp(limits);
       backend.apply(limits);
-      return new Cgroup(segments.join('/'), backend);
+      return new Cgroup(segments.join('/'), backend, scope);
     } catch (err) {
       undoDirs(made);
       throw err;
@@ -351,8 +500,19 @@ export class Cgroup {
       return dir && fs.existsSync(dir) ? { h, rel, dir } : null;
     };
     let backend: CgroupBackend | null = null;
+    let scope: SystemdScope | null = null;
     if (lay.mode === 'v2') {
-      const d = find(lay.unified!);
+      // this process's systemd scopes first (no root option: that names a cgroupfs base)
+      for (const s of rootOption === undefined ? SystemdScope.liveSync() : []) {
+        const rel = path.posix.join(s.baseRel, ...segments);
+        const dir = hierarchyDir(s.h, rel);
+        if (dir && fs.existsSync(dir)) {
+          backend = new V2Backend({ h: s.h, rel, dir }, s.rel, DEFAULT_V2_CONTROLLERS, s.missingControllerFix);
+          scope = s;
+          break;
+        }
+      }
+      const d = backend ? null : find(lay.unified!);
       if (d) backend = new V2Backend(d, null);
     } else {
       const v1 = lay.v1.filter((h) => h.controllers.some((c) => V1_DRIVEN.includes(c))).map(find).filter((d): d is CgroupDir => d !== null);
@@ -362,7 +522,7 @@ export class Cgroup {
     if (!backend) {
       throw new NsgroupsError('ERR_NOT_FOUND', `no cgroup named '${segments.join('/')}' under the cgroup base of this ${lay.mode} host`);
     }
-    return new Cgroup(segments.join('/'), backend);
+    return new Cgroup(segments.join('/'), backend, scope);
   }
 
   /** The cgroup process `pid` is in (from /proc/PID/cgroup). */
@@ -449,6 +609,19 @@ export class Cgroup {
       this.#backend.add(pid);
     } catch (err) {
       if (isErrno(err, 'ESRCH')) throw new NsgroupsError('ERR_NOT_FOUND', `no process with pid ${pid}`, { errno: -3, syscall: 'write', cause: err });
+      if (!isErrno(err, 'EACCES', 'EPERM')) throw err;
+      const d = this.#backend.dirs.find((x) => x.h.version === 2);
+      if (!d) throw err;
+      // the v2 delegation rule: the scope's manager may move it where this process may not
+      if (this.#scope) return this.#scope.attach(pid, d.rel);
+      let from: string | null = null;
+      try {
+        from = procPathIn(d.h, parseProcCgroup(fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8')));
+      } catch {
+        /* gone meanwhile: the original error */
+      }
+      const block = from === null ? null : migrationBlock(d.h, from, d.rel);
+      if (block) throw migrationError(block, `cgroup.add(${pid})`, 'write', CGROUPFS_MIGRATION_FIX);
       throw err;
     }
   }
@@ -521,15 +694,31 @@ export class Cgroup {
       }
     }
     for (const s of [...this.#streams]) s.end();
+    // the last cgroup of a systemd scope ends the scope
+    await this.#scope?.releaseIfUnused();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.delete({ kill: true });
   }
 
-  /** For spawn({ cgroup }): where a child goes before it execs. Internal. */
+  /**
+   * For spawn({ cgroup }): where a child goes before it execs. Internal. A child of this process
+   * can be born in the v2 directory only when this process may move processes there (the v2
+   * delegation rule, delegation.ts); where it may not, a systemd scope's manager moves it, the
+   * v1 hierarchies of a hybrid host do without it, and otherwise spawn fails with that rule.
+   */
   _placement(): Placement {
-    return this.#backend.placement();
+    const p = this.#backend.placement();
+    const d = p.v2Dir ? this.#backend.dirs.find((x) => x.h.version === 2) : undefined;
+    if (!d) return p;
+    const own = procPathIn(d.h, parseProcCgroup(fs.readFileSync('/proc/self/cgroup', 'utf8')));
+    const block = own === null ? null : migrationBlock(d.h, own, d.rel);
+    if (!block) return p;
+    const scope = this.#scope;
+    if (scope) return { ...p, v2Dir: null, attach: (pid) => scope.attach(pid, d.rel) };
+    if (this.version === 1) return { ...p, v2Dir: null }; // the tracking directory only
+    return { ...p, blocked: migrationError(block, `spawning into the cgroup '${this.name}'`, 'clone3', CGROUPFS_MIGRATION_FIX) };
   }
 }
 

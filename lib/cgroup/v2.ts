@@ -113,6 +113,8 @@ export class V2Backend implements CgroupBackend {
     private readonly cg: CgroupDir,
     private readonly enableFrom: string | null,
     private readonly wanted: readonly string[] = DEFAULT_V2_CONTROLLERS,
+    /** what to say when a controller a limit needs is not delegated (the systemd driver's drop-in) */
+    private readonly missingFix?: (controller: string) => string,
   ) {
     this.dirs = [cg];
   }
@@ -152,7 +154,9 @@ export class V2Backend implements CgroupBackend {
         if (!available.includes(c)) {
           throw unsupported(
             `the ${c} controller is not available to ${dir} (its cgroup.controllers lists: ${available.join(' ') || 'nothing'}); ` +
-              `it must be enabled in the parent's cgroup.subtree_control or delegated (systemd: Delegate=${c})`,
+              (this.missingFix
+                ? this.missingFix(c)
+                : `it must be enabled in the parent's cgroup.subtree_control or delegated (systemd: Delegate=${c})`),
           );
         }
       }
