@@ -287,7 +287,7 @@ function planCreate(
   };
 }
 
-function driverFromEnv(): CgroupDriverOption {
+export function driverFromEnv(): CgroupDriverOption {
   const env = process.env.NSGROUPS_CGROUP_DRIVER;
   return env ? checkDriver(env, 'NSGROUPS_CGROUP_DRIVER') : 'auto';
 }
@@ -299,7 +299,7 @@ function checkScopeLimits(value: unknown, what: string): ScopeLimit[] {
 }
 
 /** The driver for this create(): what was asked, and what this host and caller have (driver.ts). */
-function chooseDriver(
+export function chooseDriver(
   lay: CgroupLayout,
   requested: CgroupDriverOption,
   rootOption: string | undefined,

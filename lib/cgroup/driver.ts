@@ -86,11 +86,11 @@ export function decideDriver(d: DriverInput): DriverDecision {
     });
   }
   if (d.mode !== 'v2') {
-    return decision(
-      d.base || d.euid === 0 ? 'cgroupfs' : null,
-      `this ${d.mode} host's limits are on cgroup v1, which systemd does not delegate to users` +
-        (d.base ? `: the cgroupfs base ${d.base.rel}` : ''),
-    );
+    const v1 = `this ${d.mode} host's limits are on cgroup v1`;
+    if (d.euid === 0) return decision('cgroupfs', `${v1}, and root writes the top of each hierarchy`);
+    return d.base
+      ? decision('cgroupfs', `${v1}, which systemd does not delegate to users: the base ${d.base.rel}, writable by uid ${d.euid}`)
+      : decision(null, `${v1}, which systemd does not delegate to users, and no v1 cgroup is writable by uid ${d.euid}`);
   }
   if (d.euid === 0) return decision('cgroupfs', "root writes the top of the hierarchy (the system manager's scope only when driver: 'systemd' is asked for)");
   const managerTree = isUserManagerTree(d.base);
