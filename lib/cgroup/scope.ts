@@ -22,6 +22,16 @@ import { missingControllersFix } from './driver';
 import { descendantsDeepestFirst, readIfExists, rmdirRetrying, writeValue } from './fsops';
 import { hierarchyDir, parseProcCgroup, procPathIn, type CgroupHierarchy } from './layout';
 
+// systemd(1) --user moves a process from outside its own tree (a login session's scope) by asking
+// the system manager over the system bus (AttachProcessesToUnit): without dbus that fails
+const OUTSIDE_TREE_HINT =
+  "; a user manager moves a process from outside its own tree (such as this login session's scope) through the system manager, over the system bus: dbus must be running";
+
+function withHint(err: unknown, kind: ManagerKind): unknown {
+  if (kind !== 'user' || !(err instanceof NsgroupsError) || !['ERR_SYSTEM', 'ERR_PERMISSION'].includes(err.code)) return err;
+  return new NsgroupsError(err.code, `${err.message}${OUTSIDE_TREE_HINT}`, { errno: err.errno, syscall: err.syscall, path: err.path, cause: err });
+}
+
 const BASE = 'nsgroups';
 const HOLDER = 'holder';
 const GONE_TIMEOUT_MS = 10000;
@@ -78,14 +88,12 @@ export class SystemdScope {
     rel: string,
     private readonly holder: ChildProcess,
     private manager: SystemdManager | null,
+    /** whose manager started it: the user's own, or the system's (root) */
+    readonly kind: ManagerKind,
   ) {
     this.rel = rel;
     this.dir = hierarchyDir(h, rel)!;
     this.baseRel = path.posix.join(rel, BASE);
-  }
-
-  get kind(): ManagerKind {
-    return this.manager?.endpoint.kind ?? 'user';
   }
 
   /** The scope for this request, started if need be, counted as in use until done() is called. */
@@ -129,14 +137,16 @@ export class SystemdScope {
         ...(request.slice ? ([['Slice', new Variant('s', request.slice)]] as Array<[string, Variant]>) : []),
         ...request.limits.map((l) => l.property),
       ];
-      await manager.startTransientUnit(unit, properties);
+      await manager.startTransientUnit(unit, properties).catch((err: unknown) => {
+        throw withHint(err, request.manager);
+      });
       started = true;
       // where systemd put it: the kernel's answer, not a guess from the slice
       const rel = procPathIn(h, parseProcCgroup(fs.readFileSync(`/proc/${holder.pid}/cgroup`, 'utf8')));
       if (rel === null || path.posix.basename(rel) !== unit) {
         throw new NsgroupsError('ERR_SYSTEM', `systemd started ${unit}, but its holder process is in ${rel ?? 'no cgroup2 cgroup'}`);
       }
-      const scope = new SystemdScope(h, unit, key, rel, holder, manager);
+      const scope = new SystemdScope(h, unit, key, rel, holder, manager, request.manager);
       scope.#setUp(request.limits);
       manager.conn.unref(); // kept for attach(); it must not keep the event loop alive
       running.add(scope);
@@ -188,16 +198,25 @@ export class SystemdScope {
    */
   async attach(pid: number, rel: string): Promise<void> {
     const sub = rel.slice(this.rel.length) || '/';
-    if (!this.manager) this.manager = await SystemdManager.connect(this.kind);
+    if (!this.manager) this.manager = await this.#connect();
     try {
       await this.manager.attachProcesses(this.unit, sub, [pid]);
     } catch (err) {
       // a connection lost meanwhile: one new one
-      if (!(err instanceof NsgroupsError && /closed|ECONN|EPIPE/.test(err.message))) throw err;
+      if (!(err instanceof NsgroupsError && /closed|ECONN|EPIPE/.test(err.message))) throw withHint(err, this.kind);
       this.manager.close();
-      this.manager = await SystemdManager.connect(this.kind);
-      await this.manager.attachProcesses(this.unit, sub, [pid]);
+      this.manager = await this.#connect();
+      await this.manager.attachProcesses(this.unit, sub, [pid]).catch((e: unknown) => {
+        throw withHint(e, this.kind);
+      });
     }
+  }
+
+  /** A connection to the scope's manager that does not keep the event loop alive (a call pending does, by its timer). */
+  async #connect(): Promise<SystemdManager> {
+    const m = await SystemdManager.connect(this.kind);
+    m.conn.unref();
+    return m;
   }
 
   /**
@@ -217,8 +236,7 @@ export class SystemdScope {
     if (!(await waitUntil(gone, GONE_TIMEOUT_MS / 2))) {
       // systemd did not notice the empty scope yet: stop it (which removes the cgroup)
       try {
-        this.manager ??= await SystemdManager.connect(this.kind);
-        this.manager.conn.ref();
+        this.manager ??= await this.#connect();
         await this.manager.stopUnit(this.unit);
       } catch {
         /* the directory check below says whether it is gone */
