@@ -2,18 +2,17 @@
 // — names, the writable base, validation before anything is made, undo on failure, waiting —
 // and leaves the files to a backend (v1.ts, v2.ts).
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { fromNodeError, invalidArg, NsgroupsError, unsupported } from '../errors';
 import { OWNER_XATTR, ownerRecord } from '../host/owner';
 import { native } from '../native';
 import { checkArray, checkBoolean, checkInteger, checkKeys, checkObject, checkOneOf, checkNumber } from '../util/validate';
-import { managerEndpoints, systemdBooted } from '../systemd/manager';
-import { checkSliceName, scopeLimitProperties, type ScopeLimit } from '../systemd/properties';
+import { systemdBooted } from '../systemd/manager';
+import { checkSliceName } from '../systemd/properties';
 import { waitUntil, type CgroupBackend, type CgroupDir, type Placement } from './backend';
-import { checkBaseRoot, checkCgroupName, chooseBase, permissionError, type BaseChoice } from './base';
+import { checkBaseRoot, checkCgroupName, chooseBase, permissionError } from './base';
 import { CGROUPFS_MIGRATION_FIX, migrationBlock, migrationError } from './delegation';
-import { checkDriver, decideDriver, systemdUnavailable, type CgroupDriverName, type CgroupDriverOption, type DriverDecision } from './driver';
+import { checkDriver, checkScopeLimits, chooseDriver, driverFromEnv, systemdUnavailable, type CgroupDriverName, type DriverDecision } from './driver';
 import { CgroupEventStream, type CgroupEvent, type CgroupEventsOptions } from './events';
 import { descendantsDeepestFirst, isErrno, rmdirRetrying } from './fsops';
 import {
@@ -285,56 +284,6 @@ function planCreate(
       return new V1Backend(dirs.filter((d) => d.h.version === 1), unified, byBpf);
     },
   };
-}
-
-export function driverFromEnv(): CgroupDriverOption {
-  const env = process.env.NSGROUPS_CGROUP_DRIVER;
-  return env ? checkDriver(env, 'NSGROUPS_CGROUP_DRIVER') : 'auto';
-}
-
-function checkScopeLimits(value: unknown, what: string): ScopeLimit[] {
-  const obj = checkObject(value, what);
-  checkKeys(obj, ['memory', 'cpu', 'pids', 'io', 'cpuset'], what);
-  return scopeLimitProperties(resolveLimits(obj, what), what);
-}
-
-/** The driver for this create(): what was asked, and what this host and caller have (driver.ts). */
-export function chooseDriver(
-  lay: CgroupLayout,
-  requested: CgroupDriverOption,
-  rootOption: string | undefined,
-  selfCgroup: () => string,
-  systemdOnly: string | null,
-): DriverDecision {
-  const euid = process.geteuid!();
-  const limitsIn = lay.mode === 'v2' ? lay.unified! : (lay.v1.find((h) => h.controllers.includes('memory')) ?? lay.v1[0]);
-  let base: BaseChoice | null = null;
-  try {
-    base = chooseBase(limitsIn, rootOption, selfCgroup);
-  } catch (err) {
-    if (rootOption !== undefined) throw err;
-  }
-  const explicitBase = rootOption !== undefined ? 'the root option' : process.env.NSGROUPS_CGROUP_ROOT ? 'NSGROUPS_CGROUP_ROOT' : null;
-  const asksManager = lay.mode === 'v2' && (euid !== 0 || requested === 'systemd' || systemdOnly !== null);
-  return decideDriver({
-    mode: lay.mode,
-    euid,
-    requested,
-    systemdOnly,
-    explicitBase,
-    base,
-    booted: asksManager && systemdBooted(),
-    endpoints: asksManager ? managerEndpoints(euid === 0 ? 'system' : 'user') : [],
-    user: userName(),
-  });
-}
-
-export function userName(): string {
-  try {
-    return os.userInfo().username;
-  } catch {
-    return String(process.geteuid!());
-  }
 }
 
 /** The limits in force, as limits to restore (only the keys `touched` sets). */

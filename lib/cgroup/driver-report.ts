@@ -7,8 +7,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SystemdManager, managerEndpoints, systemdBooted, type ManagerKind } from '../systemd/manager';
 import { chooseBase } from './base';
-import { Cgroup, chooseDriver, driverFromEnv } from './cgroup';
-import { missingControllersFix, type CgroupDriverName, type DriverDecision } from './driver';
+import { Cgroup } from './cgroup';
+import { chooseDriver, driverFromEnv, missingControllersFix, type CgroupDriverName, type DriverDecision } from './driver';
 import { hierarchyDir, type CgroupLayout } from './layout';
 import { DEFAULT_V2_CONTROLLERS } from './v2';
 

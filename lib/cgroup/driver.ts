@@ -5,13 +5,16 @@
 //             inside it (scope.ts): the way a plain user gets cgroups on a systemd host
 // The decision is a pure function of what was asked and what this host has, so that it is tested
 // on recorded inputs of hosts this machine is not (a systemd desktop, a user with lingering …).
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { invalidArg, NsgroupsError, unsupported } from '../errors';
-import { checkOneOf } from '../util/validate';
-import type { ManagerEndpoint, ManagerKind } from '../systemd/manager';
-import type { BaseChoice } from './base';
+import { checkKeys, checkObject, checkOneOf } from '../util/validate';
+import { managerEndpoints, systemdBooted, type ManagerEndpoint, type ManagerKind } from '../systemd/manager';
+import { scopeLimitProperties, type ScopeLimit } from '../systemd/properties';
+import { chooseBase, type BaseChoice } from './base';
 import { delegateDropIn, lingerStep } from './delegation';
-import type { CgroupMode } from './layout';
+import type { CgroupLayout, CgroupMode } from './layout';
+import { resolveLimits } from './limits';
 
 export const DRIVERS = ['auto', 'cgroupfs', 'systemd'] as const;
 export type CgroupDriverOption = (typeof DRIVERS)[number];
@@ -124,10 +127,62 @@ export function missingControllersFix(kind: ManagerKind, euid: number, missing: 
 /** The error for a systemd driver that was chosen but could not be used. */
 export function systemdUnavailable(err: NsgroupsError, decision: DriverDecision): NsgroupsError {
   const fix = decision.fix ? `\nfix: ${decision.fix}` : '';
-  return new NsgroupsError(err.code === 'ERR_UNSUPPORTED' ? 'ERR_UNSUPPORTED' : err.code, `the systemd cgroup driver (${decision.reason}) failed: ${err.message}${fix}`, {
+  return new NsgroupsError(err.code, `the systemd cgroup driver (${decision.reason}) failed: ${err.message}${fix}`, {
     errno: err.errno,
     syscall: err.syscall,
     path: err.path,
     cause: err,
   });
+}
+
+/** NSGROUPS_CGROUP_DRIVER, the driver option's default. */
+export function driverFromEnv(): CgroupDriverOption {
+  const env = process.env.NSGROUPS_CGROUP_DRIVER;
+  return env ? checkDriver(env, 'NSGROUPS_CGROUP_DRIVER') : 'auto';
+}
+
+/** The scopeLimits option: the limits systemd can set on a scope, as its unit properties. */
+export function checkScopeLimits(value: unknown, what: string): ScopeLimit[] {
+  const obj = checkObject(value, what);
+  checkKeys(obj, ['memory', 'cpu', 'pids', 'io', 'cpuset'], what);
+  return scopeLimitProperties(resolveLimits(obj, what), what);
+}
+
+/** The driver for this create(): decideDriver() on what was asked and what this host and caller have. */
+export function chooseDriver(
+  lay: CgroupLayout,
+  requested: CgroupDriverOption,
+  rootOption: string | undefined,
+  selfCgroup: () => string,
+  systemdOnly: string | null,
+): DriverDecision {
+  const euid = process.geteuid!();
+  const limitsIn = lay.mode === 'v2' ? lay.unified! : (lay.v1.find((h) => h.controllers.includes('memory')) ?? lay.v1[0]);
+  let base: BaseChoice | null = null;
+  try {
+    base = chooseBase(limitsIn, rootOption, selfCgroup);
+  } catch (err) {
+    if (rootOption !== undefined) throw err;
+  }
+  const explicitBase = rootOption !== undefined ? 'the root option' : process.env.NSGROUPS_CGROUP_ROOT ? 'NSGROUPS_CGROUP_ROOT' : null;
+  const asksManager = lay.mode === 'v2' && (euid !== 0 || requested === 'systemd' || systemdOnly !== null);
+  return decideDriver({
+    mode: lay.mode,
+    euid,
+    requested,
+    systemdOnly,
+    explicitBase,
+    base,
+    booted: asksManager && systemdBooted(),
+    endpoints: asksManager ? managerEndpoints(euid === 0 ? 'system' : 'user') : [],
+    user: userName(),
+  });
+}
+
+export function userName(): string {
+  try {
+    return os.userInfo().username;
+  } catch {
+    return String(process.geteuid!());
+  }
 }
