@@ -45,6 +45,9 @@ describe('a subtree given to a user, used from outside it', () => {
         // v1 cpuset: a child needs cpus and mems before it may have tasks
         for (const f of ['cpuset.cpus', 'cpuset.mems']) fs.writeFileSync(path.join(d, f), fs.readFileSync(path.join(path.dirname(d), f)));
       }
+      // v1 CFS bandwidth: a child's quota may not exceed its parent's (sched-bwc.rst, EINVAL):
+      // 0.1 CPU here, so that the fixture's create asking 0.5 fails after its mkdirs
+      if (fs.existsSync(path.join(d, 'cpu.cfs_quota_us'))) fs.writeFileSync(path.join(d, 'cpu.cfs_quota_us'), '10000');
       for (const f of ['', 'cgroup.procs', 'cgroup.subtree_control', 'tasks']) {
         if (fs.existsSync(path.join(d, f))) fs.chownSync(path.join(d, f), UID, UID);
       }
@@ -79,8 +82,24 @@ describe('a subtree given to a user, used from outside it', () => {
       return;
     }
     console.log(`${lay.mode} host: the cgroup goes without its cgroup2 directory, and the spawn works`);
+    expect(out.error).toBeUndefined();
     expect(out.code).toBe(0);
     expect(Object.keys(out.path)).not.toContain('unified');
+    // freeze() and kill() then go through the v1 freezer (there is no cgroup.freeze or cgroup.kill to use)
+    if (lay.v1.some((h) => h.controllers.includes('freezer'))) {
+      expect(out.path.freezer).toBe(path.join(lay.v1.find((h) => h.controllers.includes('freezer'))!.mountPoint, name, 't'));
+      expect(out).toMatchObject({ inFreezer: true, freezerState: 'FROZEN', thawedState: 'THAWED', killSignal: 'SIGKILL' });
+    } else console.log('no v1 freezer on this host: freeze() is not checked');
+    // delete() removed the cgroup in every hierarchy it had a directory in (the freezer one too)
+    expect(out.left).toEqual([]);
+    for (const d of dirs) expect(fs.existsSync(path.join(d, 't'))).toBe(false);
+    // and a create that failed after its mkdirs left none of them
+    console.log(`the create that fails after its mkdirs: ${out.failedCreate?.code}: ${out.failedCreate?.message}`);
+    if (lay.v1.some((h) => h.controllers.includes('cpu'))) {
+      expect(out.failedCreate).toMatchObject({ code: expect.any(String), message: expect.stringContaining('cpu.max = 0.5 CPUs') });
+    }
+    expect(out.leftAfterFailure).toEqual([]);
+    for (const d of dirs) expect(fs.existsSync(path.join(d, 'u'))).toBe(false);
     // the kernel's word: in the subtree in every v1 hierarchy, not moved in the cgroup2 one
     const lines = (out.cgroup as string).trim().split('\n');
     expect(lines.find((l) => /^\d+:(\w+,)*memory(,\w+)*:/.test(l))).toMatch(new RegExp(`:/${name}/t$`));

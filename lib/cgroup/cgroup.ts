@@ -48,8 +48,10 @@ export interface CgroupCreateOptions extends CgroupLimits {
   root?: string;
   /**
    * The controllers the cgroup uses (v1: the hierarchies it gets a directory in; v2: the ones
-   * enabled for it). Default: memory, pids, cpu, cpuacct, freezer, cpuset, blkio / io. Those a
-   * limit needs are always added (devices, net_cls and net_prio only then, or when listed here).
+   * enabled for it). Default: v1: memory, pids, cpu, cpuacct, and freezer where the cgroup has no
+   * cgroup2 directory (freeze() and kill() use that one where it has); v2: cpu, cpuset, io, memory,
+   * pids. Those a limit needs are always added (devices, net_cls and net_prio only then, or when
+   * listed here).
    */
   controllers?: string[];
   /**
@@ -138,6 +140,8 @@ interface DirPlan {
   base: string;
   /** a failure to make it is not fatal (the unified tracking directory of a hybrid host) */
   optional: boolean;
+  /** made only when the cgroup has no cgroup2 directory (the v1 freezer, for freeze() and kill()) */
+  withoutTracking?: boolean;
 }
 
 /** mkdir -p below the hierarchy's top; returns what it made (top-down). EEXIST on the leaf is an error. */
@@ -244,7 +248,12 @@ function planCreate(
     const enableFrom = topWritable(h) ? h.mountRoot : path.posix.dirname(plan.base);
     return { plans: [plan], backend: ([dir]) => new V2Backend(dir, enableFrom, wanted) };
   }
-  const wanted = new Set((controllers ?? V1_CONTROLLERS).map(toV1));
+  // Only the hierarchies the cgroup needs: each v1 directory costs a mkdir, a move of every
+  // process into it, an rmdir. By default those stats() reads (memory, cpu/cpuacct, pids) and
+  // the limits ask for; freeze() and kill() go through the unified directory where there is
+  // one (cgroup.freeze, cgroup.kill), else through the v1 freezer. `controllers` asks for more.
+  const usual = ['memory', 'pids', 'cpu', 'cpuacct', ...(lay.unified ? [] : ['freezer'])];
+  const wanted = new Set((controllers ?? usual).map(toV1));
   const byBpf = devicesByBpf(lay);
   for (const c of needed) if (!(c === 'devices' && byBpf)) wanted.add(toV1(c));
   for (const c of wanted) {
@@ -258,16 +267,12 @@ function planCreate(
   if (limits.devices && byBpf && !lay.unified) {
     throw unsupported(`a device policy needs the v1 devices controller or a cgroup2 hierarchy (for a BPF program), and this ${lay.mode} host has neither mounted`);
   }
-  const plans: DirPlan[] = [];
-  for (const h of lay.v1) {
-    if (h.controllers.some((c) => wanted.has(c)) || parentIsIn(h)) plans.push(dirIn(h, false)!);
-  }
   // the unified directory carries the device program where there is no v1 devices hierarchy
   let tracking = lay.unified ? dirIn(lay.unified, !(limits.devices && byBpf)) : null;
   // A tracking directory this process's children cannot be born in (the caller sits outside its
   // subtree: the v2 delegation rule) would make every spawn fail with clone3 EACCES, while the v1
   // hierarchies, which carry the limits, have no such rule: go without it, unless the device
-  // program needs it.
+  // program needs it — and freeze through the v1 freezer instead.
   const own = tracking ? procPathIn(tracking.dir.h, parseProcCgroup(selfCgroup())) : null;
   const block = tracking && own !== null ? migrationBlock(tracking.dir.h, own, tracking.dir.rel) : null;
   if (tracking && block) {
@@ -276,7 +281,20 @@ function planCreate(
     }
     tracking = null;
   }
+  const plans: DirPlan[] = [];
+  for (const h of lay.v1) {
+    if (h.controllers.some((c) => wanted.has(c)) || parentIsIn(h)) plans.push(dirIn(h, false)!);
+  }
   if (tracking) plans.push(tracking);
+  // Without its cgroup2 directory (left out above, or not made: #make) the cgroup has no
+  // cgroup.freeze: by default the v1 freezer stands in, where this process has a base in it
+  // (else freeze() is ERR_UNSUPPORTED and kill() kills without freezing). After the tracking
+  // plan: #make decides by whether that one was made. An explicit `controllers` is kept as given.
+  const freezer = lay.v1.find((h) => h.controllers.includes('freezer'));
+  if (freezer && !controllers && (!tracking || tracking.optional) && !plans.some((p) => p.dir.h === freezer)) {
+    const plan = dirIn(freezer, true);
+    if (plan) plans.push({ ...plan, withoutTracking: true });
+  }
   return {
     plans,
     backend: (dirs) => {
@@ -409,13 +427,14 @@ export class Cgroup {
     const dirs: CgroupDir[] = [];
     try {
       for (const plan of plans) {
+        if (plan.withoutTracking && dirs.some((d) => d.h.version === 2)) continue;
         const before = made.length;
         try {
           makeDirs(plan, made);
           dirs.push(plan.dir);
         } catch (err) {
           if (!plan.optional || !(err instanceof NsgroupsError && err.code === 'ERR_PERMISSION')) throw err;
-          undoDirs(made.splice(before)); // no tracking directory: v1 alone still works
+          undoDirs(made.splice(before)); // no tracking (or stand-in freezer) directory: v1 alone still works
         }
       }
       if (!scope) markOwner(made, plans); // a scope's cgroups go with the scope: nothing for gc
@@ -496,12 +515,14 @@ export class Cgroup {
       const d = at(lay.unified!);
       if (d) backend = new V2Backend(d, null);
     } else {
-      const usual = lay.v1.filter((h) => h.controllers.some((c) => V1_CONTROLLERS.includes(c))).map(at).filter((d): d is CgroupDir => d !== null);
-      // devices, net_cls, net_prio: only where the process sits in the same cgroup as in the others
-      // (a cgroup made with them), not in whatever cgroup of theirs it happens to be (the root, mostly)
+      // the hierarchies every cgroup of ours has; the others (freezer, cpuset, blkio, devices,
+      // net_cls, net_prio) only where the process sits in the same cgroup as in those (a cgroup
+      // made with them), not in whatever cgroup of theirs it happens to be (the root, mostly)
+      const always = ['memory', 'pids', 'cpu', 'cpuacct'];
+      const usual = lay.v1.filter((h) => h.controllers.some((c) => always.includes(c))).map(at).filter((d): d is CgroupDir => d !== null);
       const same = new Set(usual.map((d) => d.rel));
       const onRequest = lay.v1
-        .filter((h) => !usual.some((d) => d.h === h) && h.controllers.some((c) => V1_ON_REQUEST.includes(c)))
+        .filter((h) => !usual.some((d) => d.h === h) && h.controllers.some((c) => V1_CONTROLLERS.includes(c) || V1_ON_REQUEST.includes(c)))
         .map(at)
         .filter((d): d is CgroupDir => d !== null && same.has(d.rel) && d.rel !== d.h.mountRoot);
       const v1 = [...usual, ...onRequest];

@@ -47,6 +47,11 @@ export interface RunDraft {
   overlay: string[];
   readonly: boolean;
   noInit: boolean;
+  /** capabilities kept (--cap), or 'all' */
+  caps: string[] | 'all' | null;
+  seccomp?: 'default' | 'none';
+  rlimits: Record<string, string | number>;
+  keyring?: 'new' | 'inherit';
   help: boolean;
   /** API option path → the argument that set it ('mounts[0]' → '--bind /a:/b'), for messages */
   sources: Map<string, string>;
@@ -268,6 +273,48 @@ export const RUN_OPTIONS: RunOption[] = [
     },
   },
   {
+    long: 'cap',
+    value: 'CAP',
+    help: "keep this capability (CAP_NET_BIND_SERVICE, …), or 'all'; repeatable\n(default: none in any set, root inside or not)",
+    apply(v, d, text) {
+      if (v === 'all') d.caps = 'all';
+      else if (d.caps !== 'all') d.caps = [...(d.caps ?? []), v.toUpperCase().startsWith('CAP_') ? v.toUpperCase() : `CAP_${v.toUpperCase()}`];
+      d.sources.set('capabilities', text);
+    },
+  },
+  {
+    long: 'seccomp',
+    value: 'MODE',
+    help: 'default (the system-call filter of docs/seccomp.md) | none',
+    apply(v, d, text) {
+      if (v !== 'default' && v !== 'none') throw new UsageError(`${text}: '${clip(v)}' is not default or none`);
+      d.seccomp = v;
+      d.sources.set('seccomp', text);
+    },
+  },
+  {
+    long: 'rlimit',
+    value: 'NAME=VALUE',
+    help: 'a resource limit (nofile=256, fsize=16M, cpu=2, core=0 by default,\nNAME=unlimited); soft and hard alike; repeatable',
+    apply(v, d, text) {
+      const eq = v.indexOf('=');
+      if (eq <= 0 || eq === v.length - 1) throw new UsageError(`${text}: wants NAME=VALUE`);
+      const value = v.slice(eq + 1);
+      d.rlimits[v.slice(0, eq)] = /^\d+$/.test(value) ? Number(value) : value;
+      d.sources.set(`rlimits.${v.slice(0, eq)}`, text);
+    },
+  },
+  {
+    long: 'keyring',
+    value: 'MODE',
+    help: "new (default: a session keyring of its own) | inherit (the caller's)",
+    apply(v, d, text) {
+      if (v !== 'new' && v !== 'inherit') throw new UsageError(`${text}: '${clip(v)}' is not new or inherit`);
+      d.keyring = v;
+      d.sources.set('keyring', text);
+    },
+  },
+  {
     long: 'help',
     short: 'h',
     help: 'this text',
@@ -280,7 +327,9 @@ export const RUN_OPTIONS: RunOption[] = [
 export const RUN_USAGE = `usage: nsgroups run [OPTIONS] [--] COMMAND [ARGS...]
 
 Runs COMMAND in a new sandbox and exits with its status. By default the sandbox has new user,
-pid, mount, uts, ipc and net namespaces, with loopback up. Options end at COMMAND: what follows
+pid, mount, uts, ipc and net namespaces, with loopback up, and COMMAND holds no capability, runs
+under the default seccomp filter, sees /proc/sys read-only and a few kernel files hidden
+(docs/security.md; --cap, --seccomp relax that). Options end at COMMAND: what follows
 is COMMAND's own (nsgroups run ls -l /); '--' before COMMAND is allowed, and needed only for a
 COMMAND that starts with '-'.
 
@@ -304,7 +353,7 @@ export interface ParsedRun {
 }
 
 function emptyDraft(): RunDraft {
-  return { join: [], idRanges: [], mounts: [], env: [], clearEnv: false, overlay: [], readonly: false, noInit: false, help: false, sources: new Map() };
+  return { join: [], idRanges: [], mounts: [], env: [], clearEnv: false, overlay: [], readonly: false, noInit: false, caps: null, rlimits: {}, help: false, sources: new Map() };
 }
 
 /** Parses the arguments after `run` (pure: what is on the host is checked when the sandbox is made). */
@@ -343,6 +392,10 @@ export function parseRunArgs(argv: readonly string[]): ParsedRun | 'help' {
   if (d.noInit) options.init = false;
   if (d.rootfs !== undefined) options.rootfs = d.rootfs;
   if (d.readonly) options.readonly = true;
+  if (d.caps !== null) options.capabilities = d.caps as SpawnOptions['capabilities'];
+  if (d.seccomp !== undefined) options.seccomp = d.seccomp;
+  if (Object.keys(d.rlimits).length) options.rlimits = d.rlimits as SpawnOptions['rlimits'];
+  if (d.keyring !== undefined) options.keyring = d.keyring;
   let limits: CgroupLimits | null = null;
   if (d.memory !== undefined || d.pids !== undefined || d.cpus !== undefined) {
     limits = {};

@@ -178,7 +178,8 @@ export interface ResolvedSpawn {
   file: string;
   args: string[];
   argv: string[];
-  envp: string[];
+  /** null: the caller's own environment, as it is at spawn */
+  envp: string[] | null;
   /** PATH walk candidates, resolved by the child in the sandbox's view */
   candidates: string[];
   cwd: string | null;
@@ -245,8 +246,11 @@ function resolveStdio(value: unknown): ResolvedStdio[] {
   });
 }
 
-function resolveEnv(value: unknown): { envp: string[]; pathVar: string } {
-  const env = value === undefined ? process.env : checkObject(value, 'options.env');
+/** envp null: the caller's environment as it is when the child is made (the addon copies it). */
+function resolveEnv(value: unknown): { envp: string[] | null; pathVar: string } {
+  // process.env is the C environment behind a slow accessor: not copied key by key here
+  if (value === undefined) return { envp: null, pathVar: process.env.PATH ?? DEFAULT_PATH };
+  const env = checkObject(value, 'options.env');
   const envp: string[] = [];
   for (const [key, v] of Object.entries(env)) {
     if (v === undefined) continue;

@@ -312,10 +312,10 @@ export class SandboxProcess extends EventEmitter {
     const { reports, requests } = native().constants;
     if (kind === reports.error) {
       const steps = native().steps.length;
-      if (!(step >= 0 && step < steps && err >= 1 && err < 4096 && index >= -1 && index < 65536)) {
-        return this.#protocolViolation(`a malformed error report (step ${step}, errno ${err}, index ${index})`);
+      if (!(step >= 0 && step < steps && err >= 1 && err < 4096 && index >= -1 && index < 65536 && value >= -1 && value < 65536)) {
+        return this.#protocolViolation(`a malformed error report (step ${step}, errno ${err}, index ${index}, item ${value})`);
       }
-      if (!this.#failure) this.#failure = childFailureError({ step, errno: err, index }, this.#spec, this.#ops);
+      if (!this.#failure) this.#failure = childFailureError({ step, errno: err, index, item: value }, this.#spec, this.#ops);
       return;
     }
     const expected = new Map<number, boolean>([
