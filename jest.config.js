@@ -3,8 +3,9 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
-  // test/v2 runs only in the cgroup v2 guest (.ci/lane-v2.sh, jest.v2.config.js)
-  testPathIgnorePatterns: ['/node_modules/', '/test/v2/'],
+  // test/v2 runs only in the cgroup v2 guest (.ci/lane-v2.sh, jest.v2.config.js), test/systemd
+  // in the guest booted with systemd (.ci/lane-systemd.sh, jest.systemd.config.js)
+  testPathIgnorePatterns: ['/node_modules/', '/test/v2/', '/test/systemd/'],
   transform: {
     '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.json', diagnostics: { warnOnly: false } }],
   },

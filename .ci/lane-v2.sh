@@ -55,6 +55,7 @@ stage=$(mktemp -d /tmp/nsgroups-v2.XXXXXX) || lane_failed "mktemp"
 trap 'rm -rf "$stage"' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+chmod 755 "$stage" # test/v2/delegation.v2.test.ts runs a fixture as a plain user
 node tools/v2vm/compile.js "$stage" || lane_failed "compiling the tests (tools/v2vm/compile.js)"
 mapfile -t files < <(cd "$stage" && find test/v2 -name '*.v2.test.js' | LC_ALL=C sort)
 [ ${#files[@]} -gt 0 ] || lane_failed "no test/v2/*.v2.test.ts files"

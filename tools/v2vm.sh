@@ -4,7 +4,7 @@
 # COMMAND's status. How and why: tools/README-v2vm.md and research/v2vm.md.
 #
 #   tools/v2vm.sh [--shared DIR] [--mem 2G] [--cpus N] [--timeout SEC] [--env NAME=VALUE]...
-#                 [--host-path PATH]... [--kernel VMLINUZ-KVER] [--verbose] -- COMMAND [ARG]...
+#                 [--host-path PATH]... [--kernel VMLINUZ-KVER] [--init busybox|systemd] [--verbose] -- COMMAND [ARG]...
 #
 # The guest sees the host's root read-only at the same paths, except under /tmp and /run, where
 # it mounts its own tmpfs: --host-path keeps a host path under /tmp visible there (a checkout in
@@ -25,7 +25,7 @@ die() {
   exit 125
 }
 
-shared='' mem=2G cpus=$(nproc) timeout=0 verbose=0 kernel='' envs=() host_paths=()
+shared='' mem=2G cpus=$(nproc) timeout=0 verbose=0 kernel='' init=busybox envs=() host_paths=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --shared) shared=${2:?--shared needs a directory}; shift 2 ;;
@@ -35,6 +35,7 @@ while [ $# -gt 0 ]; do
     --env) envs+=("${2:?--env needs NAME=VALUE}"); shift 2 ;;
     --host-path) host_paths+=("${2:?--host-path needs a path}"); shift 2 ;;
     --kernel) kernel=${2:?--kernel needs a vmlinuz-KVER file}; shift 2 ;;
+    --init) init=${2:?--init needs busybox or systemd}; shift 2 ;;
     --verbose) verbose=1; shift ;;
     --) shift; break ;;
     -h | --help) usage ;;
@@ -45,6 +46,8 @@ done
 [[ "$timeout" =~ ^[0-9]+$ ]] || die "--timeout wants whole seconds, got '$timeout'"
 [[ "$cpus" =~ ^[1-9][0-9]*$ ]] || die "--cpus wants a positive number, got '$cpus'"
 [[ "$mem" =~ ^[1-9][0-9]*[MG]$ ]] || die "--mem wants a size such as 512M or 2G, got '$mem'"
+case "$init" in busybox) ;; systemd) [ -x /lib/systemd/systemd ] || die "--init systemd: no /lib/systemd/systemd on this host (apt-get install systemd)" ;;
+  *) die "--init wants busybox or systemd, got '$init'" ;; esac
 for e in "${envs[@]}"; do [[ "$e" =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || die "--env wants NAME=VALUE, got '$e'"; done
 for i in "${!host_paths[@]}"; do
   [ -e "${host_paths[i]}" ] || die "--host-path: no such path '${host_paths[i]}'"
@@ -170,7 +173,7 @@ fi
 busybox=$(command -v busybox || echo /bin/busybox)
 [[ "$(ldd "$busybox" 2>&1)" == *'not a dynamic executable'* ]] || die "$busybox is not static: apt-get install busybox-static"
 wanted_modules=(virtio_pci 9pnet_virtio 9p overlay virtio-rng)
-initramfs=$kdir/initramfs-$(cat "$here/v2vm/stage1.sh" "$here/v2vm/stage2.sh" "$busybox" "$modules/modules.dep" |
+initramfs=$kdir/initramfs-$(cat "$here/v2vm/stage1.sh" "$here/v2vm/stage2.sh" "$here/v2vm/systemd-boot.sh" "$busybox" "$modules/modules.dep" |
   sha256sum | head -c 12).cpio
 if [ ! -f "$initramfs" ]; then
   log "building $initramfs"
@@ -179,6 +182,7 @@ if [ ! -f "$initramfs" ]; then
   cp "$busybox" "$tmp/bin/busybox"
   cp "$here/v2vm/stage1.sh" "$tmp/init" && chmod 755 "$tmp/init"
   cp "$here/v2vm/stage2.sh" "$tmp/stage2.sh"
+  cp "$here/v2vm/systemd-boot.sh" "$tmp/systemd-boot.sh"
   declare -A seen=()
   add_module() { # PATH relative to $modules
     local name=${1##*/}
@@ -222,6 +226,7 @@ ctl=$(mktemp -d "${TMPDIR:-/tmp}/v2vm.$$.XXXXXX") || die "cannot create a direct
   printf 'V2VM_SHARED=%q\n' "$shared"
   printf 'V2VM_MODULES=%q\n' "$modules"
   printf 'V2VM_VERBOSE=%q\n' "$verbose"
+  printf 'V2VM_INIT=%q\n' "$init"
 } >"$ctl/config"
 [ ${#host_paths[@]} = 0 ] || printf '%s\n' "${host_paths[@]}" >"$ctl/host-paths"
 {
@@ -236,6 +241,8 @@ qesc() { printf '%s' "${1//,/,,}"; } # a comma in a qemu option value is written
 cmdline="console=ttyS0 panic=-1 cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1 mitigations=off"
 cmdline+=" tsc=reliable no_timer_check random.trust_cpu=on"
 if [ "$verbose" = 1 ]; then cmdline+=" loglevel=7 v2vm.verbose=1"; else cmdline+=" quiet loglevel=1"; fi
+# systemd: no status lines on the console (COMMAND's output is all that comes back there)
+[ "$init" = busybox ] || cmdline+=" systemd.show_status=0 udev.log_level=err"
 qemu=(qemu-system-x86_64 -nodefaults -no-user-config -no-reboot -display none
   -machine pc -accel tcg,thread=multi -cpu Nehalem -smp "$cpus" -m "$mem"
   -bios /usr/share/qemu/qboot.rom -kernel "$kdir/vmlinux" -initrd "$initramfs" -append "$cmdline"

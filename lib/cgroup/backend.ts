@@ -1,6 +1,6 @@
 // The one interface both cgroup backends implement (crun's cgroup-v1.c / cgroup-v2.c split): the
 // Cgroup class holds policy (names, bases, validation, undo) and asks a backend for files.
-import { unsupported } from '../errors';
+import { unsupported, type NsgroupsError } from '../errors';
 import { sleep } from './fsops';
 import type { CgroupHierarchy } from './layout';
 import type { CgroupLimitsInForce, ResolvedLimits } from './limits';
@@ -48,6 +48,10 @@ export interface Placement {
   v2Dir: string | null;
   /** every v1 hierarchy's cgroup.procs (the parent writes the child's pid there before exec) */
   v1ProcsFiles: string[];
+  /** the cgroup's systemd manager moves the child into the v2 directory (this process may not) */
+  attach?: (pid: number) => Promise<void>;
+  /** why no child of this process can enter the v2 directory: spawn fails with it */
+  blocked?: NsgroupsError;
 }
 
 export interface CgroupBackend {

@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describeBases, type CgroupBaseReport } from './base';
+import { describeDriver, type CgroupDriverReport } from './driver-report';
 import { probeDeviceBpf } from './device-bpf';
 import { devicePrivilegeProblem } from './devices';
 import { detectCgroupLayout, type CgroupLayout } from './layout';
@@ -36,6 +37,8 @@ export interface CgroupCapabilities {
   netCls: CgroupFeature;
   /** `netPrio`: a v1 net_prio hierarchy (cgroup v2 has none) */
   netPrio: CgroupFeature;
+  /** which driver Cgroup.create() uses for this caller and why, the delegated subtree's controllers, and the fix where delegation is missing */
+  driver: CgroupDriverReport;
 }
 
 function deviceFeature(layout: CgroupLayout): CgroupFeature {
@@ -73,7 +76,8 @@ function withChild<T>(top: string, look: (dir: string) => T): T | null {
   }
 }
 
-export async function cgroupCapabilities(): Promise<CgroupCapabilities> {
+/** `probeDriver: false` skips the driver's probe (a systemd scope made and removed): for callers that want the base only. */
+export async function cgroupCapabilities(options: { probeDriver?: boolean } = {}): Promise<CgroupCapabilities> {
   const layout = await detectCgroupLayout();
   const top = layout.unified?.mountPoint ?? null;
   const files = top ? withChild(top, (dir) => fs.readdirSync(dir)) : null;
@@ -109,5 +113,6 @@ export async function cgroupCapabilities(): Promise<CgroupCapabilities> {
     devices: deviceFeature(layout),
     netCls: netFeature(layout, 'net_cls'),
     netPrio: netFeature(layout, 'net_prio'),
+    driver: await describeDriver(layout, options.probeDriver ?? true),
   };
 }

@@ -7,8 +7,12 @@ import { fromNodeError, invalidArg, NsgroupsError, unsupported } from '../errors
 import { OWNER_XATTR, ownerRecord, parseOwnerRecord } from '../host/owner';
 import { native } from '../native';
 import { checkArray, checkBoolean, checkInteger, checkKeys, checkObject, checkOneOf, checkNumber } from '../util/validate';
+import { systemdBooted } from '../systemd/manager';
+import { checkSliceName } from '../systemd/properties';
 import { waitUntil, type CgroupBackend, type CgroupDir, type Placement } from './backend';
 import { checkBaseRoot, checkCgroupName, chooseBase, permissionError } from './base';
+import { CGROUPFS_MIGRATION_FIX, migrationBlock, migrationError } from './delegation';
+import { checkDriver, checkScopeLimits, chooseDriver, driverFromEnv, systemdUnavailable, type CgroupDriverName, type DriverDecision } from './driver';
 import { CgroupEventStream, type CgroupEvent, type CgroupEventsOptions } from './events';
 import { descendantsDeepestFirst, isErrno, rmdirRetrying } from './fsops';
 import {
@@ -32,6 +36,7 @@ import {
 import { BASIC_DEVICES, devicePermissionError, devicePrivilegeProblem, resolveDevices } from './devices';
 import { netUnsupported } from './net';
 import type { PeakProbe, RunCounters } from './run-usage';
+import { SystemdScope } from './scope';
 import type { CgroupStats } from './stats';
 import { V1_CONTROLLERS, V1_ON_REQUEST, V1Backend } from './v1';
 import { DEFAULT_V2_CONTROLLERS, V2Backend } from './v2';
@@ -44,10 +49,29 @@ export interface CgroupCreateOptions extends CgroupLimits {
   root?: string;
   /**
    * The controllers the cgroup uses (v1: the hierarchies it gets a directory in; v2: the ones
-   * enabled for it). Default: memory, pids, cpu, cpuacct, freezer, cpuset, blkio / io. Those a
-   * limit needs are always added (devices, net_cls and net_prio only then, or when listed here).
+   * enabled for it). Default: v1: memory, pids, cpu, cpuacct, and freezer where the cgroup has no
+   * cgroup2 directory (freeze() and kill() use that one where it has); v2: cpu, cpuset, io, memory,
+   * pids. Those a limit needs are always added (devices, net_cls and net_prio only then, or when
+   * listed here).
    */
   controllers?: string[];
+  /**
+   * How the cgroup is made (NSGROUPS_CGROUP_DRIVER sets it too): 'cgroupfs' under a base this
+   * caller may write; 'systemd' inside a transient scope with Delegate=yes that a systemd manager
+   * starts for this process (the user's own manager for a user, the system manager for root);
+   * 'auto' (default): cgroupfs where a delegated or root-owned base is writable, else systemd
+   * where a user manager is reachable on a cgroup v2 host (docs/rootless.md).
+   */
+  driver?: 'auto' | 'cgroupfs' | 'systemd';
+  /** systemd driver: the slice its scope goes in ('my.slice'); default the manager's own (app.slice, system.slice) */
+  slice?: string;
+  /**
+   * systemd driver: limits on the whole scope, set by systemd as unit properties (MemoryMax=,
+   * MemoryHigh=, MemoryLow=, MemorySwapMax=, CPUQuota=, CPUWeight=, TasksMax=, IOWeight=,
+   * AllowedCPUs=, AllowedMemoryNodes=). They bound every cgroup of this process in that scope
+   * together; a different set gets a scope of its own. The cgroup's own limits stay in cgroupfs.
+   */
+  scopeLimits?: Pick<CgroupLimits, 'memory' | 'cpu' | 'pids' | 'io' | 'cpuset'>;
 }
 
 export interface CgroupOpenOptions {
@@ -117,6 +141,8 @@ interface DirPlan {
   base: string;
   /** a failure to make it is not fatal (the unified tracking directory of a hybrid host) */
   optional: boolean;
+  /** made only when the cgroup has no cgroup2 directory (the v1 freezer, for freeze() and kill()) */
+  withoutTracking?: boolean;
 }
 
 /** mkdir -p below the hierarchy's top; returns what it made (top-down). EEXIST on the leaf is an error. */
@@ -205,8 +231,9 @@ function planCreate(
   rootOption: string | undefined,
   controllers: string[] | undefined,
   limits: ResolvedLimits,
+  scope: SystemdScope | null,
+  selfCgroup: () => string,
 ): { plans: DirPlan[]; backend: (dirs: CgroupDir[]) => CgroupBackend } {
-  const selfCgroup = selfCgroupReader();
   const name = segments.join('/');
   const dirIn = (h: CgroupHierarchy, optional: boolean): DirPlan | null => {
     const base = chooseBase(h, rootOption, selfCgroup);
@@ -230,8 +257,15 @@ function planCreate(
   const needed = controllersFor(limits);
   if (lay.mode === 'v2') {
     const h = lay.unified!;
-    const plan = dirIn(h, false)!;
     const wanted = controllers ? [...new Set(controllers.map(toV2).filter((c) => c !== 'freezer' && !NOT_ON_V2.includes(c)))] : DEFAULT_V2_CONTROLLERS;
+    if (scope) {
+      // inside the delegated scope: controllers are enabled from the scope down (its own
+      // cgroup.subtree_control is ours, cgroup.controllers is what its manager delegated)
+      const rel = path.posix.join(scope.baseRel, name);
+      const plan: DirPlan = { dir: { h, rel, dir: hierarchyDir(h, rel)! }, base: scope.baseRel, optional: false };
+      return { plans: [plan], backend: ([dir]) => new V2Backend(dir, scope.rel, wanted, scope.missingControllerFix) };
+    }
+    const plan = dirIn(h, false)!;
     const enableFrom = topWritable(h) ? h.mountRoot : path.posix.dirname(plan.base);
     return { plans: [plan], backend: ([dir]) => new V2Backend(dir, enableFrom, wanted) };
   }
@@ -254,13 +288,34 @@ function planCreate(
   if (limits.devices && byBpf && !lay.unified) {
     throw unsupported(`a device policy needs the v1 devices controller or a cgroup2 hierarchy (for a BPF program), and this ${lay.mode} host has neither mounted`);
   }
+  // the unified directory carries the device program where there is no v1 devices hierarchy
+  let tracking = lay.unified ? dirIn(lay.unified, !(limits.devices && byBpf)) : null;
+  // A tracking directory this process's children cannot be born in (the caller sits outside its
+  // subtree: the v2 delegation rule) would make every spawn fail with clone3 EACCES, while the v1
+  // hierarchies, which carry the limits, have no such rule: go without it, unless the device
+  // program needs it — and freeze through the v1 freezer instead.
+  const own = tracking ? procPathIn(tracking.dir.h, parseProcCgroup(selfCgroup())) : null;
+  const block = tracking && own !== null ? migrationBlock(tracking.dir.h, own, tracking.dir.rel) : null;
+  if (tracking && block) {
+    if (!tracking.optional) {
+      throw migrationError(block, `Cgroup.create('${name}'): its device policy is a BPF program on ${tracking.dir.dir}`, 'clone3', CGROUPFS_MIGRATION_FIX);
+    }
+    tracking = null;
+  }
   const plans: DirPlan[] = [];
   for (const h of lay.v1) {
     if (h.controllers.some((c) => wanted.has(c)) || parentIsIn(h)) plans.push(dirIn(h, false)!);
   }
-  // the unified directory carries the device program where there is no v1 devices hierarchy
-  const tracking = lay.unified ? dirIn(lay.unified, !(limits.devices && byBpf)) : null;
   if (tracking) plans.push(tracking);
+  // Without its cgroup2 directory (left out above, or not made: #make) the cgroup has no
+  // cgroup.freeze: by default the v1 freezer stands in, where this process has a base in it
+  // (else freeze() is ERR_UNSUPPORTED and kill() kills without freezing). After the tracking
+  // plan: #make decides by whether that one was made. An explicit `controllers` is kept as given.
+  const freezer = lay.v1.find((h) => h.controllers.includes('freezer'));
+  if (freezer && !controllers && (!tracking || tracking.optional) && !plans.some((p) => p.dir.h === freezer)) {
+    const plan = dirIn(freezer, true);
+    if (plan) plans.push({ ...plan, withoutTracking: true });
+  }
   return {
     plans,
     backend: (dirs) => {
@@ -306,17 +361,25 @@ export class Cgroup {
   readonly version: 1 | 2;
   /** v2: the directory; v1/hybrid: the directory per controller, plus 'unified' for the v2 tracking directory */
   readonly path: string | Record<string, string>;
+  /** 'systemd' when it lives in a delegated systemd scope of this process, else 'cgroupfs' */
+  readonly driver: CgroupDriverName;
+  /** the systemd scope unit it lives in ('nsgroups-1234-5f3a9c.scope'), or null */
+  readonly unit: string | null;
   readonly #backend: CgroupBackend;
+  readonly #scope: SystemdScope | null;
   readonly #streams = new Set<CgroupEventStream>();
   /** the parents create() made for this cgroup (removed with it when empty) */
   readonly #madeParents: Set<string>;
 
-  private constructor(name: string, backend: CgroupBackend, madeParents: string[] = []) {
+  private constructor(name: string, backend: CgroupBackend, madeParents: string[] = [], scope: SystemdScope | null = null) {
     this.name = name;
     this.#backend = backend;
     this.#madeParents = new Set(madeParents);
+    this.#scope = scope;
     this.version = backend.version;
     this.path = backend.path();
+    this.driver = scope ? 'systemd' : 'cgroupfs';
+    this.unit = scope?.unit ?? null;
   }
 
   /**
@@ -326,39 +389,88 @@ export class Cgroup {
   static async create(name: string, options?: CgroupCreateOptions): Promise<Cgroup> {
     const what = 'Cgroup.create options';
     const opts = options === undefined ? {} : checkObject(options, what);
-    checkKeys(opts, [...LIMIT_KEYS, 'root', 'controllers'], what, {
+    checkKeys(opts, [...LIMIT_KEYS, 'root', 'controllers', 'driver', 'slice', 'scopeLimits'], what, {
       memoryMax: "use memory: { max }",
       cpus: 'use cpu: { max } (in CPUs)',
+      Slice: "use 'slice'",
     });
     const segments = checkCgroupName(name);
     const rootOption = opts.root === undefined ? undefined : checkBaseRoot(opts.root, `${what}.root`);
     const controllers = opts.controllers === undefined ? undefined : checkControllers(opts.controllers, `${what}.controllers`);
     const limits = resolveLimits(opts, what);
+    const requested = opts.driver !== undefined ? checkDriver(opts.driver, `${what}.driver`) : driverFromEnv();
+    const slice = opts.slice === undefined ? undefined : checkSliceName(opts.slice, `${what}.slice`);
+    const scopeLimits = opts.scopeLimits === undefined ? [] : checkScopeLimits(opts.scopeLimits, `${what}.scopeLimits`);
     const lay = layout();
     checkDevicePrivilege(lay, limits);
-    const { plans, backend: makeBackend } = planCreate(lay, segments, rootOption, controllers, limits);
+    const selfCgroup = selfCgroupReader();
+    const decision = chooseDriver(lay, requested, rootOption, selfCgroup, slice !== undefined ? 'slice' : opts.scopeLimits !== undefined ? 'scopeLimits' : null);
+
+    let scope: SystemdScope | null = null;
+    if (decision.driver === 'systemd') {
+      try {
+        scope = await SystemdScope.acquire(lay.unified!, { manager: decision.manager, slice, limits: scopeLimits });
+      } catch (err) {
+        const e = err instanceof NsgroupsError ? err : new NsgroupsError('ERR_SYSTEM', String(err), { cause: err });
+        // auto, from the user manager's own tree: where its manager does not answer, the old way
+        if (!(decision.fallback && e.code === 'ERR_UNSUPPORTED')) throw systemdUnavailable(e, decision);
+      }
+    }
+    try {
+      return await Cgroup.#make(lay, segments, rootOption, controllers, limits, scope, selfCgroup, decision);
+    } finally {
+      if (scope) {
+        scope.done();
+        await scope.releaseIfUnused().catch(() => {}); // a create that failed leaves no scope
+      }
+    }
+  }
+
+  static async #make(
+    lay: CgroupLayout,
+    segments: string[],
+    rootOption: string | undefined,
+    controllers: string[] | undefined,
+    limits: ResolvedLimits,
+    scope: SystemdScope | null,
+    selfCgroup: () => string,
+    decision: DriverDecision,
+  ): Promise<Cgroup> {
+    let planned: ReturnType<typeof planCreate>;
+    try {
+      planned = planCreate(lay, segments, rootOption, controllers, limits, scope, selfCgroup);
+    } catch (err) {
+      // on a systemd host, what starts this user's manager (nothing changes elsewhere)
+      if (decision.driver === null && decision.fix && systemdBooted() && err instanceof NsgroupsError && err.code === 'ERR_PERMISSION') {
+        throw new NsgroupsError('ERR_PERMISSION', `${err.message}
+  - or let nsgroups ask systemd for a delegated scope: ${decision.fix}`, { path: err.path });
+      }
+      throw err;
+    }
+    const { plans, backend: makeBackend } = planned;
     makeBackend(plans.map((p) => p.dir)).precheck(limits);
 
     const made: string[] = [];
     const dirs: CgroupDir[] = [];
     try {
       for (const plan of plans) {
+        if (plan.withoutTracking && dirs.some((d) => d.h.version === 2)) continue;
         const before = made.length;
         try {
           makeDirs(plan, made);
           dirs.push(plan.dir);
         } catch (err) {
           if (!plan.optional || !(err instanceof NsgroupsError && err.code === 'ERR_PERMISSION')) throw err;
-          undoDirs(made.splice(before)); // no tracking directory: v1 alone still works
+          undoDirs(made.splice(before)); // no tracking (or stand-in freezer) directory: v1 alone still works
         }
       }
       const leaves = new Set(plans.map((p) => p.dir.dir));
       const ours = belowBases(made, plans);
-      markOwner(ours, leaves);
+      if (!scope) markOwner(ours, leaves); // a scope's cgroups go with the scope: nothing for gc
       const backend = makeBackend(dirs);
       backend.setUp(limits);
       backend.apply(limits);
-      return new Cgroup(segments.join('/'), backend, ours.filter((d) => !leaves.has(d)));
+      return new Cgroup(segments.join('/'), backend, ours.filter((d) => !leaves.has(d)), scope);
     } catch (err) {
       undoDirs(made);
       throw err;
@@ -385,8 +497,19 @@ export class Cgroup {
       return dir && fs.existsSync(dir) ? { h, rel, dir } : null;
     };
     let backend: CgroupBackend | null = null;
+    let scope: SystemdScope | null = null;
     if (lay.mode === 'v2') {
-      const d = find(lay.unified!);
+      // this process's systemd scopes first (no root option: that names a cgroupfs base)
+      for (const s of rootOption === undefined ? SystemdScope.liveSync() : []) {
+        const rel = path.posix.join(s.baseRel, ...segments);
+        const dir = hierarchyDir(s.h, rel);
+        if (dir && fs.existsSync(dir)) {
+          backend = new V2Backend({ h: s.h, rel, dir }, s.rel, DEFAULT_V2_CONTROLLERS, s.missingControllerFix);
+          scope = s;
+          break;
+        }
+      }
+      const d = backend ? null : find(lay.unified!);
       if (d) backend = new V2Backend(d, null);
     } else {
       const v1 = lay.v1.filter((h) => h.controllers.some((c) => V1_DRIVEN.includes(c))).map(find).filter((d): d is CgroupDir => d !== null);
@@ -396,7 +519,7 @@ export class Cgroup {
     if (!backend) {
       throw new NsgroupsError('ERR_NOT_FOUND', `no cgroup named '${segments.join('/')}' under the cgroup base of this ${lay.mode} host`);
     }
-    return new Cgroup(segments.join('/'), backend);
+    return new Cgroup(segments.join('/'), backend, [], scope);
   }
 
   /** The cgroup process `pid` is in (from /proc/PID/cgroup). */
@@ -485,6 +608,19 @@ export class Cgroup {
       this.#backend.add(pid);
     } catch (err) {
       if (isErrno(err, 'ESRCH')) throw new NsgroupsError('ERR_NOT_FOUND', `no process with pid ${pid}`, { errno: -3, syscall: 'write', cause: err });
+      if (!isErrno(err, 'EACCES', 'EPERM')) throw err;
+      const d = this.#backend.dirs.find((x) => x.h.version === 2);
+      if (!d) throw err;
+      // the v2 delegation rule: the scope's manager may move it where this process may not
+      if (this.#scope) return this.#scope.attach(pid, d.rel);
+      let from: string | null = null;
+      try {
+        from = procPathIn(d.h, parseProcCgroup(fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8')));
+      } catch {
+        /* gone meanwhile: the original error */
+      }
+      const block = from === null ? null : migrationBlock(d.h, from, d.rel);
+      if (block) throw migrationError(block, `cgroup.add(${pid})`, 'write', CGROUPFS_MIGRATION_FIX);
       throw err;
     }
   }
@@ -564,6 +700,8 @@ export class Cgroup {
     }
     for (const s of [...this.#streams]) s.end();
     for (const d of this.#backend.dirs) await this.#removeImplicitParents(d.dir);
+    // the last cgroup of a systemd scope ends the scope
+    await this.#scope?.releaseIfUnused();
   }
 
   async #removeImplicitParents(leaf: string): Promise<void> {
@@ -593,9 +731,23 @@ export class Cgroup {
     return this.#backend.startPeak();
   }
 
-  /** For spawn({ cgroup }): where a child goes before it execs. Internal. */
+  /**
+   * For spawn({ cgroup }): where a child goes before it execs. Internal. A child of this process
+   * can be born in the v2 directory only when this process may move processes there (the v2
+   * delegation rule, delegation.ts); where it may not, a systemd scope's manager moves it, the
+   * v1 hierarchies of a hybrid host do without it, and otherwise spawn fails with that rule.
+   */
   _placement(): Placement {
-    return this.#backend.placement();
+    const p = this.#backend.placement();
+    const d = p.v2Dir ? this.#backend.dirs.find((x) => x.h.version === 2) : undefined;
+    if (!d) return p;
+    const own = procPathIn(d.h, parseProcCgroup(fs.readFileSync('/proc/self/cgroup', 'utf8')));
+    const block = own === null ? null : migrationBlock(d.h, own, d.rel);
+    if (!block) return p;
+    const scope = this.#scope;
+    if (scope) return { ...p, v2Dir: null, attach: (pid) => scope.attach(pid, d.rel) };
+    if (this.version === 1) return { ...p, v2Dir: null }; // the tracking directory only
+    return { ...p, blocked: migrationError(block, `spawning into the cgroup '${this.name}'`, 'clone3', CGROUPFS_MIGRATION_FIX) };
   }
 }
 

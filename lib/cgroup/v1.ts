@@ -382,14 +382,14 @@ export class V1Backend implements CgroupBackend {
     const dir = this.freezer();
     if (dir) return this.setFreezer(dir, 'FROZEN');
     if (this.unified) return v2Freeze(this.unified.dir, true);
-    throw unsupported('freeze() needs the freezer controller (cgroup v1) or a cgroup v2 hierarchy, and this host has neither');
+    throw unsupported(`freeze() needs the cgroup's directory in the v1 freezer hierarchy or in the cgroup2 tree, and this cgroup has neither: create it with controllers: [..., 'freezer'] (where the freezer is mounted and this process has a writable base in it)`);
   }
 
   async thaw(): Promise<void> {
     const dir = this.freezer();
     if (dir) return this.setFreezer(dir, 'THAWED');
     if (this.unified) return v2Freeze(this.unified.dir, false);
-    throw unsupported('thaw() needs the freezer controller (cgroup v1) or a cgroup v2 hierarchy, and this host has neither');
+    throw unsupported(`thaw() needs the cgroup's directory in the v1 freezer hierarchy or in the cgroup2 tree, and this cgroup has neither: create it with controllers: [..., 'freezer'] (where the freezer is mounted and this process has a writable base in it)`);
   }
 
   private allProcs(): number[] {

@@ -114,6 +114,8 @@ export class V2Backend implements CgroupBackend {
     private readonly cg: CgroupDir,
     private readonly enableFrom: string | null,
     private readonly wanted: readonly string[] = DEFAULT_V2_CONTROLLERS,
+    /** what to say when a controller a limit needs is not delegated (the systemd driver's drop-in) */
+    private readonly missingFix?: (controller: string) => string,
   ) {
     this.dirs = [cg];
   }
@@ -153,7 +155,9 @@ export class V2Backend implements CgroupBackend {
         if (!available.includes(c)) {
           throw unsupported(
             `the ${c} controller is not available to ${dir} (its cgroup.controllers lists: ${available.join(' ') || 'nothing'}); ` +
-              `it must be enabled in the parent's cgroup.subtree_control or delegated (systemd: Delegate=${c})`,
+              (this.missingFix
+                ? this.missingFix(c)
+                : `it must be enabled in the parent's cgroup.subtree_control or delegated (systemd: Delegate=${c})`),
           );
         }
       }
@@ -194,7 +198,18 @@ export class V2Backend implements CgroupBackend {
   apply(limits: ResolvedLimits): void {
     const w = (name: string, value: string, what: string, fix?: string) => {
       const file = this.file(name);
-      if (!exists(file)) missingFile(name, what, fix);
+      if (!exists(file)) {
+        // a controller not enabled for this cgroup, rather than a file the kernel lacks
+        const controller = name.split('.')[0];
+        const enabled = (readIfExists(this.file('cgroup.controllers')) ?? '').split(/\s+/);
+        if (!enabled.includes(controller)) {
+          throw unsupported(
+            `${what} needs the ${controller} controller, which is not enabled for ${this.cg.dir} (its cgroup.controllers lists: ${enabled.join(' ').trim() || 'nothing'})` +
+              `\n${this.missingFix ? this.missingFix(controller) : `enable it in the parent's cgroup.subtree_control, or delegate it (systemd: Delegate=${controller})`}`,
+          );
+        }
+        missingFile(name, what, fix);
+      }
       writeValue(file, value, `${what} = ${value}`);
     };
     const bytes = (v: number | Max) => String(v);

@@ -62,6 +62,8 @@ export const CHECKS: Check[] = [
     fix: 'Linux 5.12+; read-only recursive binds are unavailable without it',
   },
   { id: 'cgroups', section: 'cgroups', title: 'a base for new cgroups', get: baseFeature },
+  { id: 'cgroup-driver', section: 'cgroups', title: 'cgroup driver', get: driverFeature },
+  { id: 'delegation', section: 'cgroups', title: 'controllers in the delegated subtree', get: delegationFeature },
   { id: 'cgroup-kill', section: 'cgroups', title: 'cgroup.kill', get: (c) => c.cgroup.kill, fix: 'Linux 5.14+ (kill() then freezes, signals and thaws instead)' },
   { id: 'freeze', section: 'cgroups', title: 'freeze', get: (c) => c.cgroup.freeze, fix: 'Linux 5.2+ (cgroup.freeze) or the v1 freezer controller' },
   { id: 'psi', section: 'cgroups', title: 'pressure stall information (PSI)', get: (c) => c.cgroup.psi, fix: 'boot with psi=1 (CONFIG_PSI)' },
@@ -84,8 +86,32 @@ export const CHECKS: Check[] = [
   { id: 'landlock', section: 'least privilege (a sandbox\'s command)', title: 'Landlock (not used by nsgroups yet)', get: (c) => c.landlock, fix: 'Linux 5.13+ with landlock in the lsm= list' },
 ];
 
+/** Which driver Cgroup.create() uses, why, and whether a systemd manager answers. */
+function driverFeature(c: HostCapabilities): Feature {
+  const d = c.cgroup.driver;
+  const manager = `systemd ${d.systemd.manager} manager: ${d.systemd.reachable ? `systemd ${d.systemd.version} at ${d.systemd.address}` : d.systemd.reason}`;
+  if (!d.name) return { supported: false, reason: `${d.reason}; ${manager}`, fix: d.fix ?? 'the fix under "a base for new cgroups"' };
+  return { supported: true, reason: `${d.name}: ${d.reason}${d.name === 'systemd' ? '' : `; ${manager}`}` };
+}
+
+/** The controllers the kernel lists for the delegated subtree (v2), against those nsgroups enables. */
+function delegationFeature(c: HostCapabilities): Feature {
+  const d = c.cgroup.driver;
+  if (!d.subtree) {
+    return c.cgroup.mode === 'v2'
+      ? { supported: false, reason: d.name ? 'not probed' : 'no delegated subtree (no driver can make cgroups)', fix: d.fix }
+      : { supported: true, reason: `this ${c.cgroup.mode} host's limits are on cgroup v1 (the cgroup2 tree is for tracking only)` };
+  }
+  const lists = `${d.subtree.path}: cgroup.controllers ${d.subtree.controllers.join(' ') || '(none)'}, cgroup.subtree_control ${d.subtree.subtreeControl.join(' ') || '(none)'}`;
+  if (d.missing?.length) return { supported: false, reason: `${d.missing.join(', ')} not delegated (${lists})`, fix: d.fix };
+  return { supported: true, reason: lists };
+}
+
 /** Every hierarchy the limits use has a writable base (on hybrid hosts the cgroup2 one is optional). */
 function baseFeature(c: HostCapabilities): Feature {
+  if (c.cgroup.driver.name === 'systemd') {
+    return { supported: true, reason: `a delegated systemd scope of this process (${c.cgroup.driver.subtree?.path ?? 'made on the first Cgroup.create'})` };
+  }
   const needed = c.cgroup.mode === 'v2' ? c.cgroup.base : c.cgroup.base.filter((b) => b.version === 1);
   const missing = needed.filter((b) => !b.path);
   if (needed.length === 0) return { supported: false, reason: 'no cgroup hierarchy is mounted' };

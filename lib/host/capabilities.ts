@@ -109,7 +109,7 @@ async function sweepStaleProbes(): Promise<void> {
     if (stale(name, 'nsgroups-probe')) fs.rmSync(path.join(os.tmpdir(), name), { recursive: true, force: true });
   }
   const names = new Set<string>();
-  for (const b of (await cgroupCapabilities()).base) {
+  for (const b of (await cgroupCapabilities({ probeDriver: false })).base) {
     if (!b.path) continue;
     try {
       for (const name of fs.readdirSync(b.path)) if (stale(name, 'probe')) names.add(name);
@@ -143,7 +143,18 @@ async function probeCloneIntoCgroup(): Promise<Feature> {
     return { supported: false, reason: noCgroupReason(err), fix: NO_BASE_FIX };
   }
   try {
-    const v2Dir = cg._placement().v2Dir;
+    const placement = cg._placement();
+    const v2Dir = placement.v2Dir;
+    if (placement.attach || placement.blocked) {
+      // the v2 delegation rule: this process sits outside the subtree its cgroups are in
+      return {
+        supported: false,
+        reason:
+          `not for this process: it may not move processes into ${cg.driver === 'systemd' ? `its systemd scope ${cg.unit}` : 'its cgroups'} ` +
+          `(the common-ancestor rule of cgroup v2 delegation)${placement.attach ? ', so systemd moves each child there (AttachProcessesToUnit) before it execs' : ''}`,
+        fix: 'run the program inside the delegated subtree (for a user: in the user manager\'s tree, e.g. systemd-run --user --scope node …), then its children are born in their cgroup',
+      };
+    }
     if (!v2Dir) {
       return {
         supported: false,

@@ -105,7 +105,10 @@ export async function probeLimits(v2: boolean): Promise<Record<LimitName, Featur
         out[name] = { supported: true };
       } catch (err) {
         const unsupportedHere = err instanceof NsgroupsError && err.code === 'ERR_UNSUPPORTED';
-        out[name] = { supported: false, reason: firstLine(err), ...(unsupportedHere && limitFix(name, v2) ? { fix: limitFix(name, v2) } : {}) };
+        // an error that carries its own fix (a controller not delegated) says it after its first line
+        const own = (err as Error).message.split('\n').slice(1).join('\n').trim();
+        const fix = own || (unsupportedHere ? limitFix(name, v2) : undefined);
+        out[name] = { supported: false, reason: firstLine(err), ...(fix ? { fix } : {}) };
       }
     }
     if (out['memory.swapMax'].supported && !activeSwap()) out['memory.swapMax'] = { supported: true, reason: 'no swap is active (/proc/swaps) to limit, though' };

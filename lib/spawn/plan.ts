@@ -2,6 +2,7 @@
 // child runs, and the decisions the kernel forces (DESIGN.md "The spawn path"). The plan's keys
 // and types are the schema of src-native/child.h; the addon refuses anything else.
 import type { NativeHandover, NativePlan, NativeStdio } from '../../types/native';
+import type { NsgroupsError } from '../errors';
 import { native } from '../native';
 import { outsideOf, insideOf } from './idmap';
 import { CLONE_NEW, type NamespaceType } from '../namespace/kinds';
@@ -51,6 +52,10 @@ export interface BuiltPlan {
   procsFiles: string[];
   /** the cgroup v2 directory the child is cloned into (CLONE_INTO_CGROUP), if any */
   cgroupDir: string | null;
+  /** the cgroup's systemd manager moves the child into its v2 directory, before it may exec */
+  attach: ((pid: number) => Promise<void>) | null;
+  /** why the child cannot enter its cgroup at all (the v2 delegation rule): the spawn fails with it */
+  cgroupBlocked: NsgroupsError | null;
 }
 
 /** The system calls a parked sandbox makes after its hand-over (src-native/child.c
@@ -175,5 +180,12 @@ export function buildPlan(spec: ResolvedSpawn, park = false): BuiltPlan {
     park,
     seccompAtHandover: park && seccompAtHandover(spec.seccomp),
   };
-  return { plan, ops, procsFiles: placement?.v1ProcsFiles ?? [], cgroupDir: placement?.v2Dir ?? null };
+  return {
+    plan,
+    ops,
+    procsFiles: placement?.v1ProcsFiles ?? [],
+    cgroupDir: placement?.v2Dir ?? null,
+    attach: placement?.attach ?? null,
+    cgroupBlocked: placement?.blocked ?? null,
+  };
 }

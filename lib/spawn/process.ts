@@ -12,6 +12,7 @@ import type { ChildEvent, NativeChildHandle, NativeError, NativeSpawnResult } fr
 import { errnoName, fromNodeError, NsgroupsError } from '../errors';
 import { native } from '../native';
 import * as fs from 'node:fs';
+import { CGROUPFS_MIGRATION_FIX, MIGRATION_RULE } from '../cgroup/delegation';
 import { childFailureError, cloneError } from './failure';
 import { writeIdMaps, writeIdMapsSync } from './idmap';
 import { closeJoins } from './joins';
@@ -206,9 +207,27 @@ export class SandboxProcess extends EventEmitter {
   }
 
   /** @internal parent-side work between clone and the child's go-ahead */
-  _release(procsFiles: string[]): void {
+  _release(procsFiles: string[], attach: ((pid: number) => Promise<void>) | null = null): void {
     if (!this.#park) this.#armLimits(); // a pooled sandbox's run is armed at its hand-over
     this.#procsFiles = procsFiles; // the child moves itself into them: an error names the file
+    if (attach) {
+      // the cgroup's systemd manager moves it (AttachProcessesToUnit), then the rest
+      const pid = this.pid!;
+      attach(pid).then(
+        () => (this.#failure || this.#exit ? undefined : this.#afterCgroup()),
+        (err: unknown) =>
+          this._fail(
+            err instanceof NsgroupsError
+              ? new NsgroupsError(err.code, `moving the sandbox into its cgroup: ${err.message}`, { errno: err.errno, syscall: err.syscall, path: err.path, step: 'cgroup', cause: err })
+              : new NsgroupsError('ERR_SYSTEM', `moving the sandbox into its cgroup: ${String(err)}`, { step: 'cgroup' }),
+          ),
+      );
+      return;
+    }
+    this.#afterCgroup();
+  }
+
+  #afterCgroup(): void {
     // A user namespace made at clone gets its maps now; one unshared after joins asks for them.
     if (this.#spec.idMaps && !this.#unshareUser) this.#writeMapsThenRelease();
     else this.#handle!.release();
@@ -586,6 +605,7 @@ export function spawnResolved(spec: ResolvedSpawn, internal: SpawnInternals = {}
     while (built.plan.stdio.length <= at) built.plan.stdio.push({ kind: 'null', fd: -1, childReads: false });
     built.plan.stdio[at] = { kind: 'report', fd: -1, childReads: false };
   }
+  if (built.cgroupBlocked) return failed(built.cgroupBlocked);
   let procsFiles = built.procsFiles;
   let cgroupFd = -1;
   // The child moves itself into the cgroups the clone cannot put it in (child.c, 1b): the files
@@ -617,6 +637,7 @@ export function spawnResolved(spec: ResolvedSpawn, internal: SpawnInternals = {}
       // Born in the cgroup where the kernel can (CLONE_INTO_CGROUP, Linux 5.7); else the child
       // moves itself in first (E2BIG: older clone3; EOPNOTSUPP: a threaded cgroup).
       const e = err as NativeError;
+      if (cgroupFd >= 0 && errnoName(e.errno) === 'EACCES') throw cgroupEntryRefused(built.cgroupDir!, err);
       if (cgroupFd < 0 || internal.strictCgroup || !['E2BIG', 'EOPNOTSUPP', 'ENOTSUP', 'EINVAL', 'EBADF', 'ENOSYS'].includes(errnoName(e.errno))) throw err;
       procsFiles = [`${built.cgroupDir}/cgroup.procs`, ...procsFiles];
       try {
@@ -629,6 +650,7 @@ export function spawnResolved(spec: ResolvedSpawn, internal: SpawnInternals = {}
     }
   } catch (err) {
     meter?.close();
+    if (err instanceof NsgroupsError) return failed(err);
     const e = err as NativeError;
     return failed(
       typeof e.errno === 'number'
@@ -644,6 +666,16 @@ export function spawnResolved(spec: ResolvedSpawn, internal: SpawnInternals = {}
   if (releaseRootfs) proc._holdRootfs(releaseRootfs);
   if (internal.park) proc._parkWith(internal.park, built);
   proc._start();
-  proc._release(procsFiles);
+  proc._release(procsFiles, built.attach);
   return proc;
+}
+
+/** clone3 EACCES into a cgroup: the v2 delegation rule (found here if the check before cloning missed it). */
+function cgroupEntryRefused(dir: string, cause: unknown): NsgroupsError {
+  return new NsgroupsError(
+    'ERR_PERMISSION',
+    `creating the child in the cgroup ${dir} failed: EACCES: ${MIGRATION_RULE}, and this process may not write it for its own cgroup and that one. ` +
+      CGROUPFS_MIGRATION_FIX,
+    { errno: -13, syscall: 'clone3', path: dir, cause },
+  );
 }

@@ -4,7 +4,7 @@
 // per .ts at the same relative path under OUT, so that lib/native.ts still finds the package root
 // one level up (OUT, where build/ and node_modules/ are linked). esbuild only strips types:
 // `npx tsc --noEmit` on the host is what type-checks these files.
-//   node tools/v2vm/compile.js OUT
+//   node tools/v2vm/compile.js OUT [TEST_DIR...]    (default test/v2; the systemd lane: test/systemd)
 const fs = require('node:fs');
 const path = require('node:path');
 
@@ -24,7 +24,8 @@ function sources(dir) {
   return files;
 }
 
-const files = ['lib', 'test/helpers', 'test/v2'].flatMap(sources);
+const tests = process.argv.length > 3 ? process.argv.slice(3) : ['test/v2'];
+const files = ['lib', 'test/helpers', ...tests].flatMap(sources);
 esbuild.buildSync({
   entryPoints: files.map((f) => path.join(root, f)),
   outdir: out,

@@ -32,7 +32,7 @@ mount -t overlay -o lowerdir=/lower,upperdir=/rw/upper,workdir=/rw/work overlay 
 mount -t tmpfs -o mode=755,nosuid,nodev tmpfs /newroot/run
 mkdir -p /newroot/run/v2vm /newroot/run/v2vm-guest
 mount -t 9p -o "$ninep" v2ctl /newroot/run/v2vm || fail "cannot mount the control share"
-cp /bin/busybox /stage2.sh /newroot/run/v2vm-guest/
+cp /bin/busybox /stage2.sh /systemd-boot.sh /newroot/run/v2vm-guest/
 cp /stamps /newroot/run/v2vm-guest/stamps
 for fs in dev proc sys; do mount --move "/$fs" "/newroot/$fs"; done
 say "switching root"

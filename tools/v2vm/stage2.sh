@@ -40,12 +40,15 @@ if [ -f "$CTL/host-paths" ]; then
   done <"$CTL/host-paths"
 fi
 # cgroup2 only (the kernel is booted with cgroup_no_v1=all); every controller enabled for the
-# root's children, as systemd does on a unified host (Documentation/admin-guide/cgroup-v2.rst)
-$B mount -t cgroup2 -o nsdelegate,memory_recursiveprot cgroup2 /sys/fs/cgroup || fail "cannot mount cgroup2"
-for c in $($B cat /sys/fs/cgroup/cgroup.controllers); do
-  echo "+$c" >/sys/fs/cgroup/cgroup.subtree_control || fail "cannot enable the $c controller"
-done
-$B mount -t bpf bpf /sys/fs/bpf 2>/dev/null
+# root's children, as systemd does on a unified host (Documentation/admin-guide/cgroup-v2.rst).
+# With --init systemd, systemd mounts and manages it itself.
+if [ "$V2VM_INIT" != systemd ]; then
+  $B mount -t cgroup2 -o nsdelegate,memory_recursiveprot cgroup2 /sys/fs/cgroup || fail "cannot mount cgroup2"
+  for c in $($B cat /sys/fs/cgroup/cgroup.controllers); do
+    echo "+$c" >/sys/fs/cgroup/cgroup.subtree_control || fail "cannot enable the $c controller"
+  done
+  $B mount -t bpf bpf /sys/fs/bpf 2>/dev/null
+fi
 $B ip link set lo up
 $B hostname v2vm
 # the shared directory at the same path as on the host: results written there persist
@@ -57,6 +60,8 @@ if [ -n "$V2VM_SHARED" ]; then
 else
   cd /tmp
 fi
+# --init systemd: systemd becomes PID 1 here and runs the command in a service of its own
+[ "$V2VM_INIT" = systemd ] && exec $B sh /run/v2vm-guest/systemd-boot.sh boot
 # output goes to the console through a fifo: the command sees a pipe, as in CI, not a tty
 $B stty -F /dev/console -onlcr 2>/dev/null
 $B mkfifo /run/v2vm-guest/out
