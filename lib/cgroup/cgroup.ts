@@ -692,11 +692,15 @@ export class Cgroup {
             'delete({ kill: true }) kills them first',
         );
       }
-      // children first, in every hierarchy
-      for (const d of this.#backend.dirs) {
-        for (const child of descendantsDeepestFirst(d.dir)) await rmdirRetrying(child);
-        await rmdirRetrying(d.dir);
-      }
+      // children first, in every hierarchy; the hierarchies side by side
+      const removed = await Promise.allSettled(
+        this.#backend.dirs.map(async (d) => {
+          for (const child of descendantsDeepestFirst(d.dir)) await rmdirRetrying(child);
+          await rmdirRetrying(d.dir);
+        }),
+      );
+      const failed = removed.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
     }
     for (const s of [...this.#streams]) s.end();
     for (const d of this.#backend.dirs) await this.#removeImplicitParents(d.dir);

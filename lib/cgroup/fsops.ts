@@ -127,7 +127,8 @@ export async function rmdirRetrying(dir: string, budgetMs = 5000): Promise<void>
   let delay = 1;
   for (;;) {
     try {
-      fs.rmdirSync(dir);
+      // off the JS thread: removing a v1 cgroup waits for the kernel to take its css offline
+      await fs.promises.rmdir(dir);
       return;
     } catch (err) {
       const code = errnoOf(err);
