@@ -93,16 +93,16 @@ function jobsOf(build) {
   const { Cgroup, OverlayMount, spawn } = build;
   // a throw-away tmpfs upper (OverlayMount's tmpfs option); before it existed, fresh upper and
   // work directories on the host per job, removed after it
+  const target = path.join(scratch, 'target');
+  fs.mkdirSync(target, { recursive: true });
   const tmpfsUpper = (() => {
     try {
-      new OverlayMount({ lower: [lower], target: scratch, tmpfs: true });
+      new OverlayMount({ lower: [lower], target, tmpfs: true });
       return true;
     } catch {
       return false;
     }
   })();
-  const target = path.join(scratch, 'target');
-  if (tmpfsUpper) fs.mkdirSync(target, { recursive: true });
   async function fullJob() {
     const i = seq++;
     const cg = await Cgroup.create(`nsgroups-fulljob-${process.pid}-${i}`, { memory: { max: '64M' }, pids: { max: 64 } });
