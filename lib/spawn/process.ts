@@ -394,7 +394,15 @@ export function spawnResolved(spec: ResolvedSpawn, internal: SpawnInternals = {}
   const overlay = spec.rootfs?.overlay;
   // the mount points the sandbox makes in the overlay are not changes of the command's
   overlay?._recordLibraryMountpoints([...LIBRARY_MOUNTPOINTS, ...(spec.rootfs!.sysfs ? ['/sys'] : []), ...spec.mounts.map((m) => m.target)]);
-  const releaseRootfs = overlay?._use() ?? null;
+  const releases = overlay ? [overlay._use()] : [];
+  for (const [i, m] of spec.mounts.entries()) {
+    if (m.type !== 'overlay') continue;
+    // likewise the mount points of the later mounts that sit inside this overlay
+    const inside = spec.mounts.slice(i + 1).filter((n) => n.target.startsWith(`${m.target}/`));
+    m.overlay._recordLibraryMountpoints(inside.map((n) => n.target.slice(m.target.length)));
+    releases.push(m.overlay._use());
+  }
+  const releaseRootfs = releases.length > 0 ? () => releases.forEach((release) => release()) : null;
   const failed = (err: NsgroupsError): SandboxProcess => {
     closeJoins(spec.joins);
     const proc = new SandboxProcess(spec, built, null);

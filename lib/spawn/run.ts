@@ -6,7 +6,7 @@ import type { CgroupStats } from '../cgroup/stats';
 import { invalidArg } from '../errors';
 import { checkObject, checkOneOf } from '../util/validate';
 import { resolveSpawn, type SpawnOptions } from './options';
-import { spawnResolved, type ExitInfo } from './process';
+import { spawnResolved, type ExitInfo, type SandboxProcess } from './process';
 
 export interface RunOptions extends SpawnOptions {
   /** written to the command's stdin, which is then closed (default: stdin is /dev/null) */
@@ -32,7 +32,13 @@ function collect(stream: Readable | null): () => Buffer {
   return () => Buffer.concat(chunks);
 }
 
-export async function runProcess(command: string, args: readonly string[] | undefined, options: RunOptions = {}): Promise<RunResult> {
+/** `onSpawned`: the process, as soon as it exists (a Sandbox keeps track of what runs in it). */
+export async function runProcess(
+  command: string,
+  args: readonly string[] | undefined,
+  options: RunOptions = {},
+  onSpawned?: (proc: SandboxProcess) => void,
+): Promise<RunResult> {
   const o = checkObject(options, 'options');
   const { input, encoding: enc, ...spawnOptions } = o as RunOptions;
   const encoding = enc === undefined ? 'utf8' : checkOneOf(enc, ['utf8', 'buffer'] as const, 'options.encoding');
@@ -42,6 +48,7 @@ export async function runProcess(command: string, args: readonly string[] | unde
   const stdio = spawnOptions.stdio ?? [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'];
   const spec = resolveSpawn(command, args, { ...spawnOptions, stdio });
   const proc = spawnResolved(spec);
+  onSpawned?.(proc);
   const stdout = collect(proc.stdout);
   const stderr = collect(proc.stderr);
   if (proc.stdin) {
