@@ -33,6 +33,17 @@ export { formatNamespaceTable, Namespace } from './namespace/index';
 export type { NamespaceCreateOptions, NamespaceList, NamespaceListEntry, UnpinOptions } from './namespace/index';
 export { NetworkLinks } from './net/index';
 export type { AddressInfo, LinkChange, LinkInfo, VethOptions } from './net/index';
+export { Sandbox } from './sandbox/index';
+export type {
+  LeftoverProcess,
+  SandboxDisposeOptions,
+  SandboxNetwork,
+  SandboxOptions,
+  SandboxReport,
+  SandboxRootfs,
+  SandboxRunOptions,
+  SandboxSpawnOptions,
+} from './sandbox/index';
 export { Cgroup } from './cgroup/index';
 export type {
   ByteSize,

@@ -442,6 +442,11 @@ export class Cgroup {
     return this.#backend.stats();
   }
 
+  /** stats(), synchronously (a few small cgroupfs reads), for a report that is read synchronously. Internal. */
+  _statsSync(): CgroupStats {
+    return this.#backend.stats();
+  }
+
   /** Moves process `pid` (all its threads) into this cgroup, in every hierarchy it uses. */
   async add(pid: number): Promise<void> {
     checkPid(pid, 'cgroup.add(pid)');
