@@ -103,6 +103,21 @@ describe("keep: 'on-failure'", () => {
   }, 100000);
 });
 
+describe('jest environment', () => {
+  it('a sandbox that cannot be made fails its test with the reason, and the test body does not run', () => {
+    const ws = makeWorkspace('envfail');
+    try {
+      const r = run(process.execPath, [bin('jest'), '--config', 'test/fixtures/harness/jest.fixture.config.js', '--ci'], { FIXTURE_WORKSPACE: ws, FIXTURE_NETWORK: 'bogus' });
+      expect(r.status).toBe(1);
+      expect(r.out).toMatch(/Tests:\s+2 failed, 2 total/);
+      expect(r.out).toMatch(/network must be one of 'none', 'loopback', 'host'/);
+      expect(r.out).not.toMatch(/Expected: 2/); // the failing test's own expect never ran
+    } finally {
+      fs.rmSync(ws, { recursive: true, force: true });
+    }
+  }, 100000);
+});
+
 describe('the report lines and the table', () => {
   const line = (test: string, extra: Partial<TestReportLine> = {}): TestReportLine => ({
     ...reportLine(

@@ -41,6 +41,9 @@ describe('Sandbox.create options', () => {
     [{ rootfs: '/' }, /use rootfs: 'host'/],
     [{ keep: 'sometimes' }, /keep must be true, false or 'on-failure'/],
     [{ timeout: -1 }, /timeout must be between 1/],
+    [{ limits: { memory: { max: '12X' } } }, /memory.max/],
+    [{ mounts: [{ type: 'tmpfs', target: 'relative' }] }, /must be an absolute path/],
+    [{ rlimits: { nofiles: 1 } }, /unknown option 'nofiles' \(did you mean 'nofile'\?\)/],
   ])('%j is ERR_INVALID_ARG', async (options, message) => {
     await expect(Sandbox.create(options as never)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG', message: expect.stringMatching(message) });
   });

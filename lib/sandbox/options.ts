@@ -6,11 +6,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { CgroupLimits } from '../cgroup/limits';
+import { resolveLimits, type CgroupLimits } from '../cgroup/limits';
 import { fromNodeError, invalidArg, NsgroupsError } from '../errors';
-import type { MountSpec } from '../spawn/mounts';
+import { resolveMounts, type MountSpec } from '../spawn/mounts';
 import type { RunOptions } from '../spawn/run';
-import type { RlimitsOption } from '../spawn/privileges';
+import { resolveRlimits, type RlimitsOption } from '../spawn/privileges';
 import { checkArray, checkBoolean, checkInteger, checkKeys, checkObject, checkOneOf, checkString, type Plain } from '../util/validate';
 
 /**
@@ -121,9 +121,12 @@ export function resolveSandboxOptions(options: unknown): ResolvedSandbox {
   const workspace = resolveWorkspace(o.workspace);
   const network = o.network === undefined ? 'none' : checkOneOf(o.network, ['none', 'loopback', 'host'] as const, `${what}.network`);
   const limits = o.limits === undefined ? null : (checkObject(o.limits, `${what}.limits`) as CgroupLimits);
+  // checked now, before anything is made (Cgroup.create and spawn check them again)
+  if (limits) resolveLimits(limits as Plain, `${what}.limits`);
   const timeout = o.timeout === undefined ? null : checkInteger(o.timeout, `${what}.timeout`, 1, 2 ** 31 - 1);
   const env = o.env === undefined ? process.env : (checkObject(o.env, `${what}.env`) as NodeJS.ProcessEnv);
   const mounts = o.mounts === undefined ? [] : (checkArray(o.mounts, `${what}.mounts`) as MountSpec[]);
+  resolveMounts(mounts, true);
   let rootfs: ResolvedSandbox['rootfs'] = { kind: 'host' };
   if (o.rootfs !== undefined) {
     const r = checkString(o.rootfs, `${what}.rootfs`);
@@ -137,6 +140,7 @@ export function resolveSandboxOptions(options: unknown): ResolvedSandbox {
   }
   const hostname = o.hostname === undefined ? 'sandbox' : checkString(o.hostname, `${what}.hostname`, { maxLength: 64 });
   const rlimits = o.rlimits === undefined ? undefined : (checkObject(o.rlimits, `${what}.rlimits`) as RlimitsOption);
+  if (rlimits) resolveRlimits(rlimits, {});
   const keep = resolveKeep(o.keep);
   const name = o.name === undefined ? null : checkString(o.name, `${what}.name`, { maxLength: 4096 });
   const scratch = o.scratch === undefined ? os.tmpdir() : realDirectory(path.resolve(checkString(o.scratch, `${what}.scratch`)), `${what}.scratch`);

@@ -206,6 +206,7 @@ export class Sandbox {
   run(command: string, args: readonly string[], options: SandboxRunOptions & { encoding: 'buffer' }): Promise<RunResult<Buffer>>;
   async run(command: string, args?: readonly string[], options?: SandboxRunOptions): Promise<RunResult> {
     this.#check('sb.run()');
+    if (args !== undefined && !Array.isArray(args) && options === undefined) [args, options] = [undefined, args as SandboxRunOptions];
     const o = checkCommandOptions(options, false, this.#defaultCwd());
     const result = await runProcess(command, args, this.#spawnOptions(o), (p) => this.#track(p));
     await this.#refresh();
@@ -215,6 +216,7 @@ export class Sandbox {
   /** Starts a command in the sandbox (spawn()'s SandboxProcess); it shares the sandbox with every other. */
   spawn(command: string, args?: readonly string[], options?: SandboxSpawnOptions): SandboxProcess {
     this.#check('sb.spawn()');
+    if (args !== undefined && !Array.isArray(args) && options === undefined) [args, options] = [undefined, args as SandboxSpawnOptions];
     const o = checkCommandOptions(options, true, this.#defaultCwd());
     const p = spawnResolved(resolveSpawn(command, args, this.#spawnOptions(o)));
     this.#track(p);
