@@ -145,8 +145,9 @@ check "the integrations' subpaths load (import and require), with one copy of th
   "${user_env[@]}" NODE_PATH="$repo/node_modules" node subpaths.mjs
 show 'import and require'
 mkdir -p examples && cp -r "$repo/examples/node-test" "$repo/examples/project" examples/
+# (the commands run inside the sandboxes, whose /tmp is their own: PATH is the system's here)
 check "examples/node-test, run against the installed package (node --test, a Sandbox per test)" \
-  "${user_env[@]}" sh -c 'node --test examples/node-test/ && test ! -e examples/project/dist'
+  "${user_env[@]}" PATH=/usr/local/bin:/usr/bin:/bin sh -c 'node --test examples/node-test/ && test ! -e examples/project/dist'
 
 # 4. a platform with no prebuild: one clear error, and the build from source it points to
 mv node_modules/nsgroups/prebuilds/linux-x64 "$work/prebuilds-x64"

@@ -101,6 +101,15 @@ describe('command options', () => {
     expect((await sb.run('sleep', ['0.5'], { timeout: 5000 })).code).toBe(0);
   });
 
+  it("a command that cannot start fails as spawn()'s do: 'error' is the caller's (the sandbox adds no listener)", async () => {
+    await using sb = await Sandbox.create({});
+    const p = sb.spawn('nsgroups-no-such-command');
+    expect(p.listenerCount('error')).toBe(0);
+    await expect(p.exited).rejects.toMatchObject({ code: 'ERR_NOT_FOUND', step: 'execve' });
+    await expect(sb.run('nsgroups-no-such-command')).rejects.toMatchObject({ code: 'ERR_NOT_FOUND' });
+    expect(sb.report().commands).toBe(2);
+  });
+
   it('report() before dispose: the commands, the processes started, no leftovers yet', async () => {
     await using sb = await Sandbox.create({ name: 'reporting' });
     await sb.run('sh', ['-c', 'true; true']);

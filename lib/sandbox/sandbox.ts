@@ -179,8 +179,7 @@ export class Sandbox {
       this.#running.delete(p);
       void this.#refresh();
     };
-    p.once('exit', done);
-    p.once('error', done);
+    p._whenEnded(done);
   }
 
   /** Reads the last pid the sandbox handed out (coalesced: one query at a time, one more after it). */

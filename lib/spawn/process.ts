@@ -79,6 +79,7 @@ export class SandboxProcess extends EventEmitter {
   #timer: NodeJS.Timeout | null = null;
   #releaseRootfs: (() => void) | null = null;
   #abortListener: (() => void) | null = null;
+  #endHooks: Array<() => void> = [];
 
   /** @internal use spawn() */
   constructor(spec: ResolvedSpawn, built: BuiltPlan, result: NativeSpawnResult | null) {
@@ -280,6 +281,16 @@ export class SandboxProcess extends EventEmitter {
     this.#releaseRootfs = release;
   }
 
+  /** @internal `fn` runs once the process has ended or failed to start; not an event listener, so
+   *  it changes nothing about when 'error' is emitted (a Sandbox counts its commands with it) */
+  _whenEnded(fn: () => void): void {
+    this.#endHooks.push(fn);
+  }
+
+  #ended(): void {
+    for (const fn of this.#endHooks.splice(0)) fn();
+  }
+
   /** @internal clone itself failed: no process exists */
   _failBeforeClone(err: NsgroupsError): void {
     this.#failure = err;
@@ -346,11 +357,13 @@ export class SandboxProcess extends EventEmitter {
     this.emit('exit', info.code, info.signal);
     this.#resolveExited(info);
     this.#maybeClose();
+    this.#ended();
   }
 
   #emitFailure(): void {
     const err = this.#failure!;
     this.#rejectExited(err);
+    this.#ended();
     // Like child_process, failures are 'error' events; but a caller who awaits `exited` and
     // listens to nothing else gets the rejection instead of an uncaught 'error'.
     if (this.listenerCount('error') > 0 || !this.#exitedObserved) this.emit('error', err);
