@@ -4,6 +4,7 @@
 // the workspace as an overlay whose upper layer is the sandbox's. spawn mounts all of it inside
 // the holder's mount namespace (lib/spawn/rootfs.ts): nothing reaches the host's mount table, and
 // /proc (the sandbox's pid namespace), a minimal /dev and /sys come with it.
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { OverlayMount } from '../overlay/overlay-mount';
@@ -57,7 +58,7 @@ const skeletons = new Map<string, string>();
 function skeleton(home: string, kind: 'host' | 'system'): string {
   const root = path.join(home, `root-${kind}`);
   if (skeletons.get(root) !== undefined && fs.existsSync(root)) return root;
-  const making = `${root}.${process.pid}-${Date.now()}`;
+  const making = `${root}.${randomBytes(6).toString('hex')}`;
   fs.mkdirSync(making, { mode: 0o755 });
   for (const d of ['proc', 'dev', 'sys', 'tmp', 'run']) fs.mkdirSync(path.join(making, d), { mode: 0o755 });
   hostEntries(making, kind === 'system' ? SYSTEM_DIRS : null);

@@ -57,8 +57,8 @@ function warnAtExit(): void {
 /** overlayfs mounted in a user namespace leaves its work/work mode 000 */
 const closedDirs = (dir: string): string[] => [path.join(dir, 'work', 'work'), path.join(dir, 'root-work', 'work')];
 
-async function makeCgroup(o: ResolvedSandbox): Promise<Cgroup | null> {
-  const name = `${cgroupHome()}/sb-${made}-${randomBytes(3).toString('hex')}`;
+async function makeCgroup(o: ResolvedSandbox, n: number): Promise<Cgroup | null> {
+  const name = `${cgroupHome()}/sb-${n}-${randomBytes(3).toString('hex')}`;
   try {
     const cg = await Cgroup.create(name, o.limits ?? {});
     cleanCgroupHomeAtExit(cg.path);
@@ -106,13 +106,13 @@ export class Sandbox {
   static async create(options?: SandboxOptions): Promise<Sandbox> {
     const createdAt = performance.now();
     const o = resolveSandboxOptions(options);
-    made++;
+    const n = ++made;
     const undo: Array<() => Promise<unknown>> = [];
     try {
-      const cgroup = await makeCgroup(o);
+      const cgroup = await makeCgroup(o, n);
       if (cgroup) undo.push(() => cgroup.delete({ kill: true }));
       const home = sandboxHome(o.scratch);
-      const dir = fs.mkdtempSync(path.join(home, `sb-${made}-`));
+      const dir = fs.mkdtempSync(path.join(home, `sb-${n}-`));
       undo.push(async () => removeScratchSync(dir, closedDirs(dir)));
       const layout = layOut(o, home, dir);
       const holder = await startHolder({ options: o, layout });
