@@ -11,19 +11,31 @@
 //   child_process          child_process.spawnSync('true') (no isolation)
 // with --all, also: nsgroups spawn (stdio ignored, same namespaces), nsgroups without net,
 // nsgroups without namespaces, and child_process.spawn (async).
+// with --privileges, instead: the same sandbox with its least-privilege defaults (the default),
+// without the seccomp filter, and with every default relaxed (capabilities: 'all', seccomp:
+// 'none', no masked or read-only paths, the caller's keyring), next to child_process.
 const { spawnSync, spawn: cpSpawn } = require('node:child_process');
 const { run, spawn } = require('../dist/index.cjs');
 
 const N = Number(process.argv.find((a) => /^\d+$/.test(a)) ?? 1000);
 const ALL = process.argv.includes('--all');
+const PRIVILEGES = process.argv.includes('--privileges');
 const BLOCK = 50;
 const FULL = ['user', 'pid', 'mount', 'uts', 'ipc', 'net'];
 
-const variants = [
-  { name: 'nsgroups run (user,pid,mount,uts,ipc,net)', once: () => run('true', [], { namespaces: FULL }) },
-  { name: 'child_process.spawnSync (no isolation)', once: () => spawnSync('true') },
-];
-if (ALL) {
+const RELAXED = { capabilities: 'all', seccomp: 'none', maskedPaths: [], readonlyPaths: [], keyring: 'inherit', rlimits: { core: 'unlimited' } };
+const variants = PRIVILEGES
+  ? [
+      { name: 'nsgroups spawn, the defaults (least privilege)', once: () => spawn('true', [], { namespaces: FULL, stdio: 'ignore' }).exited },
+      { name: 'child_process.spawnSync (no isolation)', once: () => spawnSync('true') },
+      { name: "nsgroups spawn, seccomp: 'none'", once: () => spawn('true', [], { namespaces: FULL, stdio: 'ignore', seccomp: 'none' }).exited },
+      { name: 'nsgroups spawn, every default relaxed', once: () => spawn('true', [], { namespaces: FULL, stdio: 'ignore', ...RELAXED }).exited },
+    ]
+  : [
+      { name: 'nsgroups run (user,pid,mount,uts,ipc,net)', once: () => run('true', [], { namespaces: FULL }) },
+      { name: 'child_process.spawnSync (no isolation)', once: () => spawnSync('true') },
+    ];
+if (ALL && !PRIVILEGES) {
   variants.push(
     { name: 'nsgroups spawn, stdio ignored (same namespaces)', once: () => spawn('true', [], { namespaces: FULL, stdio: 'ignore' }).exited },
     { name: 'nsgroups spawn, no net namespace', once: () => spawn('true', [], { namespaces: ['user', 'pid', 'mount', 'uts', 'ipc'], stdio: 'ignore' }).exited },

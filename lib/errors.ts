@@ -29,6 +29,8 @@ export class NsgroupsError extends Error {
   readonly syscall?: string;
   readonly path?: string;
   readonly step?: string;
+  /** run() and spawn().exited: 'setup' on the error of a command that never ran (its verdict, docs/judge.md) */
+  status?: 'setup';
 
   constructor(code: NsgroupsErrorCode, message: string, details: NsgroupsErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });

@@ -5,14 +5,23 @@ export { run, SandboxProcess, spawn } from './spawn/index';
 export { capabilities } from './host/capabilities';
 export type { Feature, HostCapabilities } from './host/capabilities';
 export type {
+  CgroupUsage,
   ExitInfo,
+  ExitResult,
+  InputFile,
   NamespaceType,
   NetworkOption,
   RunOptions,
   RunResult,
+  RunStatus,
+  SandboxProcessByStdio,
+  SandboxProcessWithoutNullStreams,
   SpawnOptions,
+  SpawnOptionsWithoutStdio,
+  SpawnOptionsWithStdioTuple,
   StdioEntry,
   StdioName,
+  Usage,
   UserOption,
 } from './spawn/index';
 export type { IdMapEntry } from './spawn/idmap';
@@ -44,6 +53,8 @@ export type {
   SandboxRunOptions,
   SandboxSpawnOptions,
 } from './sandbox/index';
+export { describeSeccompFilter, seccompFilter, DEFAULT_DENY } from './seccomp/index';
+export type { CompiledSeccomp, SeccompArch, SeccompOption, SeccompRules } from './seccomp/index';
 export { Cgroup } from './cgroup/index';
 export type {
   ByteSize,

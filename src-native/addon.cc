@@ -56,6 +56,7 @@ Napi::Object Constants(Napi::Env env) {
   ops.Set("earlyIds", (int)NSG_OP_EARLY_IDS);
   ops.Set("mask", (int)NSG_OP_MASK);
   ops.Set("readonly", (int)NSG_OP_READONLY);
+  ops.Set("dev", (int)NSG_OP_DEV);
   Napi::Object reports = Napi::Object::New(env);
   reports.Set("error", (int)NSG_REPORT_ERROR);
   reports.Set("request", (int)NSG_REPORT_REQUEST);
@@ -91,6 +92,15 @@ Napi::Value ProbeClone3(const Napi::CallbackInfo &info) {
   return Napi::Number::New(info.Env(), r < 0 ? -errno : 0);
 }
 
+// Landlock's ABI version (landlock_create_ruleset with LANDLOCK_CREATE_RULESET_VERSION), or -errno.
+Napi::Value ProbeLandlock(const Napi::CallbackInfo &info) {
+#ifndef __NR_landlock_create_ruleset
+#define __NR_landlock_create_ruleset 444
+#endif
+  long r = syscall(__NR_landlock_create_ruleset, nullptr, 0, 1U /* LANDLOCK_CREATE_RULESET_VERSION */);
+  return Napi::Number::New(info.Env(), r < 0 ? -errno : r);
+}
+
 Napi::Value StrError(const Napi::CallbackInfo &info) {
   return Napi::String::New(info.Env(), strerror(info[0].As<Napi::Number>().Int32Value()));
 }
@@ -102,6 +112,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("terminateAll", Napi::Function::New(env, TerminateAll));
   exports.Set("strerror", Napi::Function::New(env, StrError));
   exports.Set("probeClone3", Napi::Function::New(env, ProbeClone3));
+  exports.Set("probeLandlock", Napi::Function::New(env, ProbeLandlock));
   exports.Set("steps", Steps(env));
   exports.Set("constants", Constants(env));
   exports.Set("planSchema", PlanSchema(env));

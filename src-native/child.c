@@ -44,9 +44,13 @@ static void report(const struct child *c, uint32_t kind, int step, int err, int 
   nsg_sys3(__NR_write, c->report_fd, &r, sizeof r);
 }
 
-static __attribute__((noreturn)) void fail(const struct child *c, int step, long ret, int index) {
-  report(c, NSG_REPORT_ERROR, step, (int)-ret, index, 0);
+static __attribute__((noreturn)) void fail_item(const struct child *c, int step, long ret, int index, int item) {
+  report(c, NSG_REPORT_ERROR, step, (int)-ret, index, item);
   nsg_exit(127);
+}
+
+static __attribute__((noreturn)) void fail(const struct child *c, int step, long ret, int index) {
+  fail_item(c, step, ret, index, -1);
 }
 
 #define CHECK(step, index, call)                              \
@@ -156,6 +160,15 @@ static void setup_fds(const struct child *c) {
     } else {
       CHECK(STDIO, i, nsg_sys3(__NR_dup3, src[i], i, 0));
     }
+    /* Programs expect blocking stdio: one handed over from a Node stream (process.stdin, another
+       sandbox's pipe) is O_NONBLOCK, and tr or wc then fail with EAGAIN. libuv clears it on fds
+       0-2 too (uv__process_child_init). The flag is the open file description's (fcntl(2)):
+       shared with whoever else holds it, as in child_process. */
+    if (i <= 2 && src[i] >= 0) {
+      long fl = nsg_sys2(__NR_fcntl, i, F_GETFL);
+      if (fl < 0) fail(c, NSG_STEP_STDIO, fl, i);
+      if (fl & O_NONBLOCK) CHECK(STDIO, i, nsg_sys3(__NR_fcntl, i, F_SETFL, fl & ~(long)O_NONBLOCK));
+    }
   }
   CHECK(CLOSE_FDS, -1, mark_all_cloexec((unsigned int)n));
 }
@@ -209,7 +222,7 @@ static __attribute__((noreturn)) void run_sandbox(const struct child *c) {
       continue;
     }
     struct nsg_op_result r = nsg_run_op(&p->ops[i], &root_fd);
-    if (r.err < 0) fail(c, r.step, r.err, i);
+    if (r.err < 0) fail_item(c, r.step, r.err, i, r.item);
   }
   if (root_fd >= 0) fail(c, NSG_STEP_PLAN, -EINVAL, -1); /* a root without pivot_root */
 

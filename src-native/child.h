@@ -46,17 +46,23 @@ enum nsg_op_kind {
   NSG_OP_SYMLINK = 5,    /* a symlink at target whose content is `source` */
   NSG_OP_SETATTR = 6,    /* mount_setattr(target, attr, AT_RECURSIVE if recursive): the mount at target */
   NSG_OP_ROOT = 7,       /* target (a host path, the root just mounted) becomes the root that
-                            every later op with in_root resolves its target under */
+                            every later op with in_root resolves its target under (again after
+                            another mount on it) */
   NSG_OP_PIVOT_ROOT = 8, /* chdir(target); pivot_root(".", "."); detach the old root; chdir("/") */
   NSG_OP_SETHOSTNAME = 9, /* sethostname(data) */
   NSG_OP_LOOPBACK_UP = 10, /* bring "lo" up in the current network namespace */
   NSG_OP_EARLY_IDS = 11,   /* setresgid/setresuid to the plan's early_gid/early_uid, here */
-  NSG_OP_MASK = 12,        /* hide target: an empty read-only tmpfs over a directory, /dev/null
-                              (source) over a file; a target that does not exist is fine */
-  NSG_OP_READONLY = 13     /* target bound onto itself read-only, recursively; missing is fine */
+  NSG_OP_MASK = 12,        /* hide each path of data (newline-separated): an empty read-only tmpfs
+                              over a directory, source (/dev/null) bound over a file; a path that
+                              does not exist is fine */
+  NSG_OP_READONLY = 13,    /* each path of data bound onto itself read-only, recursively; missing
+                              is fine */
+  NSG_OP_DEV = 14          /* a minimal /dev at target: a tmpfs, each device of data (host's
+                              /dev/NAME, newline-separated) bound in, devpts, ptmx, shm, fd links */
 };
 
 /*
+ * Paths of a list (data of NSG_OP_MASK, NSG_OP_READONLY, NSG_OP_DEV) are resolved like target.
  * in_root: target is a path inside the root (NSG_OP_ROOT), resolved there with
  * openat2(RESOLVE_IN_ROOT): a symlink in the rootfs never leads out of it (runc
  * CVE-2021-30465). no_symlinks: refuse any symlink on the way instead (the library's own mount
@@ -118,6 +124,7 @@ enum nsg_op_kind {
   X(STR, cwd, "cwd")                       /* NULL: inherit */                                   \
   X(STRS, candidates, "candidates")        /* the command's possible paths, PATH order */        \
   X(STRS, argv, "argv")                                                                          \
+  X(BOOL, inherit_env, "inheritEnv")       /* envp: a copy of the caller's environ (spawn.cc) */ \
   X(STRS, envp, "envp")                                                                          \
   X(BOOL, set_groups, "setGroups")         /* setgroups(groups) (needs setgroups "allow") */     \
   X(U32S, groups, "groups")                                                                      \

@@ -48,7 +48,7 @@ struct nsg_mount_attr {
 #define PATH_BUF 4096
 
 static struct nsg_op_result result(int step, long r) {
-  struct nsg_op_result x = {step, r < 0 ? r : 0};
+  struct nsg_op_result x = {step, r < 0 ? r : 0, -1};
   return x;
 }
 
@@ -313,7 +313,7 @@ static struct nsg_op_result pivot_into_root(int *root_fd) {
 
 /* runc's maskedPaths: a directory gets an empty read-only tmpfs, anything else /dev/null
    bound read-only; what this kernel does not have is nothing to hide. */
-static struct nsg_op_result mask(const struct nsg_op *op, int root_fd) {
+static struct nsg_op_result mask_one(const struct nsg_op *op, int root_fd) {
   long target = open_target(op, root_fd, 0);
   if (target == -ENOENT) return result(0, 0);
   if (target < 0) return result(NSG_STEP_RESOLVE, target);
@@ -336,7 +336,7 @@ static struct nsg_op_result mask(const struct nsg_op *op, int root_fd) {
 }
 
 /* runc's readonlyPaths: the mount at target (with what is below it) bound onto itself, read-only. */
-static struct nsg_op_result read_only(const struct nsg_op *op, int root_fd) {
+static struct nsg_op_result read_only_one(const struct nsg_op *op, int root_fd) {
   long target = open_target(op, root_fd, 0);
   if (target == -ENOENT) return result(0, 0);
   if (target < 0) return result(NSG_STEP_RESOLVE, target);
@@ -366,6 +366,115 @@ static struct nsg_op_result read_only(const struct nsg_op *op, int root_fd) {
   }
   close_fd(target);
   return out;
+}
+
+/* Runs `one` for each newline-separated path of op->data as the op's target; the failing
+   entry's number goes into the result. */
+static struct nsg_op_result each_path(const struct nsg_op *op, int root_fd,
+                                      struct nsg_op_result (*one)(const struct nsg_op *, int)) {
+  if (!op->data) return result(NSG_STEP_PLAN, -EINVAL);
+  char path[PATH_BUF];
+  const char *s = op->data;
+  for (int item = 0; *s; item++) {
+    unsigned long n = 0;
+    while (s[n] && s[n] != '\n') n++;
+    if (n >= sizeof path) return result(NSG_STEP_PLAN, -ENAMETOOLONG);
+    for (unsigned long i = 0; i < n; i++) path[i] = s[i];
+    path[n] = 0;
+    s += n + (s[n] == '\n');
+    struct nsg_op sub = *op;
+    sub.target = path;
+    struct nsg_op_result r = one(&sub, root_fd);
+    if (r.err < 0) {
+      r.item = item;
+      return r;
+    }
+  }
+  return result(0, 0);
+}
+
+/* A minimal /dev (bubblewrap's set): a tmpfs; the host's devices of op->data bound in (not
+   nodev: they are devices); a devpts instance with ptmx; a tmpfs on shm; the fd links. Each
+   entry is a path under op->target, resolved like it; failures name the entry (item). */
+static struct nsg_op_result make_dev(const struct nsg_op *op, int root_fd) {
+  if (!op->data || !op->target) return result(NSG_STEP_PLAN, -EINVAL);
+  char path[PATH_BUF], host[PATH_BUF];
+  unsigned long base = nsg_strlen(op->target);
+  if (base + 64 >= sizeof path) return result(NSG_STEP_PLAN, -ENAMETOOLONG);
+  for (unsigned long i = 0; i <= base; i++) path[i] = op->target[i];
+  struct nsg_op sub = *op;
+  sub.target = path;
+  struct nsg_op_result r;
+#define DEV_STEP(item_, call)      \
+  do {                             \
+    r = (call);                    \
+    if (r.err < 0) {               \
+      r.item = (item_);            \
+      return r;                    \
+    }                              \
+  } while (0)
+#define UNDER(name)                                              \
+  do {                                                           \
+    const char *n_ = (name);                                     \
+    unsigned long k_ = base;                                     \
+    path[k_++] = '/';                                            \
+    while (*n_ && k_ < sizeof path - 1) path[k_++] = *n_++;      \
+    path[k_] = 0;                                                \
+  } while (0)
+  sub.source = "tmpfs";
+  sub.fstype = "tmpfs";
+  sub.data = "mode=0755,size=64k";
+  sub.flags = MS_NOSUID | MS_NOEXEC;
+  DEV_STEP(0, new_mount(&sub, root_fd));
+  int item = 1;
+  const char *s = op->data;
+  while (*s) {
+    unsigned long n = 0;
+    while (s[n] && s[n] != '\n') n++;
+    if (n == 0 || n >= 32) return result(NSG_STEP_PLAN, -EINVAL);
+    char name[32];
+    for (unsigned long i = 0; i < n; i++) name[i] = s[i];
+    name[n] = 0;
+    s += n + (s[n] == '\n');
+    UNDER(name);
+    DEV_STEP(item, result(NSG_STEP_MKFILE, make_file(root_fd, path, 0666, op->no_symlinks)));
+    host[0] = 0;
+    const char prefix[] = "/dev/";
+    unsigned long k = 0;
+    for (; prefix[k]; k++) host[k] = prefix[k];
+    for (unsigned long i = 0; i <= n; i++) host[k + i] = name[i];
+    struct nsg_op bindop = sub;
+    bindop.source = host;
+    bindop.attr = NSG_MOUNT_ATTR_NOSUID | NSG_MOUNT_ATTR_NOEXEC;
+    bindop.recursive = 0;
+    DEV_STEP(item, bind_mount(&bindop, root_fd));
+    item++;
+  }
+  UNDER("pts");
+  DEV_STEP(item, result(NSG_STEP_MKDIR, make_dirs(root_fd, path, 0755, op->no_symlinks)));
+  sub.source = "devpts";
+  sub.fstype = "devpts";
+  sub.data = "newinstance,ptmxmode=0666,mode=620";
+  sub.flags = MS_NOSUID | MS_NOEXEC;
+  DEV_STEP(item, new_mount(&sub, root_fd));
+  UNDER("ptmx");
+  DEV_STEP(item + 1, result(NSG_STEP_SYMLINK, make_symlink(root_fd, "pts/ptmx", path, op->no_symlinks)));
+  UNDER("shm");
+  DEV_STEP(item + 2, result(NSG_STEP_MKDIR, make_dirs(root_fd, path, 0755, op->no_symlinks)));
+  sub.source = "tmpfs";
+  sub.fstype = "tmpfs";
+  sub.data = "mode=1777";
+  sub.flags = MS_NOSUID | MS_NODEV;
+  DEV_STEP(item + 2, new_mount(&sub, root_fd));
+  static const char *const links[4][2] = {
+      {"fd", "/proc/self/fd"}, {"stdin", "/proc/self/fd/0"}, {"stdout", "/proc/self/fd/1"}, {"stderr", "/proc/self/fd/2"}};
+  for (int i = 0; i < 4; i++) {
+    UNDER(links[i][0]);
+    DEV_STEP(item + 3 + i, result(NSG_STEP_SYMLINK, make_symlink(root_fd, links[i][1], path, op->no_symlinks)));
+  }
+#undef UNDER
+#undef DEV_STEP
+  return result(0, 0);
 }
 
 static long loopback_up(void) {
@@ -402,9 +511,13 @@ struct nsg_op_result nsg_run_op(const struct nsg_op *op, int *root_fd) {
   case NSG_OP_SETATTR:
     return set_attr(op, *root_fd);
   case NSG_OP_ROOT: {
-    if (!op->target || op->in_root || *root_fd >= 0) return result(NSG_STEP_PLAN, -EINVAL);
+    /* again after a mount on the root (an overlay over its scratch tmpfs): the new top */
+    if (!op->target || op->in_root) return result(NSG_STEP_PLAN, -EINVAL);
     long fd = nsg_sys4(__NR_openat, AT_FDCWD, op->target, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
-    if (fd >= 0) *root_fd = (int)fd;
+    if (fd >= 0) {
+      close_fd(*root_fd);
+      *root_fd = (int)fd;
+    }
     return result(NSG_STEP_RESOLVE, fd);
   }
   case NSG_OP_PIVOT_ROOT:
@@ -416,9 +529,12 @@ struct nsg_op_result nsg_run_op(const struct nsg_op *op, int *root_fd) {
     return result(NSG_STEP_LOOPBACK, loopback_up());
   case NSG_OP_MASK:
     if (!op->source) return result(NSG_STEP_PLAN, -EINVAL);
-    return mask(op, *root_fd);
+    return each_path(op, *root_fd, mask_one);
   case NSG_OP_READONLY:
-    return read_only(op, *root_fd);
+    return each_path(op, *root_fd, read_only_one);
+  case NSG_OP_DEV:
+    if (!op->in_root) return result(NSG_STEP_PLAN, -EINVAL); /* only inside a rootfs */
+    return make_dev(op, *root_fd);
   default:
     return result(NSG_STEP_PLAN, -EINVAL);
   }

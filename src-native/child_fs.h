@@ -12,6 +12,7 @@
 struct nsg_op_result {
   int step;
   long err; /* 0 or -errno */
+  int item; /* which entry of an op's list failed (NSG_OP_DEV, MASK, READONLY), else -1 */
 };
 
 /*

@@ -76,6 +76,7 @@ struct nsg_privs_result nsg_set_capabilities(uint64_t keep) {
    caller's session keyring and its keys (runc and crun join a fresh one per container). */
 struct nsg_privs_result nsg_join_new_keyring(void) {
   long r = nsg_sys2(__NR_keyctl, KEYCTL_JOIN_SESSION_KEYRING, 0);
+  if (r == -ENOSYS) return ok(); /* a kernel without keyrings (CONFIG_KEYS) has none to share */
   return r < 0 ? failed(NSG_STEP_KEYRING, r, -1) : ok();
 }
 

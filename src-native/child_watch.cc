@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -64,6 +65,15 @@ bool InOurPidNamespace(pid_t pid) {
 int SendSignal(int pidfd, int sig) {
   return syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0) < 0 ? -errno : 0;
 }
+
+// waitid(2) as the kernel has it: glibc's wrapper drops the fifth argument, the reaped process's
+// rusage (RUSAGE_BOTH: its own and that of the children it waited for, kernel/exit.c
+// wait_task_zombie). It costs no extra system call: the reaping one fills it.
+int WaitReap(int pidfd, siginfo_t *info, struct rusage *usage) {
+  return (int)syscall(SYS_waitid, P_PIDFD, pidfd, info, WEXITED | WNOHANG, usage);
+}
+
+double Micros(const struct timeval &tv) { return (double)tv.tv_sec * 1e6 + (double)tv.tv_usec; }
 
 }  // namespace
 
@@ -175,13 +185,13 @@ static void CallJs(napi_env env, napi_ref self_ref, napi_ref fn_ref, const char 
                    std::initializer_list<double> numbers) {
   napi_handle_scope scope;
   if (!fn_ref || napi_open_handle_scope(env, &scope) != napi_ok) return;
-  napi_value self, fn, argv[8];
+  napi_value self, fn, argv[12];
   size_t argc = 0;
   if (napi_get_reference_value(env, self_ref, &self) == napi_ok &&
       napi_get_reference_value(env, fn_ref, &fn) == napi_ok && fn &&
       napi_create_string_utf8(env, event, NAPI_AUTO_LENGTH, &argv[argc++]) == napi_ok) {
     for (double n : numbers)
-      if (argc < 8) napi_create_double(env, n, &argv[argc++]);
+      if (argc < 12) napi_create_double(env, n, &argv[argc++]);
     napi_value result;
     if (napi_make_callback(env, nullptr, self, fn, argc, argv, &result) == napi_pending_exception) {
       napi_value error;
@@ -309,9 +319,14 @@ void ChildWatch::KillAll() {
 
 void ChildWatch::OnProcessExit(Poll *poll) {
   siginfo_t info{};
-  int r = waitid((idtype_t)P_PIDFD, poll->fd, &info, WEXITED | WNOHANG);
+  struct rusage ru{};
+  int r = WaitReap(poll->fd, &info, &ru);
   if (r == 0 && info.si_pid == 0) return;  // not yet
   if (r != 0 && errno == EINTR) return;
+  // The run's usage is the command's process (with what it waited for) and the init (with the
+  // orphans it reaped, and those the namespace's end killed: pid_namespaces(7)). The first
+  // child of a pid-namespace spawn only made the namespaces: the library's setup, not counted.
+  if (r == 0 && (poll->kind == Kind::Main || poll->kind == Kind::Init)) AddUsage(ru);
   // r != 0 with ECHILD: somebody else reaped it (waitpid(-1) elsewhere); the status is lost,
   // reported as si_code 0.
   // Records written before this exit are in the pipe now; they come before 'exit'. One of them
@@ -336,6 +351,14 @@ void ChildWatch::OnProcessExit(Poll *poll) {
   MaybeFinish();
 }
 
+void ChildWatch::AddUsage(const struct rusage &ru) {
+  usage_.user_us += Micros(ru.ru_utime);
+  usage_.system_us += Micros(ru.ru_stime);
+  if ((double)ru.ru_maxrss > usage_.max_rss_kb) usage_.max_rss_kb = (double)ru.ru_maxrss;  // a peak: the largest
+  usage_.voluntary += (double)ru.ru_nvcsw;
+  usage_.involuntary += (double)ru.ru_nivcsw;
+}
+
 void ChildWatch::MaybeFinish() {
   if (!main_exited_ || finished_) return;
   // The command has ended: the namespace ends with it (killing its pid 1 kills everything left,
@@ -358,7 +381,10 @@ void ChildWatch::MaybeFinish() {
   Napi::ObjectReference self = std::move(self_);
   EnvState *state = state_;
   Finish();  // may delete this
-  if (!state->tearing_down) CallJs(state->env, self, callback, "exit", {(double)code, (double)status});
+  const Usage u = usage_;
+  if (!state->tearing_down)
+    CallJs(state->env, self, callback, "exit",
+           {(double)code, (double)status, u.user_us, u.system_us, u.max_rss_kb, u.voluntary, u.involuntary});
 }
 
 void ChildWatch::Finish() {

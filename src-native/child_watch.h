@@ -3,7 +3,8 @@
 // us (CLONE_VM). Events reach JavaScript through one callback: ("record", kind, step, err,
 // index, value) for errors and requests, ("child_pid", pid) once the command's process is
 // known, ("violation", reason) for a report that breaks the protocol, ("eof"), and last
-// ("exit", si_code, si_status).
+// ("exit", si_code, si_status, user_us, system_us, max_rss_kb, nvcsw, nivcsw): the exit and
+// the rusage the kernel gave when it reaped the command's process and the init.
 //
 // The processes: the first child; with a pid namespace made or joined after clone, it forks
 // the init (pid 1) and the command's process as our own children and exits. The command's
@@ -22,6 +23,7 @@
 #include "report.h"
 
 struct EnvState;
+struct rusage;
 struct SpawnMemory;  // spawn.h
 class ChildHandle;
 
@@ -80,6 +82,7 @@ class ChildWatch {
   void Adopt(int role, pid_t pid);
   void Violate(Violation why);
   void KillAll();
+  void AddUsage(const struct rusage &ru);
   void MaybeFinish();  // once the main process exited: end the init, wait for the rest
   void Finish();       // stop everything, then delete once the handles closed
   void Emit(const char *event, std::initializer_list<double> numbers);
@@ -99,6 +102,10 @@ class ChildWatch {
   int exit_code_ = 0, exit_status_ = 0;  // the main process's si_code, si_status
   int pending_signal_ = 0;               // asked for before the command's process existed
   int records_ = 0;
+  // summed over the reaped processes that count (child_watch.cc OnProcessExit); max_rss a peak
+  struct Usage {
+    double user_us = 0, system_us = 0, max_rss_kb = 0, voluntary = 0, involuntary = 0;
+  } usage_;
 
   char partial_[sizeof(nsg_report)];
   size_t partial_len_ = 0;

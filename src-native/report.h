@@ -14,7 +14,8 @@
 #define NSG_REPORT_MAGIC 0x7273676eu /* "nsgr" */
 
 enum nsg_report_kind {
-  NSG_REPORT_ERROR = 1,    /* step, err (positive errno), index (which op/join/stdio, or -1) */
+  NSG_REPORT_ERROR = 1,    /* step, err (positive errno), index (which op/join/stdio, or -1),
+                              value (which entry of that op's list, or -1) */
   NSG_REPORT_REQUEST = 2,  /* the child waits for the parent to do something; value = request */
   NSG_REPORT_CHILD_PID = 3 /* a process forked into the pid namespace as the parent's child:
                               index = its role, value = its pid in the parent's namespace */

@@ -108,6 +108,15 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
   ReadPlan(info[0].As<Napi::Object>(), *mem, stdio);
   nsg_plan &plan = mem->plan;
   if (stdio.size() > 64) throw Napi::RangeError::New(env, "spawn plan: at most 64 stdio entries");
+  if (plan.inherit_env) {
+    // the caller's environment as it is now (process.env writes go to environ)
+    if (plan.envp_count) throw Napi::TypeError::New(env, "spawn plan: inheritEnv with a non-empty envp");
+    std::vector<const char *> &copy = mem->NewList();
+    for (char **e = environ; e && *e; e++) copy.push_back(mem->Keep(*e));
+    plan.envp_count = (int32_t)copy.size();
+    copy.push_back(nullptr);
+    plan.envp = const_cast<char *const *>(copy.data());
+  }
   if (plan.init && !plan.fork_into_pidns)
     throw Napi::TypeError::New(env, "spawn plan: init needs forkIntoPidns (the init is forked into the pid namespace)");
   OwnedFds owned;         // child ends and temporaries: closed when Spawn returns, whatever happens

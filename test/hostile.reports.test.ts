@@ -93,7 +93,7 @@ describe('the channel is sealed: nothing of the library is reachable from the co
         expect(fds(p.pid!).map((fd) => `${fd} ${fs.readlinkSync(`/proc/${p.pid}/fd/${fd}`)}`)).toEqual(['0 /dev/null', '1 /dev/null', '2 /dev/null']);
         expect(fs.readFileSync(`/proc/${init}/cmdline`, 'utf8')).toBe('nsgroups-init\0');
         p.kill('SIGKILL');
-        expect(await p.exited).toEqual({ code: null, signal: 'SIGKILL' });
+        expect(await p.exited).toMatchObject({ code: null, signal: 'SIGKILL' });
         if (!holder) expect(fs.existsSync(`/proc/${init}`)).toBe(false); // the sandbox's init went with it
       } finally {
         holder?.kill('SIGKILL');
@@ -137,7 +137,7 @@ describe('forging through every fd the command can reach changes nothing', () =>
       await once(p, 'spawn');
       const pid = p.pid;
       const exit = await p.exited;
-      expect(exit).toEqual({ code: 7, signal: null }); // the command's own status, not a forged one
+      expect(exit).toMatchObject({ code: 7, signal: null }); // the command's own status, not a forged one
       expect(p.pid).toBe(pid);
       expect(victimAlive()).toBe(true);
       expect(out).toMatch(/RESULT wrote=[1-9]\d* init_fds=0\n/); // it wrote where it could; pid 1 has no fd

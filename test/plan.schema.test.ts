@@ -12,7 +12,7 @@ import { buildPlan } from '../lib/spawn/plan';
 const PLAN_KEYS = {
   cloneFlags: true, cgroupFd: true, useVm: true, stdio: true, joins: true, nondumpable: true, unshareUser: true,
   unshareFlags: true, forkIntoPidns: true, init: true, unshareTime: true, unshareCgroupLate: true, earlyIds: true,
-  earlyUid: true, earlyGid: true, ops: true, cwd: true, candidates: true, argv: true, envp: true, setGroups: true,
+  earlyUid: true, earlyGid: true, ops: true, cwd: true, candidates: true, argv: true, inheritEnv: true, envp: true, setGroups: true,
   groups: true, setIds: true, uid: true, gid: true, pdeathsig: true, newSession: true, newKeyring: true, rlimits: true,
   dropCapabilities: true, keepCapabilities: true, noNewPrivs: true, seccompFilter: true, seccompFlags: true,
 } satisfies Record<keyof NativePlan, true>;

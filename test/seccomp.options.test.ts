@@ -40,13 +40,15 @@ describe('resolveSeccomp', () => {
     expect(r.rules.clone).toEqual({ kind: 'denyIfFlags', arg: 0, mask: 0x10000000 });
   });
 
-  it('does not share state between calls', () => {
+  it('does not share state between calls: rules get their own copy, the default is one frozen object', () => {
     const a = resolveSeccomp({ allow: ['clone'] })!;
     const b = resolveSeccomp('default')!;
     expect(a.kind === 'profile' && a.rules.clone).toBeFalsy();
     expect(b.kind === 'profile' && b.rules.clone).toBeTruthy();
+    // the default is shared by every spawn (compiled once): nobody can change it for the others
     const c = resolveSeccomp('default') as { rules: Record<string, { values?: number[] }> };
-    c.rules.ioctl.values!.push(0x5401);
+    expect(c).toBe(b);
+    expect(() => c.rules.ioctl.values!.push(0x5401)).toThrow(/not extensible/);
     expect((resolveSeccomp('default') as typeof c).rules.ioctl.values).toEqual([0x5412, 0x541c]);
     expect(Object.isFrozen(DEFAULT_DENY[0])).toBe(true);
   });

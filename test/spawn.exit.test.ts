@@ -19,7 +19,7 @@ describe.each([
     const p = spawn('sleep', ['30'], { ...opts, stdio: 'ignore' });
     await new Promise((r) => p.once('spawn', r));
     expect(p.kill('SIGTERM')).toBe(true);
-    await expect(p.exited).resolves.toEqual({ code: null, signal: 'SIGTERM' });
+    await expect(p.exited).resolves.toMatchObject({ code: null, signal: 'SIGTERM' });
     expect(p.signalCode).toBe('SIGTERM');
     expect(p.exitCode).toBeNull();
   });

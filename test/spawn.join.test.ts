@@ -60,7 +60,7 @@ describe('join', () => {
     await new Promise((r) => p.once('spawn', r));
     // the sandbox is the grandchild now: its pid (ours to watch) is in the holder's pid namespace
     expect(nsLink(p.pid!, 'pid')).toBe(holderNs.pid);
-    await expect(p.exited).resolves.toEqual({ code: 7, signal: null });
+    await expect(p.exited).resolves.toMatchObject({ code: 7, signal: null });
     await closed;
     expect(Number(out.trim())).toBeGreaterThan(1); // not the holder's init
   });

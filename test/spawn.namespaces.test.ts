@@ -107,7 +107,7 @@ describe('pid 1 and /proc', () => {
     const closed = new Promise((r) => p.once('close', r)); // before it can happen
     await waitFor(() => out.includes('ready'), 5000, 'the shell to be ready');
     p.kill('SIGTERM');
-    await expect(p.exited).resolves.toEqual({ code: 7, signal: null });
+    await expect(p.exited).resolves.toMatchObject({ code: 7, signal: null });
     await closed;
     expect(out).toContain('got TERM');
   });
@@ -116,14 +116,14 @@ describe('pid 1 and /proc', () => {
     const p = spawn('sleep', ['30'], { namespaces: ['user', 'pid'], stdio: 'ignore' });
     await started(p);
     p.kill(sig);
-    await expect(p.exited).resolves.toEqual({ code: null, signal: sig });
+    await expect(p.exited).resolves.toMatchObject({ code: null, signal: sig });
   });
 
   it('the namespace ends with the command: what it left running is killed', async () => {
     const p = spawn('sh', ['-c', 'sleep 60 & echo $!; exit 0'], { namespaces: ['user', 'pid'], stdio: ['ignore', 'pipe', 'ignore'] });
     let out = '';
     p.stdout!.on('data', (d) => (out += d));
-    await expect(p.exited).resolves.toEqual({ code: 0, signal: null });
+    await expect(p.exited).resolves.toMatchObject({ code: 0, signal: null });
     // the background sleep would be pid 3 inside; from here, no process of that namespace is left
     const nsOf = (pid: string): string | null => {
       try {

@@ -72,6 +72,8 @@ export interface NativePlan {
   cwd: string | null;
   candidates: string[];
   argv: string[];
+  /** the command gets the caller's environment (the addon copies environ); envp is then empty */
+  inheritEnv: boolean;
   envp: string[];
   setGroups: boolean;
   groups: number[];
@@ -107,7 +109,17 @@ export type ChildEvent =
   | [event: 'eof']
   | [event: 'child_pid', pid: number]
   | [event: 'violation', reason: number]
-  | [event: 'exit', siCode: number, siStatus: number];
+  /** the exit, and the rusage of the reaped command's process and init (waitid's fifth argument) */
+  | [
+      event: 'exit',
+      siCode: number,
+      siStatus: number,
+      userMicros: number,
+      systemMicros: number,
+      maxRssKiB: number,
+      voluntaryContextSwitches: number,
+      involuntaryContextSwitches: number,
+    ];
 
 export interface NativeChildHandle {
   start(callback: (...event: ChildEvent) => void): void;
@@ -147,6 +159,7 @@ export interface NativeConstants {
     earlyIds: number;
     mask: number;
     readonly: number;
+    dev: number;
   };
   reports: { error: number; request: number };
   requests: { idMaps: number; timeOffsets: number };
@@ -240,6 +253,8 @@ export interface NativeBinding {
   strerror(errno: number): string;
   /** clone3(NULL, 0): -EINVAL when clone3 exists, -ENOSYS (or a seccomp errno) when refused */
   probeClone3(): number;
+  /** Landlock's ABI version (> 0), or -errno (ENOSYS, EOPNOTSUPP) */
+  probeLandlock(): number;
   /** callback(count) on each wakeup, count = the eventfd counter read */
   EventfdWatch: new (callback: (count: number) => void) => NativeEventfdWatch;
   steps: NativeStep[];

@@ -4,6 +4,7 @@ import { unsupported } from '../errors';
 import { sleep } from './fsops';
 import type { CgroupHierarchy } from './layout';
 import type { CgroupLimitsInForce, ResolvedLimits } from './limits';
+import type { PeakProbe, RunCounters } from './run-usage';
 import type { CgroupStats } from './stats';
 
 /** One directory of a cgroup: on v2 the only one; on v1 one per hierarchy it uses. */
@@ -61,6 +62,10 @@ export interface CgroupBackend {
   apply(limits: ResolvedLimits): void;
   limits(): CgroupLimitsInForce;
   stats(): CgroupStats;
+  /** the counters a run's usage is the difference of (run-usage.ts) */
+  runCounters(): RunCounters;
+  /** the memory peak from now on: reset where the kernel allows it */
+  startPeak(): PeakProbe;
   procs(): number[];
   threads(): number[];
   add(pid: number): void;

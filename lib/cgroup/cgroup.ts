@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fromNodeError, invalidArg, NsgroupsError, unsupported } from '../errors';
-import { OWNER_XATTR, ownerRecord } from '../host/owner';
+import { OWNER_XATTR, ownerRecord, parseOwnerRecord } from '../host/owner';
 import { native } from '../native';
 import { checkArray, checkBoolean, checkInteger, checkKeys, checkObject, checkOneOf, checkNumber } from '../util/validate';
 import { waitUntil, type CgroupBackend, type CgroupDir, type Placement } from './backend';
@@ -31,6 +31,7 @@ import {
 } from './limits';
 import { BASIC_DEVICES, devicePermissionError, devicePrivilegeProblem, resolveDevices } from './devices';
 import { netUnsupported } from './net';
+import type { PeakProbe, RunCounters } from './run-usage';
 import type { CgroupStats } from './stats';
 import { V1_CONTROLLERS, V1_ON_REQUEST, V1Backend } from './v1';
 import { DEFAULT_V2_CONTROLLERS, V2Backend } from './v2';
@@ -149,22 +150,42 @@ function makeDirs(plan: DirPlan, made: string[], retries = 3): void {
   }
 }
 
+/** The directories of `made` below a base (the base itself is never the cgroup's to remove). */
+function belowBases(made: string[], plans: DirPlan[]): string[] {
+  const bases = plans.map((p) => hierarchyDir(p.dir.h, p.base)).filter((b): b is string => b !== null);
+  return made.filter((dir) => bases.some((b) => dir.startsWith(`${b}/`)));
+}
+
 /**
  * Marks the directories create() made below the base with their maker (lib/host/owner.ts), so
- * that `nsgroups gc` can tell what a process that died left. Best effort: where cgroupfs takes
- * no user xattrs there is no mark, and gc leaves such cgroups alone.
+ * that `nsgroups gc` can tell what a process that died left; a parent made on the way to the
+ * cgroup says so (implicit=1), so that delete() removes it with the last cgroup under it,
+ * whoever made that one. Best effort: where cgroupfs takes no user xattrs there is no mark (gc
+ * leaves such cgroups alone; delete() removes the parents this create() made, if empty).
  */
-function markOwner(made: string[], plans: DirPlan[]): void {
-  const bases = plans.map((p) => hierarchyDir(p.dir.h, p.base)).filter((b): b is string => b !== null);
-  const record = Buffer.from(ownerRecord());
+function markOwner(made: string[], leaves: Set<string>): void {
   for (const dir of made) {
-    if (!bases.some((b) => dir.startsWith(`${b}/`))) continue;
     try {
-      native().lsetxattr(dir, OWNER_XATTR, record, 0);
+      native().lsetxattr(dir, OWNER_XATTR, Buffer.from(ownerRecord(leaves.has(dir) ? {} : { implicit: '1' })), 0);
     } catch {
       /* no xattrs on this cgroupfs (or no addon): unmarked */
     }
   }
+}
+
+/** A parent that create() made on the way (marked implicit=1), of any maker. */
+function markedImplicit(dir: string): boolean {
+  try {
+    return parseOwnerRecord(native().lgetxattr(dir, OWNER_XATTR).toString())?.extra.implicit === '1';
+  } catch {
+    return false; // no mark, no xattrs, gone
+  }
+}
+
+/** Has child cgroups: kernfs keeps a directory's link count at 2 + its subdirectories. */
+function hasChildren(dir: string): boolean {
+  const st = fs.statSync(dir, { throwIfNoEntry: false });
+  return !st || st.nlink > 2;
 }
 
 function undoDirs(made: string[]): void {
@@ -214,7 +235,12 @@ function planCreate(
     const enableFrom = topWritable(h) ? h.mountRoot : path.posix.dirname(plan.base);
     return { plans: [plan], backend: ([dir]) => new V2Backend(dir, enableFrom, wanted) };
   }
-  const wanted = new Set((controllers ?? V1_CONTROLLERS).map(toV1));
+  // Only the hierarchies the cgroup needs: each v1 directory costs a mkdir, a move of every
+  // process into it, an rmdir. By default those stats() reads (memory, cpu/cpuacct, pids) and
+  // the limits ask for; freeze() and kill() go through the unified directory where there is
+  // one (cgroup.freeze, cgroup.kill), else through the v1 freezer. `controllers` asks for more.
+  const usual = ['memory', 'pids', 'cpu', 'cpuacct', ...(lay.unified ? [] : ['freezer'])];
+  const wanted = new Set((controllers ?? usual).map(toV1));
   const byBpf = devicesByBpf(lay);
   for (const c of needed) if (!(c === 'devices' && byBpf)) wanted.add(toV1(c));
   for (const c of wanted) {
@@ -282,15 +308,21 @@ export class Cgroup {
   readonly path: string | Record<string, string>;
   readonly #backend: CgroupBackend;
   readonly #streams = new Set<CgroupEventStream>();
+  /** the parents create() made for this cgroup (removed with it when empty) */
+  readonly #madeParents: Set<string>;
 
-  private constructor(name: string, backend: CgroupBackend) {
+  private constructor(name: string, backend: CgroupBackend, madeParents: string[] = []) {
     this.name = name;
     this.#backend = backend;
+    this.#madeParents = new Set(madeParents);
     this.version = backend.version;
     this.path = backend.path();
   }
 
-  /** Creates the cgroup (and missing parents) with these limits. Nothing is left behind if it fails. */
+  /**
+   * Creates the cgroup (and missing parents) with these limits. Nothing is left behind if it
+   * fails. Parents it makes are implicit: delete() removes them with the last cgroup under them.
+   */
   static async create(name: string, options?: CgroupCreateOptions): Promise<Cgroup> {
     const what = 'Cgroup.create options';
     const opts = options === undefined ? {} : checkObject(options, what);
@@ -320,11 +352,13 @@ export class Cgroup {
           undoDirs(made.splice(before)); // no tracking directory: v1 alone still works
         }
       }
-      markOwner(made, plans);
+      const leaves = new Set(plans.map((p) => p.dir.dir));
+      const ours = belowBases(made, plans);
+      markOwner(ours, leaves);
       const backend = makeBackend(dirs);
       backend.setUp(limits);
       backend.apply(limits);
-      return new Cgroup(segments.join('/'), backend);
+      return new Cgroup(segments.join('/'), backend, ours.filter((d) => !leaves.has(d)));
     } catch (err) {
       undoDirs(made);
       throw err;
@@ -387,12 +421,14 @@ export class Cgroup {
       const d = at(lay.unified!);
       if (d) backend = new V2Backend(d, null);
     } else {
-      const usual = lay.v1.filter((h) => h.controllers.some((c) => V1_CONTROLLERS.includes(c))).map(at).filter((d): d is CgroupDir => d !== null);
-      // devices, net_cls, net_prio: only where the process sits in the same cgroup as in the others
-      // (a cgroup made with them), not in whatever cgroup of theirs it happens to be (the root, mostly)
+      // the hierarchies every cgroup of ours has; the others (freezer, cpuset, blkio, devices,
+      // net_cls, net_prio) only where the process sits in the same cgroup as in those (a cgroup
+      // made with them), not in whatever cgroup of theirs it happens to be (the root, mostly)
+      const always = ['memory', 'pids', 'cpu', 'cpuacct'];
+      const usual = lay.v1.filter((h) => h.controllers.some((c) => always.includes(c))).map(at).filter((d): d is CgroupDir => d !== null);
       const same = new Set(usual.map((d) => d.rel));
       const onRequest = lay.v1
-        .filter((h) => !usual.some((d) => d.h === h) && h.controllers.some((c) => V1_ON_REQUEST.includes(c)))
+        .filter((h) => !usual.some((d) => d.h === h) && h.controllers.some((c) => V1_CONTROLLERS.includes(c) || V1_ON_REQUEST.includes(c)))
         .map(at)
         .filter((d): d is CgroupDir => d !== null && same.has(d.rel) && d.rel !== d.h.mountRoot);
       const v1 = [...usual, ...onRequest];
@@ -502,7 +538,13 @@ export class Cgroup {
     return stream;
   }
 
-  /** Removes the cgroup and its children in every hierarchy; with { kill: true } kills what is inside first. */
+  /**
+   * Removes the cgroup and its children in every hierarchy; with { kill: true } kills what is
+   * inside first. Then the parents that create() made implicitly go too, bottom-up, each once it
+   * has no other child cgroup: `create('jobs/build-42')` then `delete()` leaves no `jobs` behind,
+   * while `jobs/build-43` keeps it until that one is deleted. A parent created explicitly
+   * (`create('jobs')`) is never removed by a child's delete().
+   */
   async delete(options?: CgroupDeleteOptions): Promise<void> {
     const what = 'cgroup.delete options';
     const opts = options === undefined ? {} : checkObject(options, what);
@@ -526,10 +568,34 @@ export class Cgroup {
       }
     }
     for (const s of [...this.#streams]) s.end();
+    for (const d of this.#backend.dirs) await this.#removeImplicitParents(d.dir);
+  }
+
+  async #removeImplicitParents(leaf: string): Promise<void> {
+    for (let dir = path.dirname(leaf); this.#madeParents.has(dir) || markedImplicit(dir); dir = path.dirname(dir)) {
+      if (hasChildren(dir)) return; // another cgroup lives under it: the last one removes it
+      try {
+        // EBUSY: a process was moved in there by hand, or a child appeared meanwhile
+        await rmdirRetrying(dir, 200);
+      } catch {
+        return;
+      }
+      this.#madeParents.delete(dir);
+    }
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.delete({ kill: true });
+  }
+
+  /** For spawn({ cgroup }): the counters a run's usage is measured by. Internal. */
+  _runCounters(): RunCounters {
+    return this.#backend.runCounters();
+  }
+
+  /** For spawn({ cgroup }): the memory peak of a run, from now. Internal. */
+  _startPeak(): PeakProbe {
+    return this.#backend.startPeak();
   }
 
   /** For spawn({ cgroup }): where a child goes before it execs. Internal. */

@@ -24,6 +24,7 @@ import { applyNetCls, applyNetPrio, readNetCls, readNetPrio } from './net';
 import { applyV1Devices, readV1Devices } from './v1-devices';
 import { emptyStats, flatOrNull, key, limitOrNull, num, parseBlkioStat, readPressure, type CgroupStats } from './stats';
 import { parseLimitValue, type Max } from '../util/units';
+import { v1RunCounters, v1StartPeak, type PeakProbe, type RunCounters } from './run-usage';
 import { freezeKillThaw, procsRecursive, v2Events, v2Freeze, v2KillFile, v2Populated } from './v2';
 
 /** The v1 controllers this library drives, in the order that picks the "primary" directory. */
@@ -432,6 +433,14 @@ export class V1Backend implements CgroupBackend {
       // without a notification to go by (an oom_kill count seen by polling): this cgroup
       locateOom: () => (mem ?? this.primary()).rel,
     };
+  }
+
+  runCounters(): RunCounters {
+    return v1RunCounters(this.dirFor('cpuacct')?.dir ?? null, this.dirFor('memory')?.dir ?? null);
+  }
+
+  startPeak(): PeakProbe {
+    return v1StartPeak(this.dirFor('memory')?.dir ?? null);
   }
 
   placement(): Placement {

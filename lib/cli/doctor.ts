@@ -79,6 +79,9 @@ export const CHECKS: Check[] = [
   },
   { id: 'pidfd', section: 'processes', title: 'pidfd', get: (c) => c.pidfd, fix: 'Linux 5.3+' },
   { id: 'time-ns', section: 'processes', title: 'time namespaces', get: (c) => c.timeNamespaces, fix: 'Linux 5.6+ with CONFIG_TIME_NS' },
+  { id: 'least-privilege', section: 'least privilege (a sandbox\'s command)', title: 'no capabilities, no_new_privs', get: (c) => c.leastPrivilege },
+  { id: 'seccomp', section: 'least privilege (a sandbox\'s command)', title: 'the default seccomp filter', get: (c) => c.seccomp, fix: 'a kernel with CONFIG_SECCOMP_FILTER; meanwhile spawn with seccomp: \'none\'' },
+  { id: 'landlock', section: 'least privilege (a sandbox\'s command)', title: 'Landlock (not used by nsgroups yet)', get: (c) => c.landlock, fix: 'Linux 5.13+ with landlock in the lsm= list' },
 ];
 
 /** Every hierarchy the limits use has a writable base (on hybrid hosts the cgroup2 one is optional). */

@@ -17,12 +17,17 @@ import { spawn } from '../spawn/index';
 import type { MountSpec } from '../spawn/mounts';
 import type { NetworkOption, SpawnOptions } from '../spawn/options';
 import { removeScratch } from '../util/scratch';
+import type { ExitResult, SandboxProcess } from '../spawn/process';
+import { parseByteSize } from '../util/units';
 import { clip, formatOptions, parseArgs, UsageError, type OptionSpec } from './args';
+import { formatJson, formatMeta, formatSetupJson, formatSetupMeta } from './meta';
 import { cliTerms } from './terms';
+import type { Readable, Writable } from 'node:stream';
 
 export const EXIT_STATUS = `exit status:
   the command's own status, or 128+N when signal N killed it
-  124  --timeout expired (the command was sent SIGTERM)
+  124  a time limit stopped it: --timeout/--wall-time (SIGTERM, then SIGKILL after
+       --kill-after) or --cpu-time (SIGKILL)
   125  nsgroups could not make the sandbox (the message says why)
   126  the command was found but could not be executed
   127  the command was not found
@@ -41,6 +46,12 @@ export interface RunDraft {
   env: Array<[string, string]>;
   clearEnv: boolean;
   timeoutMs?: number;
+  cpuTime?: number;
+  extraTime?: number;
+  killAfterMs?: number;
+  outputLimit?: number;
+  meta?: string;
+  json: boolean;
   memory?: string;
   pids?: number;
   cpus?: number;
@@ -48,6 +59,11 @@ export interface RunDraft {
   overlay: string[];
   readonly: boolean;
   noInit: boolean;
+  /** capabilities kept (--cap), or 'all' */
+  caps: string[] | 'all' | null;
+  seccomp?: 'default' | 'none';
+  rlimits: Record<string, string | number>;
+  keyring?: 'new' | 'inherit';
   help: boolean;
   /** API option path → the argument that set it ('mounts[0]' → '--bind /a:/b'), for messages */
   sources: Map<string, string>;
@@ -202,9 +218,70 @@ export const RUN_OPTIONS: RunOption[] = [
   {
     long: 'timeout',
     value: 'SECONDS',
-    help: 'send the command SIGTERM after this long, and exit 124',
+    help: 'wall-clock limit: SIGTERM after this long (SIGKILL --kill-after later), exit 124',
     apply(v, d, text) {
       d.timeoutMs = Math.max(1, Math.round(positive(v, text, 'a number of seconds') * 1000));
+      d.sources.set('timeout', text);
+    },
+  },
+  {
+    long: 'wall-time',
+    value: 'SECONDS',
+    help: "the same as --timeout (isolate's name)",
+    apply(v, d, text) {
+      d.timeoutMs = Math.max(1, Math.round(positive(v, text, 'a number of seconds') * 1000));
+      d.sources.set('timeout', text);
+    },
+  },
+  {
+    long: 'kill-after',
+    value: 'SECONDS',
+    help: 'SIGKILL this long after a limit sent SIGTERM (default 2)',
+    apply(v, d, text) {
+      d.killAfterMs = Math.round(positive(v, text, 'a number of seconds', 0) * 1000);
+      if (d.killAfterMs > 2 ** 31 - 1) throw new UsageError(`${text}: at most ${Math.floor((2 ** 31 - 1) / 1000)} seconds`);
+      d.sources.set('killAfter', text);
+    },
+  },
+  {
+    long: 'cpu-time',
+    value: 'SECONDS',
+    help: 'CPU limit of the whole sandbox (its cgroup with --memory/--pids/--cpus,\nelse the command) plus RLIMIT_CPU per process; SIGKILL, exit 124',
+    apply(v, d, text) {
+      d.cpuTime = positive(v, text, 'a number of seconds of at least 0.001', 0.001);
+      d.sources.set('cpuTime', text);
+    },
+  },
+  {
+    long: 'extra-time',
+    value: 'SECONDS',
+    help: 'CPU allowed past --cpu-time before the kill (the verdict still says cpuTime)',
+    apply(v, d, text) {
+      d.extraTime = positive(v, text, 'a number of seconds', 0);
+      d.sources.set('extraTime', text);
+    },
+  },
+  {
+    long: 'output-limit',
+    value: 'SIZE',
+    help: 'at most SIZE bytes on stdout and on stderr (then piped through nsgroups);\nmore stops the command (SIGTERM, then SIGKILL)',
+    apply(v, d, text) {
+      d.outputLimit = parseByteSize(size(v, text, false), text) as number;
+    },
+  },
+  {
+    long: 'meta',
+    value: 'FILE',
+    help: "write what the run used and its verdict to FILE ('-': stdout, after the\ncommand's output), isolate-style key:value lines",
+    apply(v, d) {
+      d.meta = v;
+    },
+  },
+  {
+    long: 'json',
+    help: 'with --meta: one JSON object instead',
+    apply(_v, d) {
+      d.json = true;
     },
   },
   {
@@ -269,6 +346,48 @@ export const RUN_OPTIONS: RunOption[] = [
     },
   },
   {
+    long: 'cap',
+    value: 'CAP',
+    help: "keep this capability (CAP_NET_BIND_SERVICE, …), or 'all'; repeatable\n(default: none in any set, root inside or not)",
+    apply(v, d, text) {
+      if (v === 'all') d.caps = 'all';
+      else if (d.caps !== 'all') d.caps = [...(d.caps ?? []), v.toUpperCase().startsWith('CAP_') ? v.toUpperCase() : `CAP_${v.toUpperCase()}`];
+      d.sources.set('capabilities', text);
+    },
+  },
+  {
+    long: 'seccomp',
+    value: 'MODE',
+    help: 'default (the system-call filter of docs/seccomp.md) | none',
+    apply(v, d, text) {
+      if (v !== 'default' && v !== 'none') throw new UsageError(`${text}: '${clip(v)}' is not default or none`);
+      d.seccomp = v;
+      d.sources.set('seccomp', text);
+    },
+  },
+  {
+    long: 'rlimit',
+    value: 'NAME=VALUE',
+    help: 'a resource limit (nofile=256, fsize=16M, cpu=2, core=0 by default,\nNAME=unlimited); soft and hard alike; repeatable',
+    apply(v, d, text) {
+      const eq = v.indexOf('=');
+      if (eq <= 0 || eq === v.length - 1) throw new UsageError(`${text}: wants NAME=VALUE`);
+      const value = v.slice(eq + 1);
+      d.rlimits[v.slice(0, eq)] = /^\d+$/.test(value) ? Number(value) : value;
+      d.sources.set(`rlimits.${v.slice(0, eq)}`, text);
+    },
+  },
+  {
+    long: 'keyring',
+    value: 'MODE',
+    help: "new (default: a session keyring of its own) | inherit (the caller's)",
+    apply(v, d, text) {
+      if (v !== 'new' && v !== 'inherit') throw new UsageError(`${text}: '${clip(v)}' is not new or inherit`);
+      d.keyring = v;
+      d.sources.set('keyring', text);
+    },
+  },
+  {
     long: 'help',
     short: 'h',
     help: 'this text',
@@ -281,7 +400,9 @@ export const RUN_OPTIONS: RunOption[] = [
 export const RUN_USAGE = `usage: nsgroups run [OPTIONS] [--] COMMAND [ARGS...]
 
 Runs COMMAND in a new sandbox and exits with its status. By default the sandbox has new user,
-pid, mount, uts, ipc and net namespaces, with loopback up. Options end at COMMAND: what follows
+pid, mount, uts, ipc and net namespaces, with loopback up, and COMMAND holds no capability, runs
+under the default seccomp filter, sees /proc/sys read-only and a few kernel files hidden
+(docs/security.md; --cap, --seccomp relax that). Options end at COMMAND: what follows
 is COMMAND's own (nsgroups run ls -l /); '--' before COMMAND is allowed, and needed only for a
 COMMAND that starts with '-'.
 
@@ -300,12 +421,16 @@ export interface ParsedRun {
   overlay: string[] | null;
   /** --timeout, in ms */
   timeoutMs: number | null;
+  /** --output-limit, bytes per stream */
+  outputLimit: number | null;
+  /** --meta: a file, '-' for stdout; json: as one JSON object */
+  meta: { to: string; json: boolean } | null;
   /** API option path → the argument that set it */
   sources: Map<string, string>;
 }
 
 function emptyDraft(): RunDraft {
-  return { join: [], idRanges: [], mounts: [], env: [], clearEnv: false, overlay: [], readonly: false, noInit: false, help: false, sources: new Map() };
+  return { join: [], idRanges: [], mounts: [], env: [], clearEnv: false, overlay: [], readonly: false, noInit: false, caps: null, rlimits: {}, help: false, json: false, sources: new Map() };
 }
 
 /** Parses the arguments after `run` (pure: what is on the host is checked when the sandbox is made). */
@@ -317,6 +442,8 @@ export function parseRunArgs(argv: readonly string[]): ParsedRun | 'help' {
   if (positionals.length === 0) throw new UsageError('no command given (nsgroups run [OPTIONS] [--] COMMAND [ARGS...])');
   if (d.rootfs !== undefined && d.overlay.length) throw new UsageError('--rootfs and --overlay: choose one');
   if (d.readonly && d.rootfs === undefined && !d.overlay.length) throw new UsageError('--readonly applies to a root: give --rootfs or --overlay');
+  if (d.json && d.meta === undefined) throw new UsageError('--json applies to --meta: give --meta FILE or --meta -');
+  if (d.extraTime !== undefined && d.cpuTime === undefined) throw new UsageError('--extra-time applies to --cpu-time: give --cpu-time too');
   const [command, ...args] = positionals;
 
   let namespaces = d.namespaces ?? DEFAULT_NAMESPACES;
@@ -342,8 +469,17 @@ export function parseRunArgs(argv: readonly string[]): ParsedRun | 'help' {
     options.env = env;
   }
   if (d.noInit) options.init = false;
+  if (d.timeoutMs !== undefined) options.timeout = d.timeoutMs;
+  if (d.killAfterMs !== undefined) options.killAfter = d.killAfterMs;
+  if (d.cpuTime !== undefined) options.cpuTime = d.cpuTime;
+  if (d.extraTime !== undefined) options.extraTime = d.extraTime;
+  if (d.outputLimit !== undefined) options.stdio = ['inherit', 'pipe', 'pipe'];
   if (d.rootfs !== undefined) options.rootfs = d.rootfs;
   if (d.readonly) options.readonly = true;
+  if (d.caps !== null) options.capabilities = d.caps as SpawnOptions['capabilities'];
+  if (d.seccomp !== undefined) options.seccomp = d.seccomp;
+  if (Object.keys(d.rlimits).length) options.rlimits = d.rlimits as SpawnOptions['rlimits'];
+  if (d.keyring !== undefined) options.keyring = d.keyring;
   let limits: CgroupLimits | null = null;
   if (d.memory !== undefined || d.pids !== undefined || d.cpus !== undefined) {
     limits = {};
@@ -351,7 +487,17 @@ export function parseRunArgs(argv: readonly string[]): ParsedRun | 'help' {
     if (d.pids !== undefined) limits.pids = { max: d.pids };
     if (d.cpus !== undefined) limits.cpu = { max: d.cpus };
   }
-  return { command, args, options, limits, overlay: d.overlay.length ? d.overlay : null, timeoutMs: d.timeoutMs ?? null, sources: d.sources };
+  return {
+    command,
+    args,
+    options,
+    limits,
+    overlay: d.overlay.length ? d.overlay : null,
+    timeoutMs: d.timeoutMs ?? null,
+    outputLimit: d.outputLimit ?? null,
+    meta: d.meta === undefined ? null : { to: d.meta, json: d.json },
+    sources: d.sources,
+  };
 }
 
 /** Runs the parsed command; resolves with the exit status. Errors come out in CLI terms. */
@@ -359,8 +505,18 @@ export async function runCommand(parsed: ParsedRun): Promise<number> {
   try {
     return await runMade(parsed);
   } catch (err) {
-    throw err instanceof NsgroupsError ? cliTerms(err, parsed.sources) : err;
+    const e = err instanceof NsgroupsError ? cliTerms(err, parsed.sources) : err;
+    // a run that never started has a verdict too (isolate's XX)
+    if (parsed.meta && e instanceof NsgroupsError && e.code !== 'ERR_INVALID_ARG') {
+      writeMeta(parsed.meta, parsed.meta.json ? formatSetupJson(e.message) : formatSetupMeta(e.message));
+    }
+    throw e;
   }
+}
+
+function writeMeta(meta: { to: string }, text: string): void {
+  if (meta.to === '-') process.stdout.write(text);
+  else fs.writeFileSync(meta.to, text);
 }
 
 async function runMade(parsed: ParsedRun): Promise<number> {
@@ -383,7 +539,11 @@ async function runMade(parsed: ParsedRun): Promise<number> {
         target: path.join(scratch, 'root'),
       });
     }
-    return await runSandbox(parsed.command, parsed.args, options, parsed.timeoutMs);
+    const result = await runSandbox(parsed.command, parsed.args, options, parsed.outputLimit);
+    if (parsed.meta) writeMeta(parsed.meta, parsed.meta.json ? formatJson(result) : formatMeta(result));
+    // timeout(1): 124 once a time limit stopped it, whatever the command then did
+    if (result.status === 'timeout' || result.status === 'cpuTime') return 124;
+    return result.code ?? 128 + (result.signal ? osConstants.signals[result.signal] : 0);
   } finally {
     for (const step of undo.reverse()) await step().catch((err: Error) => console.error(`nsgroups run: cleanup: ${err.message}`));
   }
@@ -404,27 +564,49 @@ async function makeScratch(): Promise<string> {
 
 export { removeScratch };
 
-async function runSandbox(command: string, args: string[], options: SpawnOptions, timeoutMs: number | null): Promise<number> {
-  const p = spawn(command, args, options);
+async function runSandbox(command: string, args: string[], options: SpawnOptions, outputLimit: number | null): Promise<ExitResult> {
+  const p: SandboxProcess = spawn(command, args, options);
   // The sandbox runs in its own session: forward what the terminal sends us.
   const forwarded: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
   const forward = (sig: NodeJS.Signals): void => void p.kill(sig);
   for (const sig of forwarded) process.on(sig, forward);
-  // timeout(1): SIGTERM when the time is up, and 124 whatever the command then does
-  let timedOut = false;
-  const timer =
-    timeoutMs === null
-      ? null
-      : setTimeout(() => {
-          timedOut = true;
-          p.kill('SIGTERM');
-        }, timeoutMs);
   try {
-    const { code, signal } = await p.exited;
-    if (timedOut) return 124;
-    return code ?? 128 + (signal ? osConstants.signals[signal as NodeJS.Signals] : 0);
+    const closed = new Promise<void>((resolve, reject) => {
+      p.once('close', () => resolve());
+      p.once('error', reject);
+    });
+    closed.catch(() => {}); // a failure to start rejects `exited` too: that one is thrown
+    if (outputLimit !== null) {
+      relay(p.stdout!, process.stdout, outputLimit, () => p._stop('output'));
+      relay(p.stderr!, process.stderr, outputLimit, () => p._stop('output'));
+    }
+    const result = await p.exited;
+    await closed; // all its output is through before the meta
+    return result;
   } finally {
-    if (timer) clearTimeout(timer);
     for (const sig of forwarded) process.off(sig, forward);
   }
+}
+
+/** Copies `from` to `to` (with backpressure) up to `limit` bytes; past them `onOver`, once, and the rest is dropped. */
+function relay(from: Readable, to: Writable, limit: number, onOver: () => void): void {
+  let sent = 0;
+  let over = false;
+  from.on('data', (chunk: Buffer) => {
+    if (over) return;
+    const room = limit - sent;
+    if (chunk.length > room) {
+      over = true;
+      if (room > 0) to.write(chunk.subarray(0, room));
+      sent = limit;
+      from.resume();
+      onOver();
+      return;
+    }
+    sent += chunk.length;
+    if (!to.write(chunk)) {
+      from.pause();
+      to.once('drain', () => from.resume());
+    }
+  });
 }

@@ -23,6 +23,10 @@ const FLAGS: Record<string, string> = {
   memory: '--memory',
   pids: '--pids',
   cpu: '--cpus',
+  capabilities: '--cap',
+  seccomp: '--seccomp',
+  rlimits: '--rlimit',
+  keyring: '--keyring',
 };
 
 function flagOf(name: string): string | undefined {

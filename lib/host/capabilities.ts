@@ -48,6 +48,12 @@ export interface HostCapabilities {
   clone3: Feature;
   pidfd: Feature;
   timeNamespaces: Feature;
+  /** a sandbox's command runs under the default seccomp filter (SECCOMP_MODE_FILTER) */
+  seccomp: Feature;
+  /** a sandbox's command holds no capability, with no_new_privs */
+  leastPrivilege: Feature;
+  /** Landlock (nsgroups does not use it yet: reported for what the host could do) */
+  landlock: Feature;
   /** recursive read-only binds (mount_setattr, Linux 5.12) */
   mountSetattr: Feature;
   /** the native addon loads: every feature probed by a spawn needs it */
@@ -174,6 +180,16 @@ async function probeCloneIntoCgroup(): Promise<Feature> {
  * Does the native addon load? The one place that asks (doctor reports a missing addon instead of
  * failing): point it at lib/native's own answer once that exists.
  */
+/** landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION): the ABI version, or why not. */
+function probeLandlock(): Feature {
+  const r = native().probeLandlock();
+  if (r > 0) return { supported: true, reason: `ABI version ${r}; nsgroups does not apply Landlock rules yet` };
+  return {
+    supported: false,
+    reason: `landlock_create_ruleset answers ${errnoName(r)}: ${r === -38 ? 'a kernel older than 5.13, or one without CONFIG_SECURITY_LANDLOCK' : 'Landlock is off (boot with lsm=...,landlock)'}`,
+  };
+}
+
 /** Whether the native addon loaded, and which file (or why not: the platform and libc looked for). */
 export function probeAddon(): Feature {
   const status = addonStatus();
@@ -206,7 +222,9 @@ export async function capabilities(): Promise<HostCapabilities> {
       `mount -t overlay overlay -o lowerdir=l,upperdir=u,workdir=w${userxattr ? ',userxattr' : ''} m && rm m/f && test ! -e l/f -o -e l/f`;
     const tmpfs = { type: 'tmpfs' as const, target: scratch };
     const layout = await cgroupCapabilities();
-    const [cgroup, cloneIntoCgroup, caller, clone, overlayHere, overlayUserns, time, setattr, limits] = await Promise.all([
+    // what the command of a default sandbox sees of itself (the kernel's words, /proc/self/status)
+    const status = (field: string, value: string): string => `test "$(grep '^${field}:' /proc/self/status | cut -f2)" = ${value} || { grep '^${field}:' /proc/self/status >&2; exit 1; }`;
+    const [cgroup, cloneIntoCgroup, caller, clone, overlayHere, overlayUserns, time, setattr, limits, seccomp, leastPrivilege] = await Promise.all([
       layout,
       ifAddon(probeCloneIntoCgroup),
       ifAddon(() => probeSpawn({ namespaces: ['user'], stdio: 'ignore' })),
@@ -219,6 +237,8 @@ export async function capabilities(): Promise<HostCapabilities> {
         probeSpawn({ namespaces: ns('mount'), mounts: [{ type: 'bind', source: scratch, target: scratch, readonly: true, recursive: true }], stdio: 'ignore' }),
       ),
       probeLimits(layout.mode === 'v2'),
+      ifAddon(() => probe(status('Seccomp', '2'), { namespaces: ns('mount') })),
+      ifAddon(() => probe(`${status('CapEff', '0000000000000000')} && ${status('CapBnd', '0000000000000000')} && ${status('NoNewPrivs', '1')}`, { namespaces: ns('mount') })),
     ]);
     const unprivileged: Feature = root || !addon.supported
       ? { supported: decision.allowed, reason: decision.reason ?? `decided from the sysctls (${root ? 'the caller is root' : 'not probed: no addon'})` }
@@ -233,6 +253,9 @@ export async function capabilities(): Promise<HostCapabilities> {
       clone3: addon.supported ? probeClone3() : notProbed,
       pidfd: clone.supported ? { supported: true, reason: 'every spawn uses CLONE_PIDFD' } : clone,
       timeNamespaces: time,
+      seccomp,
+      leastPrivilege,
+      landlock: addon.supported ? probeLandlock() : notProbed,
       mountSetattr: setattr,
       addon,
       limits,

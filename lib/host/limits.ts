@@ -87,7 +87,8 @@ export async function probeLimits(v2: boolean): Promise<Record<LimitName, Featur
   const out = {} as Record<LimitName, Feature>;
   let cg: Cgroup;
   try {
-    cg = await Cgroup.create(`probe-${process.pid}-limits-${Date.now()}`);
+    // every controller a limit may need (a cgroup gets a v1 directory only for those asked for)
+    cg = await Cgroup.create(`probe-${process.pid}-limits-${Date.now()}`, { controllers: ['memory', 'pids', 'cpu', 'cpuacct', 'cpuset', 'io'] });
   } catch (err) {
     const f: Feature = { supported: false, reason: noCgroupReason(err), fix: NO_BASE_FIX };
     for (const name of LIMIT_NAMES) out[name] = f;

@@ -3,6 +3,7 @@
 // shared by host mounts and the mounts spawn({ rootfs }) makes inside a sandbox.
 import * as path from 'node:path';
 import { invalidArg } from '../errors';
+import { parseByteSize } from '../util/units';
 import { checkArray, checkBoolean, checkKeys, checkObject, checkOneOf, checkString } from '../util/validate';
 
 /** overlayfs' redirect_dir= modes (Documentation/filesystems/overlayfs.rst, "Renaming directories"). */
@@ -30,6 +31,13 @@ export interface OverlayMountOptions {
   redirectDir?: boolean | RedirectDirMode;
   /** copy up only the metadata of a file whose attributes change (implies redirectDir 'on') */
   metacopy?: boolean;
+  /**
+   * A throw-away writable layer: upper and work on a tmpfs of their own, made inside the
+   * sandbox that uses this overlay as its rootfs and gone with it (nothing is written on the
+   * host; nothing to clean up). `{ size: '64M' }` caps what the sandbox may write (default: the
+   * kernel's, half the memory). Instead of upper and work; only for spawn's rootfs.
+   */
+  tmpfs?: boolean | { size?: number | string };
 }
 
 export interface ResolvedOverlay {
@@ -42,6 +50,8 @@ export interface ResolvedOverlay {
   volatile: boolean;
   redirectDir: RedirectDirMode | undefined;
   metacopy: boolean | undefined;
+  /** a throw-away upper on a tmpfs (its size in bytes, or null for the kernel's), or null */
+  tmpfs: { size: number | null } | null;
 }
 
 export const OVERLAY_OPTION_KEYS = [
@@ -54,6 +64,7 @@ export const OVERLAY_OPTION_KEYS = [
   'volatile',
   'redirectDir',
   'metacopy',
+  'tmpfs',
 ] as const;
 
 const NOTES: Record<string, string> = {
@@ -117,6 +128,17 @@ export function layerNames(o: Pick<ResolvedOverlay, 'lower' | 'upper' | 'work' |
   return named;
 }
 
+function resolveTmpfs(value: unknown): ResolvedOverlay['tmpfs'] {
+  if (value === undefined || value === false) return null;
+  if (value === true) return { size: null };
+  const o = checkObject(value, 'OverlayMount options.tmpfs');
+  checkKeys(o, ['size'], 'OverlayMount options.tmpfs');
+  if (o.size === undefined) return { size: null };
+  const size = parseByteSize(o.size, 'OverlayMount options.tmpfs.size');
+  if (size === 'max') throw invalidArg("OverlayMount options.tmpfs.size: a tmpfs needs a size ('64M'); leave it out for the kernel's default");
+  return { size };
+}
+
 export function resolveOverlayOptions(options: unknown): ResolvedOverlay {
   const o = checkObject(options, 'OverlayMount options');
   checkKeys(o, OVERLAY_OPTION_KEYS, 'OverlayMount options', NOTES);
@@ -128,6 +150,11 @@ export function resolveOverlayOptions(options: unknown): ResolvedOverlay {
     throw invalidArg(`OverlayMount options.lower has ${lowerList.length} layers; overlayfs stacks at most ${MAX_LOWER_LAYERS}`);
   }
   const lower = lowerList.map((l, i) => checkPath(l, `OverlayMount options.lower[${i}]`));
+  const tmpfs = resolveTmpfs(o.tmpfs);
+  if (tmpfs && (o.upper !== undefined || o.work !== undefined)) {
+    throw invalidArg('OverlayMount options: tmpfs gives the overlay a throw-away upper and work of its own: leave upper and work out, or tmpfs');
+  }
+  if (tmpfs && o.readonly === true) throw invalidArg('OverlayMount options: tmpfs makes a writable layer; readonly: true wants none');
   const upper = o.upper === undefined ? undefined : checkPath(o.upper, 'OverlayMount options.upper');
   const work = o.work === undefined ? undefined : checkPath(o.work, 'OverlayMount options.work');
   const target = o.target === undefined ? undefined : checkPath(o.target, 'OverlayMount options.target');
@@ -137,11 +164,11 @@ export function resolveOverlayOptions(options: unknown): ResolvedOverlay {
         'give both for a writable overlay, or neither for a read-only one',
     );
   }
-  const readonly = o.readonly === undefined ? upper === undefined : checkBoolean(o.readonly, 'OverlayMount options.readonly');
-  if (!readonly && upper === undefined) {
+  const readonly = o.readonly === undefined ? upper === undefined && !tmpfs : checkBoolean(o.readonly, 'OverlayMount options.readonly');
+  if (!readonly && upper === undefined && !tmpfs) {
     throw invalidArg('OverlayMount options: readonly: false needs an upper layer (give upper and work)');
   }
-  if (upper === undefined && lower.length < 2) {
+  if (upper === undefined && !tmpfs && lower.length < 2) {
     throw invalidArg(
       'OverlayMount options: a read-only overlay (no upper) needs at least 2 lower layers ' +
         "(overlayfs: 'at least 2 lowerdir are needed while upperdir nonexistent'); for a read-only view " +
@@ -161,7 +188,7 @@ export function resolveOverlayOptions(options: unknown): ResolvedOverlay {
     redirectDir = checkOneOf(o.redirectDir, ['on', 'follow', 'nofollow', 'off'] as const, 'OverlayMount options.redirectDir');
   }
   const metacopy = o.metacopy === undefined ? undefined : checkBoolean(o.metacopy, 'OverlayMount options.metacopy');
-  const resolved: ResolvedOverlay = { lower, upper, work, target, readonly, userxattr, volatile, redirectDir, metacopy };
+  const resolved: ResolvedOverlay = { lower, upper, work, target, readonly, userxattr, volatile, redirectDir, metacopy, tmpfs };
   checkFeatureCombination(resolved, userxattr);
   return resolved;
 }

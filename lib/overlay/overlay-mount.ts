@@ -71,6 +71,10 @@ export class OverlayMount {
   get target(): string | undefined {
     return this.#o.target;
   }
+  /** The throw-away upper's tmpfs ({ size } in bytes, null for the kernel's default), or null. */
+  get tmpfs(): { size: number | null } | null {
+    return this.#o.tmpfs ? { ...this.#o.tmpfs } : null;
+  }
   /** Mounted read-only (always so without an upper layer). */
   get readonly(): boolean {
     return this.#o.readonly;
@@ -88,6 +92,9 @@ export class OverlayMount {
     if (this.#sandboxUses > 0) throw busy('the overlay is in use by a sandbox (spawn rootfs); mount it once that has exited');
     if (o.target === undefined) {
       throw invalidArg("OverlayMount.mount(): no target; give { target: '/path/to/merged' } to mount on the host");
+    }
+    if (o.tmpfs) {
+      throw invalidArg('OverlayMount.mount(): a tmpfs upper is made inside the sandbox that uses the overlay as its rootfs; to mount it on the host, give upper and work');
     }
     const data = renderMountData(o, { userxattr: o.userxattr });
     checkParameters(o);
@@ -213,6 +220,7 @@ export class OverlayMount {
       }
     }
     const { upper, lower } = this.#o;
+    if (this.#o.tmpfs) throw invalidArg('OverlayMount.changes(): a tmpfs upper is thrown away with its sandbox; give upper and work to keep (and list) what it wrote');
     if (upper === undefined) return [];
     const prefix = await this.#markerPrefix();
     return diffOverlay({ merged: new LayerStack([upper, ...lower], prefix), below: new LayerStack(lower, prefix), ignore });
@@ -229,6 +237,7 @@ export class OverlayMount {
     const opts = checkObject(options, 'OverlayMount.commit() options');
     checkKeys(opts, ['userxattr'], 'OverlayMount.commit() options');
     const userxattr = opts.userxattr === undefined ? undefined : checkBoolean(opts.userxattr, 'OverlayMount.commit() options.userxattr');
+    if (this.#o.tmpfs) throw invalidArg('OverlayMount.commit(): a tmpfs upper is thrown away with its sandbox; give upper and work to commit what it wrote');
     if (upper === undefined) throw invalidArg('OverlayMount.commit(): a read-only overlay has no upper dir to commit');
     if (this.#mount || this.#pending) throw busy('commit() copies the upper dir, which the mounted overlay may be writing: unmount() first');
     if (this.#sandboxUses > 0) throw busy('commit() copies the upper dir, which a sandbox using this overlay may be writing: wait for it to exit');

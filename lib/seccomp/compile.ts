@@ -48,9 +48,19 @@ export interface CompiledSeccomp {
 }
 
 /** The filter and flags for `arch` (default: this process's architecture). A raw filter passes as it is. */
+// A profile object compiles to the same program every time: the shared default (and a profile
+// reused across spawns) is compiled once per architecture. Callers never mutate the result.
+const compiled = new WeakMap<ResolvedSeccomp, Map<SeccompArch, CompiledSeccomp>>();
+
 export function compileSeccomp(r: ResolvedSeccomp, arch: SeccompArch = hostSeccompArch()): CompiledSeccomp {
-  if (r.kind === 'raw') return { filter: Buffer.from(r.filter), flags: 0 };
-  return { filter: encode(profileProgram(r, arch)), flags: r.log ? SECCOMP_FILTER_FLAG_LOG : 0 };
+  let byArch = compiled.get(r);
+  if (!byArch) compiled.set(r, (byArch = new Map()));
+  let out = byArch.get(arch);
+  if (!out) {
+    out = r.kind === 'raw' ? { filter: Buffer.from(r.filter), flags: 0 } : { filter: encode(profileProgram(r, arch)), flags: r.log ? SECCOMP_FILTER_FLAG_LOG : 0 };
+    byArch.set(arch, out);
+  }
+  return out;
 }
 
 interface Entry {

@@ -12,3 +12,19 @@ export type { DenyEntry, SyscallRule } from './profile';
 export { hostSeccompArch, syscallNumber, syscallName, KNOWN_SYSCALLS, AUDIT_ARCH, SECCOMP_ARCHES } from './arch';
 export type { SeccompArch } from './arch';
 export { SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_LOG, SOCK_FILTER_SIZE } from './bpf';
+
+import { compileSeccomp as compileResolved, type CompiledSeccomp as Compiled } from './compile';
+import { resolveSeccomp as resolveOption, type SeccompOption as Option } from './options';
+import type { SeccompArch as Arch } from './arch';
+
+/**
+ * The filter a sandbox with `seccomp: option` gets, as the kernel will run it: the bytes of the
+ * struct sock_filter array and the seccomp(2) flags (null for 'none'). For audits, tests and
+ * tools that install the same filter elsewhere; describeSeccompFilter() prints it.
+ * @throws NsgroupsError ERR_INVALID_ARG for an option spawn would refuse
+ * @example const { filter } = seccompFilter('default')!; console.log(describeSeccompFilter(filter));
+ */
+export function seccompFilter(option: Option = 'default', arch?: Arch): Compiled | null {
+  const resolved = resolveOption(option);
+  return resolved ? compileResolved(resolved, arch) : null;
+}

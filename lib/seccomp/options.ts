@@ -58,8 +58,11 @@ export function defaultProfile(): SeccompProfile {
  * decides where undefined should mean 'none' instead (a spawn without a sandbox, whose setuid
  * programs must keep working: a filter needs no_new_privs).
  */
+let sharedDefault: SeccompProfile | undefined;
+
 export function resolveSeccomp(value: unknown, what = 'options.seccomp'): ResolvedSeccomp | null {
-  if (value === undefined || value === 'default') return defaultProfile();
+  // one frozen default for every spawn: compile.ts compiles each profile object once
+  if (value === undefined || value === 'default') return (sharedDefault ??= deepFreeze(defaultProfile()));
   if (value === 'none') return null;
   if (value instanceof Uint8Array) return resolveRaw(value, what);
   if (typeof value === 'string') {
@@ -134,3 +137,11 @@ function resolveRaw(value: Uint8Array, what: string): SeccompRawFilter {
   return { kind: 'raw', filter: Buffer.from(value) };
 }
 
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

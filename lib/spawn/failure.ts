@@ -9,6 +9,8 @@ export interface ChildFailure {
   step: number;
   errno: number; // positive, as the child reports it
   index: number;
+  /** the entry of an op's list that failed (maskedPaths, readonlyPaths, /dev), or -1 */
+  item: number;
 }
 
 function hintFor(stepName: string, err: string, spec: ResolvedSpawn): string | undefined {
@@ -47,6 +49,10 @@ function hintFor(stepName: string, err: string, spec: ResolvedSpawn): string | u
         return 'the file is not executable (or a directory, or on a noexec mount)';
       case 'setns':
         return 'joining a namespace needs CAP_SYS_ADMIN in the user namespace that owns it';
+      case 'unshare':
+        return userns
+          ? 'the kernel refused a namespace inside the new user namespace (a limit in /proc/sys/user/max_*_namespaces, or a seccomp filter)'
+          : `creating namespaces (${[...spec.namespaces].join(', ')}) needs root (CAP_SYS_ADMIN); add 'user' to namespaces to run rootless`;
       default:
         return undefined;
     }
@@ -88,7 +94,9 @@ function rootfsLayoutError(f: ChildFailure, stepName: string, op: PlannedOp | un
 
 export function childFailureError(f: ChildFailure, spec: ResolvedSpawn, ops: PlannedOp[]): NsgroupsError {
   const step = native().steps[f.step] ?? { name: `step ${f.step}`, syscall: 'unknown' };
-  const op = f.index >= 0 && f.index < ops.length ? ops[f.index] : undefined;
+  const listed = f.index >= 0 && f.index < ops.length ? ops[f.index] : undefined;
+  // an op over a list failed on one entry: the error names that entry's path
+  const op = listed?.items && f.item >= 0 && f.item < listed.items.length ? { ...listed, path: listed.items[f.item], describe: `${listed.describe}: '${listed.items[f.item]}'` } : listed;
   const layout = rootfsLayoutError(f, step.name, op);
   if (layout) return layout;
   let what: string;

@@ -129,6 +129,10 @@ export function resolveMounts(value: unknown, underRootfs: boolean): ResolvedMou
       if (ov.mounted) {
         throw new NsgroupsError('ERR_BUSY', `${what}.overlay is mounted on the host (at ${ov.target}): bind its target instead, or unmount it first`);
       }
+      if (ov.tmpfs) {
+        // a tmpfs upper is made on the root before the overlay covers it (rootfs.ts): a mount has no such place
+        throw new NsgroupsError('ERR_INVALID_ARG', `${what}.overlay has a tmpfs upper, which only an overlay used as rootfs can have: give it upper and work`);
+      }
       for (const dir of [...ov.lower, ...(ov.upper ? [ov.upper] : []), ...(ov.work ? [ov.work] : [])]) {
         if (kindOf(dir, `${what}.overlay layer`) !== 'dir') throw new NsgroupsError('ERR_INVALID_ARG', `${what}.overlay layer '${dir}' is not a directory`);
       }

@@ -27,9 +27,11 @@ export interface PlannedOp extends NativeOp {
   path?: string;
   /** a mount point the library makes in a rootfs (/proc, /dev, /tmp, /sys): symlinks refused */
   library?: boolean;
+  /** an op over a list (data): the path each entry concerns, for a failure that names its entry */
+  items?: string[];
 }
 
-type OpFields = Partial<NativeOp> & Pick<NativeOp, 'kind'> & Pick<PlannedOp, 'describe' | 'path' | 'library'>;
+type OpFields = Partial<NativeOp> & Pick<NativeOp, 'kind'> & Pick<PlannedOp, 'describe' | 'path' | 'library' | 'items'>;
 
 /** An op with every field of the schema: what is not said is null, 0 or false. */
 export function op(fields: OpFields): PlannedOp {
@@ -79,11 +81,16 @@ export function userMountOps(m: ResolvedMount, k: Ops, inRoot: boolean): Planned
 
 /**
  * The kernel paths the command must not read (masked) or change (read-only), after /proc and
- * /sys are in place: inside the rootfs, or in the sandbox's view of the host's filesystem.
+ * /sys are in place: inside the rootfs, or in the sandbox's view of the host's filesystem. One
+ * op per list (its paths newline-separated in data): the child walks it.
  */
 export function maskOps(spec: Pick<ResolvedSpawn, 'maskedPaths' | 'readonlyPaths'>, k: Ops, inRoot: boolean): PlannedOp[] {
-  return [
-    ...spec.maskedPaths.map((p) => op({ kind: k.mask, source: '/dev/null', target: p, inRoot, describe: `hide '${p}' (maskedPaths)`, path: p })),
-    ...spec.readonlyPaths.map((p) => op({ kind: k.readonly, target: p, inRoot, describe: `make '${p}' read-only (readonlyPaths)`, path: p })),
-  ];
+  const ops: PlannedOp[] = [];
+  if (spec.maskedPaths.length) {
+    ops.push(op({ kind: k.mask, source: '/dev/null', data: spec.maskedPaths.join('\n'), inRoot, describe: 'hide the masked paths (maskedPaths)', items: spec.maskedPaths }));
+  }
+  if (spec.readonlyPaths.length) {
+    ops.push(op({ kind: k.readonly, data: spec.readonlyPaths.join('\n'), inRoot, describe: 'make the read-only paths read-only (readonlyPaths)', items: spec.readonlyPaths }));
+  }
+  return ops;
 }

@@ -3,6 +3,7 @@
 // last, once everything else is known to be valid.
 import { constants as osConstants } from 'node:os';
 import * as path from 'node:path';
+import type { Stream } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { invalidArg } from '../errors';
 import {
@@ -42,8 +43,12 @@ import {
 export { NAMESPACE_TYPES, type NamespaceType };
 
 export type StdioName = 'pipe' | 'inherit' | 'ignore';
-/** 'pipe' | 'inherit' | 'ignore', a file descriptor, or a stream that has one (process.stdout, a net.Socket…). */
-export type StdioEntry = StdioName | number | { fd: number } | { _handle?: { fd?: number } } | null | undefined;
+/**
+ * 'pipe' | 'inherit' | 'ignore', a file descriptor, or a stream that has one (process.stdin, a
+ * net.Socket, another sandbox's or a child_process's stdout: child_process takes any Stream, and
+ * so does this type; one without a descriptor is ERR_INVALID_ARG).
+ */
+export type StdioEntry = StdioName | number | { fd: number } | Stream | { _handle?: { fd?: number } } | null | undefined;
 
 export interface UserOption {
   /** uid inside the sandbox (default 0 in a new or joined user namespace) */
@@ -112,6 +117,19 @@ export interface SpawnOptions {
   /** the signal for timeout and abort (default 'SIGTERM') */
   killSignal?: NodeJS.Signals | number;
   /**
+   * ms after killSignal (timeout, abort, maxBuffer) to send SIGKILL, as `timeout --kill-after`;
+   * default 2000; false: never
+   */
+  killAfter?: number | false;
+  /**
+   * seconds of CPU for the whole sandbox: the cgroup's CPU usage watched by the parent (without a
+   * cgroup, the command's own with the children it waited for), plus RLIMIT_CPU per process.
+   * Over cpuTime + extraTime the command gets SIGKILL; over cpuTime the verdict is 'cpuTime'.
+   */
+  cpuTime?: number;
+  /** seconds of CPU allowed beyond cpuTime before the kill (isolate's --extra-time); default 0 */
+  extraTime?: number;
+  /**
    * capabilities the command keeps, in every set (capabilities(7) names); default in a sandbox:
    * none, root inside or not; 'all' keeps what it would have. Without a sandbox the caller's.
    */
@@ -153,6 +171,9 @@ export const SPAWN_OPTION_KEYS = [
   'timeout',
   'signal',
   'killSignal',
+  'killAfter',
+  'cpuTime',
+  'extraTime',
   'capabilities',
   'seccomp',
   'maskedPaths',
@@ -172,13 +193,15 @@ const UNSUPPORTED_NOTES: Record<string, string> = {
   serialization: 'there is no IPC channel; use stdio pipes',
 };
 
-export type ResolvedStdio = { kind: 'pipe'; childReads: boolean } | { kind: 'fd'; fd: number } | { kind: 'null' };
+/** 'fd' from a stream: `shared` is the stream, which the parent stops reading once the child has it. */
+export type ResolvedStdio = { kind: 'pipe'; childReads: boolean } | { kind: 'fd'; fd: number; shared?: object } | { kind: 'null' };
 
 export interface ResolvedSpawn {
   file: string;
   args: string[];
   argv: string[];
-  envp: string[];
+  /** null: the caller's own environment, as it is at spawn */
+  envp: string[] | null;
   /** PATH walk candidates, resolved by the child in the sandbox's view */
   candidates: string[];
   cwd: string | null;
@@ -205,6 +228,10 @@ export interface ResolvedSpawn {
   timeout: number | null;
   signal: AbortSignal | null;
   killSignal: NodeJS.Signals | number;
+  /** ms from killSignal to SIGKILL, or null: never */
+  killAfter: number | null;
+  /** the cpuTime limit and the kill threshold (cpuTime + extraTime), ms; null: none */
+  cpuTime: { limitMs: number; killMs: number } | null;
   /** the capabilities kept (a mask), or null to leave the caller's as they are */
   keepCapabilities: number | null;
   seccomp: ResolvedSeccomp | null;
@@ -238,15 +265,18 @@ function resolveStdio(value: unknown): ResolvedStdio[] {
     if (typeof entry === 'object') {
       const obj = entry as { fd?: unknown; _handle?: { fd?: unknown } };
       const fd = typeof obj.fd === 'number' ? obj.fd : obj._handle?.fd;
-      if (typeof fd === 'number' && fd >= 0) return { kind: 'fd', fd };
+      if (typeof fd === 'number' && fd >= 0) return { kind: 'fd', fd, shared: entry as object };
       throw invalidArg(`${what}: a stream must have an underlying file descriptor (an fs or net stream that is open)`);
     }
     throw invalidArg(`${what} must be 'pipe', 'inherit', 'ignore', a file descriptor or a stream`);
   });
 }
 
-function resolveEnv(value: unknown): { envp: string[]; pathVar: string } {
-  const env = value === undefined ? process.env : checkObject(value, 'options.env');
+/** envp null: the caller's environment as it is when the child is made (the addon copies it). */
+function resolveEnv(value: unknown): { envp: string[] | null; pathVar: string } {
+  // process.env is the C environment behind a slow accessor: not copied key by key here
+  if (value === undefined) return { envp: null, pathVar: process.env.PATH ?? DEFAULT_PATH };
+  const env = checkObject(value, 'options.env');
   const envp: string[] = [];
   for (const [key, v] of Object.entries(env)) {
     if (v === undefined) continue;
@@ -338,6 +368,8 @@ export function resolveSpawn(command: unknown, args: unknown, options: unknown):
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalidArg('options.signal must be an AbortSignal');
   const killSignal = o.killSignal === undefined ? 'SIGTERM' : (o.killSignal as NodeJS.Signals | number);
   checkSignal(killSignal, 'options.killSignal');
+  const killAfter = o.killAfter === false ? null : o.killAfter === undefined ? DEFAULT_KILL_AFTER_MS : checkInteger(o.killAfter, 'options.killAfter', 0, 2 ** 31 - 1);
+  const cpuTime = resolveCpuTime(o.cpuTime, o.extraTime);
   if (timeOffsets && !namespaces.has('time')) {
     throw invalidArg("options.timeOffsets needs a new time namespace: add 'time' to namespaces");
   }
@@ -427,7 +459,13 @@ export function resolveSpawn(command: unknown, args: unknown, options: unknown):
         );
       }
     }
-    const rlimits = resolveRlimits(o.rlimits, sandboxed ? { core: 0 } : {});
+    // RLIMIT_CPU caps every process on its own, also while the parent cannot look (setrlimit(2):
+    // SIGXCPU at the soft limit, SIGKILL at the hard one); rlimits.cpu, when given, wins
+    const cpuRlimit = cpuTime ? Math.ceil(cpuTime.killMs / 1000) : null;
+    const rlimits = resolveRlimits(o.rlimits, {
+      ...(sandboxed ? { core: 0 } : {}),
+      ...(cpuRlimit !== null ? { cpu: { soft: cpuRlimit, hard: cpuRlimit + 1 } } : {}),
+    });
     const newKeyring = resolveKeyring(o.keyring, sandboxed);
 
     return {
@@ -455,6 +493,8 @@ export function resolveSpawn(command: unknown, args: unknown, options: unknown):
       timeout,
       signal: (o.signal as AbortSignal | undefined) ?? null,
       killSignal,
+      killAfter,
+      cpuTime,
       keepCapabilities,
       seccomp,
       maskedPaths,
@@ -466,6 +506,20 @@ export function resolveSpawn(command: unknown, args: unknown, options: unknown):
     closeJoins(joins);
     throw err;
   }
+}
+
+/** `timeout --kill-after`'s role: a command that ignores killSignal outlives it by this much at most. */
+export const DEFAULT_KILL_AFTER_MS = 2000;
+
+function resolveCpuTime(cpuTime: unknown, extraTime: unknown): ResolvedSpawn['cpuTime'] {
+  if (cpuTime === undefined) {
+    if (extraTime !== undefined) throw invalidArg('options.extraTime is the grace after options.cpuTime: give cpuTime too');
+    return null;
+  }
+  // RLIMIT_CPU counts whole seconds; a year is more than any run
+  const limit = checkNumber(cpuTime, 'options.cpuTime', 0.001, 31_536_000);
+  const extra = extraTime === undefined ? 0 : checkNumber(extraTime, 'options.extraTime', 0, 31_536_000);
+  return { limitMs: limit * 1000, killMs: (limit + extra) * 1000 };
 }
 
 function checkSignal(signal: unknown, what: string): void {

@@ -63,17 +63,20 @@ export function buildPlan(spec: ResolvedSpawn): BuiltPlan {
   };
   // Joins come before new namespaces (after CLONE_NEWUSER, joining a host-owned namespace is
   // EPERM), so with joins everything new is unshared in the child, the user namespace first.
+  // Without joins only a new user namespace is made at clone (the parent writes its maps before
+  // the child goes on); the others are unshared by the child: making a net namespace takes the
+  // kernel half a millisecond, which clone would spend on the JS thread.
   // A time namespace is always unshared late: a process born in one has frozen offsets.
   // A cgroup namespace is rooted where its creator is when it is made: when the parent moves the
   // child into v1 cgroups after clone, the child makes it after that move (DESIGN.md).
-  // A pid namespace with an init, or one joined, is entered by forking: the first child makes
-  // it (unshare) and forks the init and the command's process into it as our own children.
+  // A new or joined pid namespace is entered by forking: the first child makes it (unshare) and
+  // forks the init and the command's process into it as our own children.
   const placement = spec.cgroup?._placement() ?? null;
-  const lateCgroupns = !joining && ns.has('cgroup') && (placement?.v1ProcsFiles.length ?? 0) > 0;
+  const lateCgroupns = ns.has('cgroup') && (joining || (placement?.v1ProcsFiles.length ?? 0) > 0);
   const withInit = ns.has('pid') && spec.init;
-  const forkIntoPidns = withInit || (joining && (ns.has('pid') || joinedTypes.has('pid')));
-  const atClone = joining ? [] : [...ns].filter((t) => t !== 'time' && !(t === 'cgroup' && lateCgroupns) && !(t === 'pid' && forkIntoPidns));
-  const unshared = joining ? [...ns].filter((t) => t !== 'time' && t !== 'user') : forkIntoPidns ? ['pid' as const] : [];
+  const forkIntoPidns = ns.has('pid') || joinedTypes.has('pid');
+  const atClone = !joining && ns.has('user') ? ['user' as const] : [];
+  const unshared = [...ns].filter((t) => t !== 'time' && t !== 'user' && !(t === 'cgroup' && lateCgroupns));
   // With ranges that leave the caller's own ids unmapped (0 -> 100000 as root), the child would
   // own nothing in a filesystem mounted in the namespace (EOVERFLOW): it becomes root inside
   // (or the user) before the first such mount.
@@ -120,11 +123,12 @@ export function buildPlan(spec: ResolvedSpawn): BuiltPlan {
     earlyIds,
     earlyUid,
     earlyGid,
-    ops: ops.map(({ describe: _d, path: _p, library: _l, ...o }) => o),
+    ops: ops.map(({ describe: _d, path: _p, library: _l, items: _i, ...o }) => o),
     cwd: spec.cwd,
     candidates: spec.candidates,
     argv: spec.argv,
-    envp: spec.envp,
+    inheritEnv: spec.envp === null,
+    envp: spec.envp ?? [],
     setGroups: groups !== null,
     groups: groups ?? [],
     setIds: user !== null,

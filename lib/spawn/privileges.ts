@@ -114,10 +114,10 @@ export function resolveRlimits(value: unknown, defaults: RlimitsOption): Resolve
   });
 }
 
-/** runc's defaults (libcontainer/specconv): kernel files a sandbox has no business reading. */
+/** runc's and Docker's defaults: kernel files a sandbox has no business reading. */
 export const DEFAULT_MASKED_PATHS = [
   '/proc/acpi', '/proc/asound', '/proc/interrupts', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
-  '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware', '/sys/devices/virtual/powercap',
+  '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware', '/sys/devices/virtual/powercap', '/sys/devices/virtual/tpm',
 ] as const;
 
 /** runc's defaults: kernel files a sandbox may read but never change. */
@@ -130,6 +130,7 @@ export function resolvePathList(value: unknown, fallback: readonly string[], wha
     if (!path.isAbsolute(p)) throw invalidArg(`${what}[${i}] must be an absolute path inside the sandbox, got '${p}'`);
     const normal = path.posix.normalize(p);
     if (normal === '/') throw invalidArg(`${what}[${i}] is the root itself`);
+    if (normal.includes('\n')) throw invalidArg(`${what}[${i}] must not contain a newline`);
     return normal;
   });
 }

@@ -18,11 +18,20 @@ import { closeJoins } from './joins';
 import { type ResolvedSpawn } from './options';
 import { buildPlan, type BuiltPlan, type PlannedOp } from './plan';
 import { LIBRARY_MOUNTPOINTS } from './rootfs';
+import { CgroupMeter, decideStatus, processCpuUsec, usageOf, type NativeRusage, type RunStatus, type StopReason, type Usage } from './usage';
 
 export interface ExitInfo {
   code: number | null;
   signal: NodeJS.Signals | null;
 }
+
+/** What `exited` resolves with: the command's own status, what the run used, and the verdict. */
+export interface ExitResult extends ExitInfo {
+  usage: Usage;
+  status: Exclude<RunStatus, 'setup'>;
+}
+
+const SIGKILL = osConstants.signals.SIGKILL;
 
 const signalNames = new Map<number, NodeJS.Signals>(
   Object.entries(osConstants.signals).map(([name, num]) => [num, name as NodeJS.Signals]),
@@ -72,24 +81,31 @@ export class SandboxProcess extends EventEmitter {
   #requestsDone = new Set<number>();
   #exit: ExitInfo | null = null;
   #closesNeeded = 1; // the exit, plus each readable stdio stream
-  #exited: Promise<ExitInfo>;
-  #resolveExited!: (info: ExitInfo) => void;
+  #exited: Promise<ExitResult>;
+  #resolveExited!: (info: ExitResult) => void;
   #rejectExited!: (err: NsgroupsError) => void;
   #exitedObserved = false;
   #timer: NodeJS.Timeout | null = null;
+  #killTimer: NodeJS.Timeout | null = null;
+  #cpuWatch: NodeJS.Timeout | null = null;
+  #stoppedFor: StopReason | null = null;
+  #startedAt: number;
+  #meter: CgroupMeter | null;
   #releaseRootfs: (() => void) | null = null;
   #abortListener: (() => void) | null = null;
   #endHooks: Array<() => void> = [];
 
   /** @internal use spawn() */
-  constructor(spec: ResolvedSpawn, built: BuiltPlan, result: NativeSpawnResult | null) {
+  constructor(spec: ResolvedSpawn, built: BuiltPlan, result: NativeSpawnResult | null, startedAt = performance.now(), meter: CgroupMeter | null = null) {
     super();
     this.#spec = spec;
+    this.#startedAt = startedAt;
+    this.#meter = meter;
     this.#ops = built.ops;
     this.#unshareUser = built.plan.unshareUser;
     this.spawnfile = spec.file;
     this.spawnargs = spec.argv.slice();
-    this.#exited = new Promise<ExitInfo>((resolve, reject) => {
+    this.#exited = new Promise<ExitResult>((resolve, reject) => {
       this.#resolveExited = resolve;
       this.#rejectExited = reject;
     });
@@ -113,9 +129,9 @@ export class SandboxProcess extends EventEmitter {
     }
   }
 
-  /** Resolves when the command has ended, with its own exit code or signal; rejects with
-   *  NsgroupsError if it never started. */
-  get exited(): Promise<ExitInfo> {
+  /** Resolves when the command has ended, with its own exit code or signal, what the run used
+   *  and the verdict; rejects with NsgroupsError (status 'setup') if it never started. */
+  get exited(): Promise<ExitResult> {
     this.#exitedObserved = true;
     return this.#exited;
   }
@@ -151,7 +167,7 @@ export class SandboxProcess extends EventEmitter {
   /** @internal */
   _start(): void {
     const handle = this.#handle!;
-    handle.start((event, a = 0, b = 0, c = 0, d = 0, e = 0) => {
+    handle.start((event, a = 0, b = 0, c = 0, d = 0, e = 0, f = 0, g = 0) => {
       switch (event) {
         case 'record':
           return this.#onRecord(a, b, c, d, e);
@@ -167,7 +183,7 @@ export class SandboxProcess extends EventEmitter {
         case 'violation':
           return this.#protocolViolation(`the addon refused a report (${violationName(a)})`);
         case 'exit':
-          return this.#onExit(a, b);
+          return this.#onExit(a, b, { userMicros: c, systemMicros: d, maxRssKiB: e, voluntary: f, involuntary: g });
       }
     });
   }
@@ -175,7 +191,7 @@ export class SandboxProcess extends EventEmitter {
   /** @internal parent-side work between clone and the child's go-ahead */
   _release(procsFiles: string[]): void {
     const spec = this.#spec;
-    this.#armTimeoutAndAbort();
+    this.#armLimits();
     // into the v1 cgroups (and v2 when CLONE_INTO_CGROUP was not possible) before it can exec
     for (const file of procsFiles) {
       try {
@@ -235,19 +251,20 @@ export class SandboxProcess extends EventEmitter {
     this.#handle?.release();
   }
 
-  #armTimeoutAndAbort(): void {
+  #armLimits(): void {
     const spec = this.#spec;
     if (spec.timeout !== null && spec.timeout > 0) {
       this.#timer = setTimeout(() => {
         this.#timer = null;
-        if (this.kill(spec.killSignal)) this.timedOut = true;
+        this._stop('timeout');
       }, spec.timeout);
     }
+    if (spec.cpuTime) this.#watchCpu(spec.cpuTime.killMs);
     const signal = spec.signal;
     if (signal) {
       const onAbort = (): void => {
         this.#abortListener = null;
-        this.kill(spec.killSignal);
+        this.#killEscalating();
         // child_process's behaviour: an AbortError, while the exit is still reported
         const err = Object.assign(new Error('The operation was aborted', { cause: signal.reason }), {
           name: 'AbortError',
@@ -263,9 +280,52 @@ export class SandboxProcess extends EventEmitter {
     }
   }
 
+  // The parent looks at the CPU used so far a few times per second of the limit (at most every
+  // 100 ms): the cgroup's, for the whole sandbox; without one the command's own (/proc/PID/stat,
+  // with the children it waited for), RLIMIT_CPU capping each other process on its own.
+  #watchCpu(killMs: number): void {
+    const every = Math.min(100, Math.max(10, killMs / 20));
+    this.#cpuWatch = setInterval(() => {
+      const used = this.#meter?.cpuUsecSinceStart() ?? (this.pid === undefined ? null : processCpuUsec(this.pid));
+      if (used !== null && used > killMs * 1000) this._stop('cpuTime');
+    }, every);
+    this.#cpuWatch.unref(); // the process's own handle keeps the loop alive, or not (unref())
+  }
+
+  /** killSignal now, SIGKILL killAfter ms later if it is still there (timeout --kill-after). */
+  #killEscalating(): boolean {
+    const spec = this.#spec;
+    const sent = this.kill(spec.killSignal);
+    if (sent && spec.killAfter !== null && signalNumber(spec.killSignal) !== SIGKILL && !this.#killTimer) {
+      this.#killTimer = setTimeout(() => {
+        this.#killTimer = null;
+        this.kill(SIGKILL);
+      }, spec.killAfter);
+    }
+    return sent;
+  }
+
+  /**
+   * @internal A limit of the run was reached: the first reason is the verdict. Over the CPU time
+   * the command gets SIGKILL (as RLIMIT_CPU's hard limit, and isolate); otherwise killSignal, then
+   * SIGKILL after killAfter.
+   */
+  _stop(reason: StopReason): void {
+    if (this.#exit || this.#failure) return;
+    // a kill that reached nothing (it had just exited) is no reason for its end
+    const sent = reason === 'cpuTime' ? this.kill(SIGKILL) : this.#killEscalating();
+    if (!sent) return;
+    this.#stoppedFor ??= reason;
+    if (reason === 'timeout') this.timedOut = true;
+  }
+
   #disarm(): void {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = null;
+    if (this.#killTimer) clearTimeout(this.#killTimer);
+    this.#killTimer = null;
+    if (this.#cpuWatch) clearInterval(this.#cpuWatch);
+    this.#cpuWatch = null;
     if (this.#abortListener) this.#spec.signal?.removeEventListener('abort', this.#abortListener);
     this.#abortListener = null;
   }
@@ -294,6 +354,7 @@ export class SandboxProcess extends EventEmitter {
   /** @internal clone itself failed: no process exists */
   _failBeforeClone(err: NsgroupsError): void {
     this.#failure = err;
+    this.#meter?.close();
     this.#releaseRootfs?.();
     for (const s of this.stdio) (s as net.Socket | null)?.destroy();
     process.nextTick(() => this.#emitFailure());
@@ -305,10 +366,10 @@ export class SandboxProcess extends EventEmitter {
     const { reports, requests } = native().constants;
     if (kind === reports.error) {
       const steps = native().steps.length;
-      if (!(step >= 0 && step < steps && err >= 1 && err < 4096 && index >= -1 && index < 65536)) {
-        return this.#protocolViolation(`a malformed error report (step ${step}, errno ${err}, index ${index})`);
+      if (!(step >= 0 && step < steps && err >= 1 && err < 4096 && index >= -1 && index < 65536 && value >= -1 && value < 65536)) {
+        return this.#protocolViolation(`a malformed error report (step ${step}, errno ${err}, index ${index}, item ${value})`);
       }
-      if (!this.#failure) this.#failure = childFailureError({ step, errno: err, index }, this.#spec, this.#ops);
+      if (!this.#failure) this.#failure = childFailureError({ step, errno: err, index, item: value }, this.#spec, this.#ops);
       return;
     }
     const expected = new Map<number, boolean>([
@@ -339,11 +400,13 @@ export class SandboxProcess extends EventEmitter {
     this.emit('spawn');
   }
 
-  #onExit(siCode: number, siStatus: number): void {
+  #onExit(siCode: number, siStatus: number, rusage: NativeRusage): void {
+    const wallMs = performance.now() - this.#startedAt;
     this.#handle = null;
     this.#disarm();
     this.#releaseRootfs?.();
     if (this.#failure) {
+      this.#meter?.close();
       for (const s of this.stdio) (s as net.Socket | null)?.destroy();
       this.#emitFailure();
       return;
@@ -354,14 +417,31 @@ export class SandboxProcess extends EventEmitter {
     this.#exit = info;
     this.exitCode = info.code;
     this.signalCode = info.signal;
+    // every process of the run is reaped: the cgroup's counters hold all it did
+    const usage = usageOf(wallMs, rusage, this.#meter?.finish() ?? null);
+    const spec = this.#spec;
+    const cpuRlimit = spec.rlimits.find((r) => r.name === 'cpu');
+    const status = decideStatus({
+      ...info,
+      stoppedFor: this.#stoppedFor,
+      usage,
+      cpuLimitMs: spec.cpuTime?.limitMs ?? null,
+      rlimitCpuMs: cpuRlimit && cpuRlimit.soft < Number.MAX_SAFE_INTEGER ? cpuRlimit.soft * 1000 : null,
+      fsizeLimited: spec.rlimits.some((r) => r.name === 'fsize' && r.soft < Number.MAX_SAFE_INTEGER),
+    });
     this.emit('exit', info.code, info.signal);
-    this.#resolveExited(info);
+    this.#resolveExited({ ...info, usage, status });
+    // our end of a pipe that another command reads (a pipeline) never sees its EOF here:
+    // close it, so that 'close' can come
+    for (const s of this.stdio) if (s && handedOver.has(s)) (s as net.Socket).destroy();
     this.#maybeClose();
     this.#ended();
   }
 
   #emitFailure(): void {
     const err = this.#failure!;
+    // the verdict of a run that never ran (run() rejects with it)
+    if (err instanceof NsgroupsError) err.status = 'setup';
     this.#rejectExited(err);
     this.#ended();
     // Like child_process, failures are 'error' events; but a caller who awaits `exited` and
@@ -374,6 +454,32 @@ export class SandboxProcess extends EventEmitter {
     const info = this.#exit;
     if (info) this.emit('close', info.code, info.signal);
   }
+}
+
+/** Streams of ours that another command reads from now (see stopReading). */
+const handedOver = new WeakSet<object>();
+
+/**
+ * A Node stream handed to the command as its stdio (another sandbox's stdout, a child_process
+ * pipe) is the command's to read now: a net.Socket starts reading as soon as it is made, and
+ * would take data meant for the command. child_process stops it the same way
+ * (lib/internal/child_process.js, stdio of type 'wrap'); a stream written to is left alone.
+ */
+function stopReading(stream: object): void {
+  const s = stream as { readable?: boolean; pause?: () => void; _handle?: { reading?: boolean; readStop?: () => number }; _readableState?: { reading?: boolean; flowing?: boolean | null } };
+  if (!s.readable || typeof s._handle?.readStop !== 'function') return;
+  handedOver.add(stream);
+  s._handle.reading = false;
+  s._handle.readStop();
+  s.pause?.();
+  if (s._readableState) {
+    s._readableState.reading = false;
+    s._readableState.flowing = false;
+  }
+  // child_process resumes a child's unread stdout when the child exits (flushStdio), except for
+  // streams it marked as used as stdio (a private symbol) or that are not readable: it must not
+  // take the rest of the data meant for the command
+  s.readable = false;
 }
 
 function violationName(reason: number): string {
@@ -416,9 +522,10 @@ export function spawnResolved(spec: ResolvedSpawn, internal: SpawnInternals = {}
     releases.push(m.overlay._use());
   }
   const releaseRootfs = releases.length > 0 ? () => releases.forEach((release) => release()) : null;
+  const startedAt = performance.now();
   const failed = (err: NsgroupsError): SandboxProcess => {
     closeJoins(spec.joins);
-    const proc = new SandboxProcess(spec, built, null);
+    const proc = new SandboxProcess(spec, built, null, startedAt);
     if (releaseRootfs) proc._holdRootfs(releaseRootfs);
     proc._failBeforeClone(err);
     return proc;
@@ -438,6 +545,8 @@ export function spawnResolved(spec: ResolvedSpawn, internal: SpawnInternals = {}
       return failed(fromNodeError(err, "opening the sandbox's cgroup", { path: built.cgroupDir, step: 'cgroup' }));
     }
   }
+  // the cgroup's counters before the run's first process exists (run-usage.ts)
+  const meter = spec.cgroup ? new CgroupMeter(spec.cgroup) : null;
   let result: NativeSpawnResult;
   try {
     try {
@@ -451,6 +560,7 @@ export function spawnResolved(spec: ResolvedSpawn, internal: SpawnInternals = {}
       procsFiles = [`${built.cgroupDir}/cgroup.procs`, ...procsFiles];
     }
   } catch (err) {
+    meter?.close();
     const e = err as NativeError;
     return failed(
       typeof e.errno === 'number'
@@ -461,7 +571,8 @@ export function spawnResolved(spec: ResolvedSpawn, internal: SpawnInternals = {}
     if (cgroupFd >= 0) fs.closeSync(cgroupFd);
   }
   closeJoins(spec.joins); // the child has its own copies now
-  const proc = new SandboxProcess(spec, built, result);
+  for (const s of spec.stdio) if (s.kind === 'fd' && s.shared) stopReading(s.shared);
+  const proc = new SandboxProcess(spec, built, result, startedAt, meter);
   if (releaseRootfs) proc._holdRootfs(releaseRootfs);
   proc._start();
   proc._release(procsFiles);

@@ -19,9 +19,15 @@ export interface ResolvedRootfs {
   overlay: OverlayMount | null;
   /** the overlay's mount(2) data, for an overlay mounted inside the sandbox */
   overlayData: string | null;
+  /** the overlay's throw-away upper: a tmpfs mounted on the root first (mount(2) data), or null */
+  scratchData: string | null;
   readonly: boolean;
   sysfs: boolean;
 }
+
+// where a tmpfs upper keeps upper and work: in the tmpfs the overlay is then mounted over
+const SCRATCH_UPPER = '/.nsgroups-upper';
+const SCRATCH_WORK = '/.nsgroups-work';
 
 
 /** Mount points the library makes in every rootfs. */
@@ -60,7 +66,7 @@ export function resolveRootfs(value: unknown, opts: { readonly: boolean; sysfs: 
     const root = path.normalize(value);
     if (root === '/') throw invalidArg("options.rootfs '/' is the host's own root: give a directory holding the sandbox's root");
     existingDir(root, 'options.rootfs');
-    return { root, overlay: null, overlayData: null, ...opts };
+    return { root, overlay: null, overlayData: null, scratchData: null, ...opts };
   }
   if (!(value instanceof OverlayMount)) throw invalidArg('options.rootfs must be a directory path or an OverlayMount');
   const ov = value;
@@ -68,10 +74,21 @@ export function resolveRootfs(value: unknown, opts: { readonly: boolean; sysfs: 
     throw invalidArg('an OverlayMount used as rootfs needs a target: the directory it is mounted on inside the sandbox');
   }
   existingDir(ov.target, 'the overlay target');
-  if (ov.mounted) return { root: ov.target, overlay: null, overlayData: null, ...opts }; // mounted on the host: a directory
+  if (ov.mounted) return { root: ov.target, overlay: null, overlayData: null, scratchData: null, ...opts }; // mounted on the host: a directory
   for (const dir of [...ov.lower, ...(ov.upper ? [ov.upper] : []), ...(ov.work ? [ov.work] : [])]) existingDir(dir, 'the overlay layer');
   if (opts.userns) checkOverlayInUserns('an overlay root');
-  return { root: ov.target, overlay: ov, overlayData: ov._mountData({ userxattr: opts.userns }), ...opts };
+  const tmpfs = ov.tmpfs;
+  if (tmpfs) {
+    const R = path.normalize(ov.target);
+    return {
+      root: R,
+      overlay: ov,
+      overlayData: ov._mountData({ userxattr: opts.userns, upper: path.join(R, SCRATCH_UPPER), work: path.join(R, SCRATCH_WORK) }),
+      scratchData: ['mode=0755', tmpfs.size !== null ? `size=${tmpfs.size}` : ''].filter(Boolean).join(','),
+      ...opts,
+    };
+  }
+  return { root: ov.target, overlay: ov, overlayData: ov._mountData({ userxattr: opts.userns }), scratchData: null, ...opts };
 }
 
 /** The ops that assemble the root and pivot into it. `newPid`: a fresh /proc (else the host's is bound). */
@@ -109,7 +126,13 @@ export function rootfsOps(
   };
 
   // 1. the root itself, on its host path (the caller's own), then held as the root all other
-  //    paths are resolved in
+  //    paths are resolved in. A throw-away upper: a tmpfs on the root first, with upper and
+  //    work in it, and the overlay over that tmpfs (its layers are resolved before it covers it)
+  if (r.scratchData) {
+    ops.push(op({ kind: k.mount, source: 'tmpfs', target: R, fstype: 'tmpfs', data: r.scratchData, flags: MS.NOSUID | MS.NODEV, describe: `mount a tmpfs for the overlay's throw-away upper on '${R}'`, path: R }));
+    ops.push(op({ kind: k.root, target: R, describe: `open the tmpfs on '${R}'`, path: R }));
+    for (const d of [SCRATCH_UPPER, SCRATCH_WORK]) ops.push(op({ kind: k.mkdir, target: d, mode: 0o755, inRoot: true, noSymlinks: true, describe: `create the overlay's ${d.slice(11)} dir in its tmpfs`, path: d }));
+  }
   if (r.overlay && r.overlayData) {
     ops.push(op({ kind: k.mount, source: 'overlay', target: R, fstype: 'overlay', data: r.overlayData, describe: `mount the overlay root (lower ${r.overlay.lower.join(':')}) on '${R}'`, path: R }));
   } else {
@@ -133,20 +156,9 @@ export function rootfsOps(
     ops.push(op({ kind: k.bind, source: '/proc', recursive: true, attr: ATTR.NOSUID | ATTR.NODEV | ATTR.NOEXEC, describe: "bind the host's /proc (no new pid namespace)", ...lib('/proc') }));
   }
   // 5. a minimal /dev: a tmpfs with the host's harmless devices bound in (not nodev: they are
-  //    devices), devpts, shm
-  ops.push(op({ kind: k.mount, source: 'tmpfs', fstype: 'tmpfs', data: 'mode=0755,size=64k', flags: MS.NOSUID | MS.NOEXEC, describe: 'mount a tmpfs on /dev', ...lib('/dev') }));
-  for (const d of DEVICES) {
-    ops.push(op({ kind: k.mkfile, mode: 0o666, describe: `create /dev/${d}`, ...lib(`/dev/${d}`) }));
-    ops.push(op({ kind: k.bind, source: `/dev/${d}`, attr: ATTR.NOSUID | ATTR.NOEXEC, describe: `bind the host's /dev/${d}`, ...lib(`/dev/${d}`) }));
-  }
-  ops.push(op({ kind: k.mkdir, mode: 0o755, describe: 'create /dev/pts', ...lib('/dev/pts') }));
-  ops.push(op({ kind: k.mount, source: 'devpts', fstype: 'devpts', data: 'newinstance,ptmxmode=0666,mode=620', flags: MS.NOSUID | MS.NOEXEC, describe: 'mount a devpts instance on /dev/pts', ...lib('/dev/pts') }));
-  ops.push(op({ kind: k.symlink, source: 'pts/ptmx', describe: 'link /dev/ptmx', ...lib('/dev/ptmx') }));
-  ops.push(op({ kind: k.mkdir, mode: 0o755, describe: 'create /dev/shm', ...lib('/dev/shm') }));
-  ops.push(op({ kind: k.mount, source: 'tmpfs', fstype: 'tmpfs', data: 'mode=1777', flags: MS.NOSUID | MS.NODEV, describe: 'mount a tmpfs on /dev/shm', ...lib('/dev/shm') }));
-  for (const [name, content] of [['fd', '/proc/self/fd'], ['stdin', '/proc/self/fd/0'], ['stdout', '/proc/self/fd/1'], ['stderr', '/proc/self/fd/2']]) {
-    ops.push(op({ kind: k.symlink, source: content, describe: `link /dev/${name}`, ...lib(`/dev/${name}`) }));
-  }
+  //    devices), devpts, shm, the fd links (one op: the child makes them all)
+  const devItems = ['/dev', ...DEVICES.map((d) => `/dev/${d}`), '/dev/pts', '/dev/ptmx', '/dev/shm', '/dev/fd', '/dev/stdin', '/dev/stdout', '/dev/stderr'];
+  ops.push(op({ kind: k.dev, data: DEVICES.join('\n'), describe: 'set up the minimal /dev', items: devItems, ...lib('/dev') }));
   // 6. /sys, read-only: a fresh sysfs shows the sandbox's own net namespace; it may be mounted
   //    only by the owner of that namespace, else the host's is bound
   if (r.sysfs) {

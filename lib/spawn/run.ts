@@ -1,21 +1,38 @@
 // run(): spawn, feed stdin, collect stdout/stderr, resolve once the process has exited and its
 // output is read. A non-zero exit resolves (it is the caller's result); a failure to start
-// rejects with NsgroupsError.
-import type { Readable } from 'node:stream';
+// rejects with NsgroupsError (status 'setup'). The result says what the run used and why it
+// ended (usage, status: lib/spawn/usage.ts, docs/judge.md).
+import * as fs from 'node:fs';
+import { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import type { CgroupStats } from '../cgroup/stats';
-import { invalidArg } from '../errors';
-import { checkObject, checkOneOf } from '../util/validate';
-import { resolveSpawn, type SpawnOptions } from './options';
-import { spawnResolved, type ExitInfo, type SandboxProcess } from './process';
+import { fromNodeError, invalidArg } from '../errors';
+import { checkInteger, checkObject, checkString } from '../util/validate';
+import { resolveSpawn, type ResolvedSpawn, type SpawnOptions, type StdioEntry } from './options';
+import { spawnResolved, type ExitResult, type SandboxProcess } from './process';
 
-export interface RunOptions extends SpawnOptions {
-  /** written to the command's stdin, which is then closed (default: stdin is /dev/null) */
-  input?: string | Uint8Array;
-  /** 'utf8' (default): stdout/stderr are strings; 'buffer': Buffers */
-  encoding?: 'utf8' | 'buffer';
+/** A file the command reads as its stdin (opened by the parent, handed over as fd 0: no copy). */
+export interface InputFile {
+  file: string | URL;
 }
 
-export interface RunResult<Out = string | Buffer> extends ExitInfo {
+export interface RunOptions extends SpawnOptions {
+  /**
+   * the command's stdin: data (a string, a Buffer or any TypedArray), a Readable stream piped in,
+   * or { file } read directly; default: /dev/null
+   */
+  input?: string | NodeJS.ArrayBufferView | Readable | InputFile;
+  /** 'utf8' (default) or any Node BufferEncoding: stdout/stderr are strings; 'buffer' (or null): Buffers */
+  encoding?: BufferEncoding | 'buffer' | null;
+  /**
+   * bytes kept of stdout and of stderr each (child_process's maxBuffer); past it the command is
+   * stopped (killSignal, then SIGKILL after killAfter), the output truncated, status 'output'.
+   * Default: no limit.
+   */
+  maxBuffer?: number;
+}
+
+export interface RunResult<Out = string | Buffer> extends ExitResult {
   pid: number;
   stdout: Out;
   stderr: Out;
@@ -25,11 +42,59 @@ export interface RunResult<Out = string | Buffer> extends ExitInfo {
   stats?: CgroupStats;
 }
 
-function collect(stream: Readable | null): () => Buffer {
+type Input = { kind: 'none' } | { kind: 'data'; data: Uint8Array } | { kind: 'stream'; stream: Readable } | { kind: 'file'; path: string };
+
+function resolveInput(input: unknown): Input {
+  if (input === undefined) return { kind: 'none' };
+  if (typeof input === 'string') return { kind: 'data', data: Buffer.from(input) };
+  if (ArrayBuffer.isView(input)) return { kind: 'data', data: new Uint8Array(input.buffer, input.byteOffset, input.byteLength) };
+  if (input instanceof Readable) return { kind: 'stream', stream: input };
+  if (typeof input === 'object' && input !== null && 'file' in input) {
+    const f = (input as InputFile).file;
+    return { kind: 'file', path: f instanceof URL ? fileURLToPath(f) : checkString(f, 'options.input.file') };
+  }
+  throw invalidArg('options.input must be a string, a Buffer (or TypedArray), a Readable stream, or { file: path }');
+}
+
+function resolveEncoding(value: unknown): BufferEncoding | null {
+  if (value === undefined) return 'utf8';
+  if (value === 'buffer' || value === null) return null;
+  if (typeof value === 'string' && Buffer.isEncoding(value)) return value;
+  throw invalidArg(`options.encoding must be 'buffer' or a Node encoding ('utf8', 'latin1', 'hex', 'base64', …), got ${JSON.stringify(value)}`);
+}
+
+/** The stdio for run(): stdin from the input, stdout/stderr piped unless the caller says otherwise. */
+function stdioFor(given: SpawnOptions['stdio'], input: Input, fileFd: number): StdioEntry[] | SpawnOptions['stdio'] {
+  const stdin: StdioEntry = input.kind === 'none' ? 'ignore' : input.kind === 'file' ? fileFd : 'pipe';
+  if (given === undefined) return [stdin, 'pipe', 'pipe'];
+  if (input.kind === 'none') return given;
+  const entries: StdioEntry[] = typeof given === 'string' ? [given, given, given] : [...given];
+  if (entries[0] !== undefined && entries[0] !== null && entries[0] !== 'pipe') {
+    throw invalidArg("options.input is the command's stdin: options.stdio[0] must then be 'pipe' or left out");
+  }
+  entries[0] = stdin;
+  return entries;
+}
+
+/** Collects a stream, keeping at most `max` bytes; `onOverflow` once past them (the rest is read and dropped). */
+function collect(stream: Readable | null, max: number, onOverflow: () => void): () => Buffer {
   if (!stream) return () => Buffer.alloc(0);
   const chunks: Buffer[] = [];
-  stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-  return () => Buffer.concat(chunks);
+  let size = 0;
+  let over = false;
+  stream.on('data', (chunk: Buffer) => {
+    if (over) return;
+    if (size + chunk.length > max) {
+      chunks.push(chunk.subarray(0, max - size));
+      size = max;
+      over = true;
+      onOverflow();
+      return;
+    }
+    chunks.push(chunk);
+    size += chunk.length;
+  });
+  return () => Buffer.concat(chunks, size);
 }
 
 /** `onSpawned`: the process, as soon as it exists (a Sandbox keeps track of what runs in it). */
@@ -40,29 +105,60 @@ export async function runProcess(
   onSpawned?: (proc: SandboxProcess) => void,
 ): Promise<RunResult> {
   const o = checkObject(options, 'options');
-  const { input, encoding: enc, ...spawnOptions } = o as RunOptions;
-  const encoding = enc === undefined ? 'utf8' : checkOneOf(enc, ['utf8', 'buffer'] as const, 'options.encoding');
-  if (input !== undefined && typeof input !== 'string' && !(input instanceof Uint8Array)) {
-    throw invalidArg('options.input must be a string, a Buffer or a Uint8Array');
+  const { input: rawInput, encoding: rawEncoding, maxBuffer: rawMax, ...spawnOptions } = o as RunOptions;
+  const encoding = resolveEncoding(rawEncoding);
+  const maxBuffer = rawMax === undefined || rawMax === Infinity ? Infinity : checkInteger(rawMax, 'options.maxBuffer', 0, Number.MAX_SAFE_INTEGER);
+  const input = resolveInput(rawInput);
+  // validated before the input file is opened: nothing to undo for bad options
+  const probe = stdioFor(spawnOptions.stdio, input, 0);
+  let file: fs.promises.FileHandle | null = null;
+  if (input.kind === 'file') {
+    try {
+      file = await fs.promises.open(input.path, 'r');
+    } catch (err) {
+      const e = fromNodeError(err, `opening the input file ${input.path}`, { path: input.path });
+      e.status = 'setup';
+      throw e;
+    }
   }
-  const stdio = spawnOptions.stdio ?? [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'];
-  const spec = resolveSpawn(command, args, { ...spawnOptions, stdio });
-  const proc = spawnResolved(spec);
+  let proc: SandboxProcess;
+  let spec: ResolvedSpawn;
+  try {
+    const stdio = file ? stdioFor(spawnOptions.stdio, input, file.fd) : probe;
+    spec = resolveSpawn(command, args, { ...spawnOptions, stdio });
+    proc = spawnResolved(spec);
+  } finally {
+    // the child has its own copy of the file's descriptor from the clone on
+    await file?.close();
+  }
   onSpawned?.(proc);
-  const stdout = collect(proc.stdout);
-  const stderr = collect(proc.stderr);
+  const overflow = (): void => proc._stop('output');
+  const stdout = collect(proc.stdout, maxBuffer, overflow);
+  const stderr = collect(proc.stderr, maxBuffer, overflow);
+  let inputError: unknown = null;
   if (proc.stdin) {
     // A command that exits without reading its input closes the pipe: EPIPE is its business.
     proc.stdin.on('error', () => {});
-    proc.stdin.end(input ?? '');
+    if (input.kind === 'stream') {
+      input.stream.once('error', (err) => {
+        inputError ??= err;
+        proc.stdin!.end();
+      });
+      input.stream.pipe(proc.stdin);
+    } else {
+      proc.stdin.end(input.kind === 'data' ? input.data : '');
+    }
   }
-  const info = await new Promise<ExitInfo>((resolve, reject) => {
+  await new Promise<void>((resolve, reject) => {
     proc.once('error', reject);
-    proc.once('close', (code: number | null, signal: NodeJS.Signals | null) => resolve({ code, signal }));
+    proc.once('close', () => resolve());
+  }).finally(() => {
+    if (input.kind === 'stream') input.stream.unpipe(proc.stdin ?? undefined);
   });
-  const out = encoding === 'buffer' ? stdout() : stdout().toString('utf8');
-  const err = encoding === 'buffer' ? stderr() : stderr().toString('utf8');
-  const result: RunResult = { ...info, pid: proc.pid!, stdout: out, stderr: err, timedOut: proc.timedOut };
+  const info = await proc.exited;
+  if (inputError) throw inputError;
+  const text = (b: Buffer): string | Buffer => (encoding === null ? b : b.toString(encoding));
+  const result: RunResult = { ...info, pid: proc.pid!, stdout: text(stdout()), stderr: text(stderr()), timedOut: proc.timedOut };
   if (spec.cgroup) result.stats = await spec.cgroup.stats();
   return result;
 }

@@ -1,0 +1,242 @@
+#!/usr/bin/env node
+'use strict';
+// bench/full-job.js — the full sandbox job, side by side in one run (a benchmark, not a test):
+//
+//   full job      user+pid+mount+uts+ipc+net+cgroup namespaces, a fresh cgroup with memory and
+//                 pids limits, an overlay root (busybox lower, a throw-away upper), pivot_root,
+//                 exec true, reap, cgroup delete — through the public API
+//   C baseline    the same job by bench/fulljob.c: the same system calls, in C, no Node
+//   same isolation  user+pid+mount+uts+ipc+net, a read-only directory root, no cgroup, no overlay
+//   Node -> bwrap   the same isolation by spawning bubblewrap from Node (child_process)
+//   child_process   child_process.spawn('true'), no isolation
+//
+// Interleaved blocks, so that machine noise hits every row alike; medians and p99; ratios.
+// Root only (the job makes cgroups). Usage:
+//   node bench/full-job.js [N=300] [--heap MB] [--inflight 1,2,8] [--loop-delay N] [--heap-compare]
+//     --heap MB        touch MB of ballast on the heap first (what a big app has)
+//     --inflight LIST  jobs/s of the full job with that many in flight, one row each
+//     --loop-delay N   event-loop delay (p50/p99/max, 1 ms resolution) while N full jobs start at
+//                      once, and while N start one per turn of the loop
+//     --heap-compare   the full job in two fresh processes, a small heap and 512 MiB: the ratio
+//     --pool           also the full job from a warm pool (createPool), when the library has one
+const { execFileSync, spawn: cpSpawn } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { monitorEventLoopDelay } = require('node:perf_hooks');
+const lib = require('../dist/index.cjs');
+const { Cgroup, OverlayMount, spawn } = lib;
+
+const argv = process.argv.slice(2);
+const flag = (name) => argv.includes(name);
+const value = (name, fallback) => {
+  const i = argv.indexOf(name);
+  return i >= 0 ? argv[i + 1] : fallback;
+};
+const N = Number(argv.find((a) => /^\d+$/.test(a) && !argv[argv.indexOf(a) - 1]?.startsWith('--')) ?? 300);
+const BLOCK = 25;
+const NS = ['user', 'pid', 'mount', 'uts', 'ipc', 'net', 'cgroup'];
+const ISOLATION = ['user', 'pid', 'mount', 'uts', 'ipc', 'net'];
+
+if (process.geteuid() !== 0) {
+  console.error('bench/full-job.js: run it as root (the job makes cgroups)');
+  process.exit(2);
+}
+
+// --- the scratch: a busybox lower layer, the C baseline, bwrap ----------------------------------
+const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'nsgroups-fulljob-'));
+fs.chmodSync(scratch, 0o755);
+process.on('exit', () => fs.rmSync(scratch, { recursive: true, force: true }));
+const lower = path.join(scratch, 'lower');
+for (const d of ['bin', 'proc', 'dev', 'tmp', 'sys', 'etc']) fs.mkdirSync(path.join(lower, d), { recursive: true });
+fs.copyFileSync('/bin/busybox', path.join(lower, 'bin/busybox'));
+fs.chmodSync(path.join(lower, 'bin/busybox'), 0o755);
+fs.symlinkSync('busybox', path.join(lower, 'bin/true'));
+fs.chmodSync(lower, 0o755);
+
+const root = path.join(__dirname, '..');
+const cBin = path.join(scratch, 'fulljob');
+execFileSync('cc', ['-O2', '-Wall', '-o', cBin, path.join(__dirname, 'fulljob.c')]);
+const initBin = path.join(scratch, 'nsgroups-init');
+execFileSync('cc', ['-Os', '-static', '-nostdlib', '-nostartfiles', '-ffreestanding', '-fno-builtin', '-fno-stack-protector', '-fno-pie', '-no-pie', `-I${root}/src-native`, '-o', initBin, `${root}/src-native/init/start.S`, `${root}/src-native/init/init.c`]);
+const filterFile = path.join(scratch, 'filter.bpf');
+fs.writeFileSync(filterFile, lib.seccompFilter('default').filter); // the filter a sandbox gets
+const cTarget = path.join(scratch, 'c-target');
+fs.mkdirSync(cTarget);
+let bwrap = null;
+try {
+  execFileSync('bwrap', ['--version'], { stdio: 'ignore' });
+  bwrap = 'bwrap';
+} catch {
+  console.warn('bwrap is not installed (apt-get install bubblewrap): the Node -> bwrap row is left out');
+}
+
+// --- the jobs ------------------------------------------------------------------------------------
+let seq = 0;
+// a throw-away tmpfs upper (OverlayMount's tmpfs option); before it existed, fresh upper and
+// work directories on the host per job, removed after it
+const tmpfsUpper = (() => {
+  try {
+    new OverlayMount({ lower: [lower], target: scratch, tmpfs: true });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+async function fullJob() {
+  const i = seq++;
+  const cg = await Cgroup.create(`nsgroups-fulljob-${process.pid}-${i}`, { memory: { max: '64M' }, pids: { max: 64 } });
+  let dirs = null;
+  let ov;
+  if (tmpfsUpper) {
+    ov = new OverlayMount({ lower: [lower], target: path.join(scratch, 'target'), tmpfs: true });
+  } else {
+    // before the throw-away tmpfs upper existed: fresh upper and work directories per job
+    dirs = path.join(scratch, `job-${i}`);
+    for (const d of ['upper', 'work', 'merged']) fs.mkdirSync(path.join(dirs, d), { recursive: true });
+    ov = new OverlayMount({ lower: [lower], upper: `${dirs}/upper`, work: `${dirs}/work`, target: `${dirs}/merged` });
+  }
+  const p = spawn('/bin/true', [], { namespaces: NS, cgroup: cg, rootfs: ov, stdio: 'ignore', env: { PATH: '/bin' } });
+  const exit = await p.exited;
+  if (exit.code !== 0) throw new Error(`full job: ${JSON.stringify(exit)}`);
+  await cg.delete();
+  if (dirs) fs.rmSync(dirs, { recursive: true, force: true });
+}
+if (tmpfsUpper) fs.mkdirSync(path.join(scratch, 'target'));
+
+async function sameIsolation() {
+  const exit = await spawn('/bin/true', [], { namespaces: ISOLATION, rootfs: lower, readonly: true, stdio: 'ignore', env: { PATH: '/bin' } }).exited;
+  if (exit.code !== 0) throw new Error(`same isolation: ${JSON.stringify(exit)}`);
+}
+
+function nodeBwrap() {
+  const args = ['--unshare-all', '--die-with-parent', '--new-session', '--ro-bind', lower, '/', '--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp', '/bin/true'];
+  return new Promise((resolve, reject) => cpSpawn(bwrap, args, { stdio: 'ignore' }).once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`bwrap exit ${code}`)))));
+}
+
+function childProcess() {
+  return new Promise((resolve) => cpSpawn('true', { stdio: 'ignore' }).once('exit', resolve));
+}
+
+/** The C baseline runs `count` jobs in its own process and reports each one's µs. */
+function cJobs(count) {
+  const out = execFileSync(cBin, [String(count), lower, initBin, filterFile, cTarget], { encoding: 'utf8' });
+  return out.trim().split('\n').map(Number);
+}
+
+async function timed(fn) {
+  const t0 = process.hrtime.bigint();
+  await fn();
+  return Number(process.hrtime.bigint() - t0) / 1e3;
+}
+
+const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.round(p * (sorted.length - 1)))];
+function summary(samples) {
+  const s = samples.slice().sort((a, b) => a - b);
+  return { n: s.length, median: pct(s, 0.5), p99: pct(s, 0.99) };
+}
+
+async function sideBySide() {
+  const rows = [
+    { name: 'full job (nsgroups)', run: fullJob },
+    { name: 'full job (C baseline, bench/fulljob.c)', block: cJobs },
+    { name: 'same isolation (nsgroups)', run: sameIsolation },
+    ...(bwrap ? [{ name: 'same isolation (Node -> bwrap)', run: nodeBwrap }] : []),
+    { name: "child_process.spawn('true')", run: childProcess },
+  ];
+  for (const r of rows) if (r.run) for (let i = 0; i < 20; i++) await r.run(); // warm up
+  cJobs(20);
+  const samples = rows.map(() => []);
+  for (let done = 0; done < N; done += BLOCK) {
+    const count = Math.min(BLOCK, N - done);
+    for (const [i, r] of rows.entries()) {
+      if (r.block) samples[i].push(...r.block(count));
+      else for (let k = 0; k < count; k++) samples[i].push(await timed(r.run));
+    }
+  }
+  const s = rows.map((r, i) => ({ name: r.name, ...summary(samples[i]) }));
+  console.log(`${'row'.padEnd(44)} ${'median µs'.padStart(10)} ${'p99 µs'.padStart(9)}`);
+  for (const r of s) console.log(`${r.name.padEnd(44)} ${r.median.toFixed(0).padStart(10)} ${r.p99.toFixed(0).padStart(9)}`);
+  const by = (name) => s.find((r) => r.name.startsWith(name));
+  console.log(`full job / C baseline (median):        ${(by('full job (nsgroups)').median / by('full job (C').median).toFixed(2)}x`);
+  if (bwrap) console.log(`same isolation / Node -> bwrap (median): ${(by('same isolation (nsgroups)').median / by('same isolation (Node').median).toFixed(2)}x`);
+  return s;
+}
+
+async function inflight(levels) {
+  const rate = async (k, total) => {
+    let started = 0;
+    const t0 = process.hrtime.bigint();
+    const worker = async () => {
+      while (started < total) {
+        started++;
+        await fullJob();
+      }
+    };
+    await Promise.all(Array.from({ length: k }, worker));
+    return total / (Number(process.hrtime.bigint() - t0) / 1e9);
+  };
+  for (const k of levels) await rate(k, 20); // warm up
+  const rates = new Map(levels.map((k) => [k, []]));
+  for (let round = 0; round < 3; round++) for (const k of levels) rates.get(k).push(await rate(k, Math.max(60, k * 10)));
+  const med = (a) => a.slice().sort((x, y) => x - y)[a.length >> 1];
+  const base = med(rates.get(levels[0]));
+  for (const k of levels) console.log(`full jobs/s with ${String(k).padStart(2)} in flight: ${med(rates.get(k)).toFixed(0).padStart(5)}  (${(med(rates.get(k)) / base).toFixed(2)}x the ${levels[0]}-in-flight rate; rounds ${rates.get(k).map((x) => x.toFixed(0)).join(', ')})`);
+}
+
+async function loopDelay(n) {
+  const measure = async (label, start) => {
+    const h = monitorEventLoopDelay({ resolution: 1 });
+    h.enable();
+    await start();
+    h.disable();
+    const ms = (v) => (v / 1e6).toFixed(2);
+    console.log(`event-loop delay while ${n} full jobs start ${label}: p50 ${ms(h.percentile(50))} ms, p99 ${ms(h.percentile(99))} ms, max ${ms(h.max)} ms (${h.count} samples)`);
+  };
+  await Promise.all(Array.from({ length: 10 }, fullJob)); // warm up
+  await measure('at once (one turn of the loop)', () => Promise.all(Array.from({ length: n }, fullJob)));
+  await measure('one per turn of the loop', async () => {
+    const all = [];
+    for (let i = 0; i < n; i++) {
+      all.push(fullJob());
+      await new Promise((r) => setImmediate(r));
+    }
+    await Promise.all(all);
+  });
+}
+
+function heapCompare() {
+  const median = (heapMb) => {
+    const out = execFileSync(process.execPath, ['--max-old-space-size=4096', __filename, '120', '--only-full', '--heap', String(heapMb)], { encoding: 'utf8' });
+    return Number(/full job median (\d+)/.exec(out)[1]);
+  };
+  const small = median(0);
+  const big = median(512);
+  console.log(`full job median, small heap: ${small} µs; 512 MiB heap: ${big} µs; ratio ${(big / small).toFixed(2)}x`);
+}
+
+(async () => {
+  const heap = Number(value('--heap', '0'));
+  const ballast = [];
+  if (heap > 0) {
+    // objects on the V8 heap, touched: the page tables a fork would copy
+    for (let i = 0; i < heap; i++) ballast.push(Buffer.alloc(1 << 20, i).toString('latin1'));
+  }
+  console.log(`node ${process.version}, ${os.release()}, ${os.cpus().length} CPUs, load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}, rss ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`);
+  if (flag('--only-full')) {
+    for (let i = 0; i < 20; i++) await fullJob();
+    const t = [];
+    for (let i = 0; i < N; i++) t.push(await timed(fullJob));
+    console.log(`full job median ${summary(t).median.toFixed(0)} µs (heap ballast ${heap} MiB)`);
+    return;
+  }
+  if (flag('--heap-compare')) return heapCompare();
+  if (argv.includes('--inflight')) return inflight(value('--inflight', '1,2,8').split(',').map(Number));
+  if (argv.includes('--loop-delay')) return loopDelay(Number(value('--loop-delay', '50')));
+  console.log(`${N} jobs per row, interleaved in blocks of ${BLOCK}${heap ? `, ${heap} MiB ballast` : ''}`);
+  await sideBySide();
+  void ballast.length;
+})().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
