@@ -88,6 +88,12 @@ describe("mounts: { type: 'overlay' }", () => {
     const missing = new OverlayMount({ lower: [path.join(dir, 'nope')], upper: l.upper, work: l.work });
     await expect(run('true', [], { ...userns, mounts: [{ type: 'overlay', overlay: missing, target: l.target }] })).rejects.toMatchObject({ code: 'ERR_NOT_FOUND' });
     await expect(run('true', [], { ...userns, mounts: [{ type: 'overlay', overlay: 'x' as never, target: l.target }] })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG' });
+    // a tmpfs upper is a rootfs's (made on the root before the overlay covers it): not a mount's
+    const throwAway = new OverlayMount({ lower: [l.lower], tmpfs: true });
+    await expect(run('true', [], { ...userns, mounts: [{ type: 'overlay', overlay: throwAway, target: l.target }] })).rejects.toMatchObject({
+      code: 'ERR_INVALID_ARG',
+      message: expect.stringMatching(/tmpfs upper.*give it upper and work/),
+    });
     if (isRoot) {
       const onHost = new OverlayMount({ lower: [l.lower], upper: l.upper, work: l.work, target: l.target });
       await onHost.mount();
