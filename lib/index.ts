@@ -44,6 +44,7 @@ export { NetworkLinks } from './net/index';
 export type { AddressInfo, LinkChange, LinkInfo, VethOptions } from './net/index';
 export { Sandbox } from './sandbox/index';
 export type {
+  CommandStatuses,
   LeftoverProcess,
   SandboxDisposeOptions,
   SandboxNetwork,

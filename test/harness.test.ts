@@ -127,6 +127,8 @@ describe('the report lines and the table', () => {
         cpuMs: 5.1,
         memoryPeakBytes: 2.5 * 1024 * 1024,
         oomKills: 0,
+        commandCpuMs: 4.2,
+        statuses: { ok: 1 },
         processes: 3,
         commands: 1,
         leftovers: [],

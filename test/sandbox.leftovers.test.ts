@@ -51,7 +51,9 @@ describe('Sandbox: leftovers', () => {
       { pid: server.pid, sandboxPid: expect.any(Number), command: 'sleep 999' },
     ]);
     expect(fs.existsSync(`/proc/${daemon}`)).toBe(false);
-    expect(await server.exited).toEqual({ code: null, signal: 'SIGKILL' });
+    // the sandbox's kill, not a limit of the command's: the verdict is 'signal', and it is counted
+    expect(await server.exited).toMatchObject({ code: null, signal: 'SIGKILL', status: 'signal' });
+    expect(sb.report().statuses).toEqual({ ok: 1, signal: 1 });
     expect(pidsInNamespace(pidns)).toEqual([]);
   });
 
@@ -129,5 +131,36 @@ describe('Sandbox: limits and the cgroup', () => {
       await sb.dispose();
     }
     for (const d of dirs) expect(fs.existsSync(d)).toBe(false);
+  }, 60000);
+
+  it("the report's memory peak is the sandbox's whole life, though each command's run resets the cgroup's", async () => {
+    if (!cgroupsAllowed) {
+      await using sb = await Sandbox.create({});
+      await sb.run('true');
+      expect(sb.report().memoryPeakBytes).toBeNull();
+      console.log('saw: no cgroup here, no memory peak');
+      return;
+    }
+    const sb = await Sandbox.create({ limits: { memory: { max: '256M' } } });
+    try {
+      const hog = await sb.run('node', ['-e', 'Buffer.alloc(64 << 20, 1)']);
+      expect(hog.status).toBe('ok');
+      const hogPeak = hog.usage.cgroup!.memoryPeakBytes!;
+      expect(hogPeak).toBeGreaterThan(64 << 20);
+      const small = await sb.run('true');
+      const smallPeak = small.usage.cgroup!.memoryPeakBytes!;
+      // the kernel's figure now: the cgroup's own peak file, read directly
+      const now = sb.cgroup!._statsSync().memory!.peak!;
+      console.log(
+        `saw: run peaks ${hogPeak} then ${smallPeak} (scope '${small.usage.cgroup!.memoryPeakScope}'); the cgroup's peak now ${now}` +
+          (now < hogPeak ? ': reset by the second run (v1)' : ': not reset for other readers (v2 per-fd reset)'),
+      );
+      expect(smallPeak).toBeLessThan(hogPeak);
+      expect(sb.report().memoryPeakBytes).toBeGreaterThanOrEqual(hogPeak);
+      await sb.dispose();
+      expect(sb.report().memoryPeakBytes).toBeGreaterThanOrEqual(hogPeak);
+    } finally {
+      await sb.dispose();
+    }
   }, 60000);
 });

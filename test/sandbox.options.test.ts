@@ -106,8 +106,28 @@ describe('command options', () => {
     const p = sb.spawn('nsgroups-no-such-command');
     expect(p.listenerCount('error')).toBe(0);
     await expect(p.exited).rejects.toMatchObject({ code: 'ERR_NOT_FOUND', step: 'execve' });
-    await expect(sb.run('nsgroups-no-such-command')).rejects.toMatchObject({ code: 'ERR_NOT_FOUND' });
-    expect(sb.report().commands).toBe(2);
+    await expect(sb.run('nsgroups-no-such-command')).rejects.toMatchObject({ code: 'ERR_NOT_FOUND', status: 'setup' });
+    expect(sb.report()).toMatchObject({ commands: 2, statuses: { setup: 2 }, commandCpuMs: 0 });
+  });
+
+  it("a command's result is run()'s, with its verdict and usage; the report counts the verdicts and sums the commands' CPU", async () => {
+    await using sb = await Sandbox.create({});
+    const ok = await sb.run('sh', ['-c', 'i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done']);
+    const exit = await sb.run('sh', ['-c', 'exit 3']);
+    const slow = await sb.run('sleep', ['30'], { timeout: 300, killAfter: 1000 });
+    const big = await sb.run('sh', ['-c', 'yes | head -c 100000'], { maxBuffer: 1000 });
+    expect(ok).toMatchObject({ code: 0, status: 'ok' });
+    expect(exit).toMatchObject({ code: 3, status: 'exit' });
+    expect(slow).toMatchObject({ status: 'timeout', timedOut: true });
+    expect(big.status).toBe('output');
+    expect(big.stdout.length).toBe(1000);
+    // the kernel's rusage of each command (its shell counted its loop: some CPU)
+    expect(ok.usage.cpuUserMs + ok.usage.cpuSystemMs).toBeGreaterThan(0);
+    const r = sb.report();
+    expect(r.statuses).toEqual({ ok: 1, exit: 1, timeout: 1, output: 1 });
+    const sum = [ok, exit, slow, big].reduce((s, x) => s + x.usage.cpuUserMs + x.usage.cpuSystemMs, 0);
+    expect(Math.abs(r.commandCpuMs - sum)).toBeLessThanOrEqual(0.1);
+    expect(() => sb.spawn('true', [], { maxBuffer: 10 } as never)).toThrow(/sb.run\(\) takes maxBuffer/);
   });
 
   it('report() before dispose: the commands, the processes started, no leftovers yet', async () => {

@@ -3,7 +3,7 @@
 // the file NSGROUPS_REPORT names (or the jest environment's `report` option), and a short table
 // of this process's tests at the end. The line format is docs/harness.md's; `v` is its version.
 import * as fs from 'node:fs';
-import type { LeftoverProcess, SandboxReport } from '../sandbox/report';
+import type { CommandStatuses, LeftoverProcess, SandboxReport } from '../sandbox/report';
 import type { Sandbox } from '../sandbox/sandbox';
 
 export interface TestReportLine {
@@ -18,6 +18,10 @@ export interface TestReportLine {
   cpuMs: number | null;
   memoryPeakBytes: number | null;
   oomKills: number | null;
+  /** the commands' own CPU (rusage), with or without a cgroup */
+  commandCpuMs: number;
+  /** the commands counted by status ({ ok: 2, timeout: 1 }) */
+  statuses: CommandStatuses;
   processes: number | null;
   commands: number;
   leftovers: LeftoverProcess[];
@@ -51,6 +55,8 @@ export function reportLine(r: SandboxReport, outcome: TestOutcome): TestReportLi
     cpuMs: r.cpuMs,
     memoryPeakBytes: r.memoryPeakBytes,
     oomKills: r.oomKills,
+    commandCpuMs: r.commandCpuMs,
+    statuses: r.statuses,
     processes: r.processes,
     commands: r.commands,
     leftovers: r.leftovers,

@@ -157,11 +157,16 @@ export function resolveSandboxOptions(options: unknown): ResolvedSandbox {
 /** sb.run()'s options: run()'s, less what the sandbox decides. */
 export type SandboxRunOptions = Pick<
   RunOptions,
-  'cwd' | 'env' | 'argv0' | 'stdio' | 'input' | 'encoding' | 'timeout' | 'signal' | 'killSignal' | 'user' | 'rlimits' | 'capabilities' | 'seccomp'
+  | 'cwd' | 'env' | 'argv0' | 'stdio' | 'input' | 'encoding' | 'maxBuffer' | 'timeout' | 'signal' | 'killSignal' | 'killAfter'
+  | 'cpuTime' | 'extraTime' | 'user' | 'rlimits' | 'capabilities' | 'seccomp'
 >;
-export type SandboxSpawnOptions = Omit<SandboxRunOptions, 'input' | 'encoding'>;
+export type SandboxSpawnOptions = Omit<SandboxRunOptions, 'input' | 'encoding' | 'maxBuffer'>;
 
-const RUN_KEYS = ['cwd', 'env', 'argv0', 'stdio', 'input', 'encoding', 'timeout', 'signal', 'killSignal', 'user', 'rlimits', 'capabilities', 'seccomp'] as const;
+const RUN_KEYS = [
+  'cwd', 'env', 'argv0', 'stdio', 'input', 'encoding', 'maxBuffer', 'timeout', 'signal', 'killSignal', 'killAfter',
+  'cpuTime', 'extraTime', 'user', 'rlimits', 'capabilities', 'seccomp',
+] as const;
+const RUN_ONLY = ['input', 'encoding', 'maxBuffer'];
 const SET_AT_CREATE = ['namespaces', 'join', 'uidMap', 'gidMap', 'hostname', 'network', 'mounts', 'cgroup', 'rootfs', 'readonly', 'sysfs', 'timeOffsets', 'init', 'maskedPaths', 'readonlyPaths', 'keyring', 'dieWithParent', 'newSession', 'noNewPrivileges'];
 
 /** Checks a command's options: only those a command may choose; cwd made absolute in the sandbox. */
@@ -173,8 +178,9 @@ export function checkCommandOptions(options: unknown, spawnOnly: boolean, defaul
   if (spawnOnly) {
     notes.input = 'sb.run() takes input; with sb.spawn() write to p.stdin';
     notes.encoding = 'sb.run() takes encoding; sb.spawn() gives streams';
+    notes.maxBuffer = 'sb.run() takes maxBuffer; sb.spawn() gives streams';
   }
-  checkKeys(o, spawnOnly ? RUN_KEYS.filter((k) => k !== 'input' && k !== 'encoding') : RUN_KEYS, what, notes);
+  checkKeys(o, spawnOnly ? RUN_KEYS.filter((k) => !RUN_ONLY.includes(k)) : RUN_KEYS, what, notes);
   const cwd = o.cwd === undefined ? defaultCwd : o.cwd instanceof URL ? fileURLToPath(o.cwd) : checkString(o.cwd, `${what}.cwd`);
   o.cwd = path.posix.resolve(defaultCwd, cwd);
   if (o.capabilities !== undefined && o.capabilities !== 'all') checkArray(o.capabilities, `${what}.capabilities`);

@@ -16,7 +16,7 @@ import { Cgroup } from '../cgroup/cgroup';
 import { NsgroupsError } from '../errors';
 import type { OverlayChange } from '../overlay/changes';
 import { resolveSpawn, type SpawnOptions } from '../spawn/options';
-import { spawnResolved, type SandboxProcess } from '../spawn/process';
+import { spawnResolved, type ExitResult, type SandboxProcess } from '../spawn/process';
 import { runProcess, type RunResult } from '../spawn/run';
 import { removeScratchSync } from '../util/scratch';
 import type { Plain } from '../util/validate';
@@ -34,7 +34,7 @@ import {
   type SandboxRunOptions,
   type SandboxSpawnOptions,
 } from './options';
-import { cgroupFigures, type SandboxReport } from './report';
+import { cgroupFigures, type CommandStatuses, type SandboxReport } from './report';
 import { layOut, type SandboxLayout } from './root';
 
 const INTERNAL = Symbol('nsgroups.Sandbox');
@@ -85,6 +85,11 @@ export class Sandbox {
   readonly #createdAt: number;
   readonly #running = new Set<SandboxProcess>();
   #commands = 0;
+  /** the commands' own CPU (rusage), µs; their verdicts counted */
+  #commandCpuUsec = 0;
+  #statuses: CommandStatuses = {};
+  /** the highest memory peak seen before a command's start reset it (v1 resets it for the whole cgroup) */
+  #memoryPeak: number | null = null;
   #lastPid: number | null = HOLDER_PIDS;
   #refreshing: Promise<void> | null = null;
   #refreshAgain = false;
@@ -175,11 +180,35 @@ export class Sandbox {
   #track(p: SandboxProcess): void {
     this.#commands++;
     this.#running.add(p);
-    const done = (): void => {
+    const done = (result: ExitResult | null): void => {
       this.#running.delete(p);
+      const status = result?.status ?? 'setup';
+      this.#statuses[status] = (this.#statuses[status] ?? 0) + 1;
+      if (result) {
+        this.#commandCpuUsec += Math.round((result.usage.cpuUserMs + result.usage.cpuSystemMs) * 1000);
+        this.#notePeak(result.usage.cgroup?.memoryPeakBytes ?? null);
+      }
       void this.#refresh();
     };
     p._whenEnded(done);
+  }
+
+  /**
+   * Keeps the sandbox's memory peak across its commands' runs: each run's figures reset the
+   * cgroup's peak where the kernel allows it (v1 memory.max_usage_in_bytes: for every reader),
+   * so the peak so far is read just before a command starts, and each run's own peak at its end.
+   */
+  #notePeak(bytes: number | null = this.#cgroupPeak()): void {
+    if (bytes !== null) this.#memoryPeak = Math.max(this.#memoryPeak ?? 0, bytes);
+  }
+
+  #cgroupPeak(): number | null {
+    if (!this.#cgroup) return null;
+    try {
+      return this.#cgroup._statsSync().memory?.peak ?? null;
+    } catch {
+      return null; // being deleted
+    }
   }
 
   /** Reads the last pid the sandbox handed out (coalesced: one query at a time, one more after it). */
@@ -207,6 +236,7 @@ export class Sandbox {
     this.#check('sb.run()');
     if (args !== undefined && !Array.isArray(args) && options === undefined) [args, options] = [undefined, args as SandboxRunOptions];
     const o = checkCommandOptions(options, false, this.#defaultCwd());
+    this.#notePeak();
     const result = await runProcess(command, args, this.#spawnOptions(o), (p) => this.#track(p));
     await this.#refresh();
     return result;
@@ -217,6 +247,7 @@ export class Sandbox {
     this.#check('sb.spawn()');
     if (args !== undefined && !Array.isArray(args) && options === undefined) [args, options] = [undefined, args as SandboxSpawnOptions];
     const o = checkCommandOptions(options, true, this.#defaultCwd());
+    this.#notePeak();
     const p = spawnResolved(resolveSpawn(command, args, this.#spawnOptions(o)));
     this.#track(p);
     return p;
@@ -252,7 +283,7 @@ export class Sandbox {
 
   /** What ran in the sandbox and what it cost (SandboxReport); final once dispose() has resolved. */
   report(): SandboxReport {
-    if (this.#final) return { ...this.#final, leftovers: [...this.#final.leftovers] };
+    if (this.#final) return { ...this.#final, leftovers: [...this.#final.leftovers], statuses: { ...this.#final.statuses } };
     let figures: Pick<SandboxReport, 'cpuMs' | 'memoryPeakBytes' | 'oomKills'> = { cpuMs: null, memoryPeakBytes: null, oomKills: null };
     if (this.#cgroup) {
       try {
@@ -265,6 +296,8 @@ export class Sandbox {
       name: this.#o.name,
       durationMs: Math.round((performance.now() - this.#createdAt) * 10) / 10,
       ...figures,
+      memoryPeakBytes: this.#withPeak(figures.memoryPeakBytes),
+      ...this.#commandFigures(),
       processes: this.#lastPid === null ? null : this.#lastPid - HOLDER_PIDS,
       commands: this.#commands,
       leftovers: [],
@@ -273,6 +306,15 @@ export class Sandbox {
       kept: null,
       disposed: false,
     };
+  }
+
+  #withPeak(bytes: number | null): number | null {
+    if (bytes === null) return this.#memoryPeak;
+    return this.#memoryPeak === null ? bytes : Math.max(bytes, this.#memoryPeak);
+  }
+
+  #commandFigures(): Pick<SandboxReport, 'commandCpuMs' | 'statuses'> {
+    return { commandCpuMs: Math.round(this.#commandCpuUsec / 100) / 10, statuses: { ...this.#statuses } };
   }
 
   /**
@@ -320,8 +362,9 @@ export class Sandbox {
     const report: SandboxReport = {
       ...snapshot,
       cpuMs: figures.cpuMs,
-      memoryPeakBytes: figures.memoryPeakBytes,
+      memoryPeakBytes: this.#withPeak(figures.memoryPeakBytes),
       oomKills: figures.oomKills,
+      ...this.#commandFigures(), // the leftovers sb.spawn() started are counted now they have ended
       leftovers,
       filesChanged: changes?.length ?? null,
       disposed: true,

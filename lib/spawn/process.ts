@@ -93,7 +93,7 @@ export class SandboxProcess extends EventEmitter {
   #meter: CgroupMeter | null;
   #releaseRootfs: (() => void) | null = null;
   #abortListener: (() => void) | null = null;
-  #endHooks: Array<() => void> = [];
+  #endHooks: Array<(result: ExitResult | null) => void> = [];
 
   /** @internal use spawn() */
   constructor(spec: ResolvedSpawn, built: BuiltPlan, result: NativeSpawnResult | null, startedAt = performance.now(), meter: CgroupMeter | null = null) {
@@ -341,14 +341,15 @@ export class SandboxProcess extends EventEmitter {
     this.#releaseRootfs = release;
   }
 
-  /** @internal `fn` runs once the process has ended or failed to start; not an event listener, so
-   *  it changes nothing about when 'error' is emitted (a Sandbox counts its commands with it) */
-  _whenEnded(fn: () => void): void {
+  /** @internal `fn` runs once the process has ended (with its result) or failed to start (null);
+   *  not an event listener, so it changes nothing about when 'error' is emitted (a Sandbox counts
+   *  its commands and sums their usage with it) */
+  _whenEnded(fn: (result: ExitResult | null) => void): void {
     this.#endHooks.push(fn);
   }
 
-  #ended(): void {
-    for (const fn of this.#endHooks.splice(0)) fn();
+  #ended(result: ExitResult | null): void {
+    for (const fn of this.#endHooks.splice(0)) fn(result);
   }
 
   /** @internal clone itself failed: no process exists */
@@ -430,12 +431,13 @@ export class SandboxProcess extends EventEmitter {
       fsizeLimited: spec.rlimits.some((r) => r.name === 'fsize' && r.soft < Number.MAX_SAFE_INTEGER),
     });
     this.emit('exit', info.code, info.signal);
-    this.#resolveExited({ ...info, usage, status });
+    const result: ExitResult = { ...info, usage, status };
+    this.#resolveExited(result);
     // our end of a pipe that another command reads (a pipeline) never sees its EOF here:
     // close it, so that 'close' can come
     for (const s of this.stdio) if (s && handedOver.has(s)) (s as net.Socket).destroy();
     this.#maybeClose();
-    this.#ended();
+    this.#ended(result);
   }
 
   #emitFailure(): void {
@@ -443,7 +445,7 @@ export class SandboxProcess extends EventEmitter {
     // the verdict of a run that never ran (run() rejects with it)
     if (err instanceof NsgroupsError) err.status = 'setup';
     this.#rejectExited(err);
-    this.#ended();
+    this.#ended(null);
     // Like child_process, failures are 'error' events; but a caller who awaits `exited` and
     // listens to nothing else gets the rejection instead of an uncaught 'error'.
     if (this.listenerCount('error') > 0 || !this.#exitedObserved) this.emit('error', err);
