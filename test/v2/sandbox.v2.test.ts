@@ -25,3 +25,22 @@ itV2('the commands are in the sandbox cgroup with its limits; dispose kills the 
   expect(sb.report().leftovers.every((p) => p.command === 'sleep 1000')).toBe(true);
   expect(fs.existsSync(dir)).toBe(false);
 });
+
+itV2("the report's memory peak is memory.peak over the sandbox's life; the commands' verdicts are counted", async () => {
+  const sb = await Sandbox.create({ limits: { memory: { max: '256M' } } });
+  try {
+    const dir = sb.cgroup!.path as string;
+    // dd's one 32 MiB buffer, filled by the read
+    const hog = await sb.run('dd', ['if=/dev/zero', 'of=/dev/null', 'bs=32M', 'count=1']);
+    const after = await sb.run('true');
+    // the kernel's own file: the cgroup's peak since it was made (a run's reset is per open file, 6.12+)
+    const peakFile = Number(fs.readFileSync(`${dir}/memory.peak`, 'utf8').trim());
+    console.log(`saw: run peaks ${hog.usage.cgroup!.memoryPeakBytes} (${hog.usage.cgroup!.memoryPeakScope}) then ${after.usage.cgroup!.memoryPeakBytes}; memory.peak ${peakFile}`);
+    expect(hog.usage.cgroup!.memoryPeakBytes!).toBeGreaterThan(32 << 20);
+    expect(sb.report().memoryPeakBytes).toBeGreaterThanOrEqual(hog.usage.cgroup!.memoryPeakBytes!);
+    expect(sb.report().memoryPeakBytes).toBeGreaterThanOrEqual(peakFile);
+    expect(sb.report().statuses).toEqual({ ok: 2 });
+  } finally {
+    await sb.dispose();
+  }
+});
