@@ -598,6 +598,11 @@ export class Cgroup {
     return this.#backend.startPeak();
   }
 
+  /** For a Sandbox: the memory peak now, one file read (stats() reads a dozen). Internal. */
+  _memoryPeak(): number | null {
+    return this.#backend.memoryPeak();
+  }
+
   /** For spawn({ cgroup }): where a child goes before it execs. Internal. */
   _placement(): Placement {
     return this.#backend.placement();

@@ -205,7 +205,7 @@ export class Sandbox {
   #cgroupPeak(): number | null {
     if (!this.#cgroup) return null;
     try {
-      return this.#cgroup._statsSync().memory?.peak ?? null;
+      return this.#cgroup._memoryPeak();
     } catch {
       return null; // being deleted
     }
