@@ -44,6 +44,18 @@ export { formatNamespaceTable, Namespace } from './namespace/index';
 export type { NamespaceCreateOptions, NamespaceList, NamespaceListEntry, UnpinOptions } from './namespace/index';
 export { NetworkLinks } from './net/index';
 export type { AddressInfo, LinkChange, LinkInfo, VethOptions } from './net/index';
+export { Sandbox } from './sandbox/index';
+export type {
+  CommandStatuses,
+  LeftoverProcess,
+  SandboxDisposeOptions,
+  SandboxNetwork,
+  SandboxOptions,
+  SandboxReport,
+  SandboxRootfs,
+  SandboxRunOptions,
+  SandboxSpawnOptions,
+} from './sandbox/index';
 export { describeSeccompFilter, seccompFilter, DEFAULT_DENY } from './seccomp/index';
 export type { CompiledSeccomp, SeccompArch, SeccompOption, SeccompRules } from './seccomp/index';
 export { Cgroup } from './cgroup/index';

@@ -8,6 +8,8 @@
 #   3. an install into an empty project by an npm that finds no compiler on PATH (no cc, c++,
 #      gcc, g++, make, python3), with install scripts blocked (npm 11's default) and allowed;
 #      then CommonJS, ESM and the bin, each running a real sandbox on the x64 glibc prebuild;
+#      the test-runner subpaths (nsgroups/node-test, jest, jest-environment, vitest) and the
+#      node:test example against the installed package;
 #   4. without a prebuild for this platform: the one ERR_UNSUPPORTED message, and its fix (a
 #      build from source, `npm rebuild nsgroups` with the install script approved) works;
 #   5. the arm64 glibc prebuild loaded by an arm64 Node under qemu-user (tools/arm64-node.sh),
@@ -50,6 +52,7 @@ pkg=$work/package
 tarball_contents() {
   cd "$pkg" || return 1
   for f in LICENSE package.json dist/index.cjs dist/index.mjs dist/index.d.ts dist/cli.cjs binding.gyp \
+    dist/{node-test,jest,jest-environment,vitest}.{cjs,mjs,d.ts,d.mts} \
     scripts/embed-binary.js src-native/addon.cc src-native/init/init.c src-native/exports.map \
     prebuilds/linux-{x64,arm64}/nsgroups.{glibc,musl}.node; do
     [ -f "$f" ] || { echo "missing $f"; return 1; }
@@ -123,6 +126,28 @@ try { await run('nsgroups-no-such-command'); throw new Error('ran'); } catch (e)
 JS
 check "import runs a sandbox; one NsgroupsError class for import and require" "${user_env[@]}" node esm.mjs
 check "the nsgroups bin" "${user_env[@]}" sh -c 'test "$(npx --no-install nsgroups run --hostname bin -- hostname)" = bin'
+cat > subpaths.mjs <<'JS'
+// The test-runner integrations' subpaths (package.json "exports"), from import and require; the
+// jest environment's peer (jest-environment-node) comes from NODE_PATH, as a user's jest has it.
+import { createRequire } from 'node:module';
+const require = createRequire(import.meta.url);
+const { Sandbox } = require('nsgroups');
+const want = { 'nsgroups/node-test': 'sandbox', 'nsgroups/jest': 'useSandbox', 'nsgroups/vitest': 'sandboxFixture', 'nsgroups/jest-environment': 'default' };
+for (const [name, fn] of Object.entries(want)) {
+  const esm = await import(name);
+  const cjs = require(name);
+  if (typeof esm[fn] !== 'function' || typeof (fn === 'default' ? cjs.default : cjs[fn]) !== 'function') throw new Error(`${name}: no ${fn}`);
+  if (esm.Sandbox !== Sandbox || cjs.Sandbox !== Sandbox) throw new Error(`${name}: a second copy of the library`);
+}
+console.log(`${Object.keys(want).join(', ')}: import and require, one Sandbox class`);
+JS
+check "the integrations' subpaths load (import and require), with one copy of the library" \
+  "${user_env[@]}" NODE_PATH="$repo/node_modules" node subpaths.mjs
+show 'import and require'
+mkdir -p examples && cp -r "$repo/examples/node-test" "$repo/examples/project" examples/
+# (the commands run inside the sandboxes, whose /tmp is their own: PATH is the system's here)
+check "examples/node-test, run against the installed package (node --test, a Sandbox per test)" \
+  "${user_env[@]}" PATH=/usr/local/bin:/usr/bin:/bin sh -c 'node --test examples/node-test/ && test ! -e examples/project/dist'
 
 # 4. a platform with no prebuild: one clear error, and the build from source it points to
 mv node_modules/nsgroups/prebuilds/linux-x64 "$work/prebuilds-x64"

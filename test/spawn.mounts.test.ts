@@ -175,7 +175,8 @@ describe('mounts: refused before anything is created', () => {
   it('a directory onto a file', () =>
     refuse([{ type: 'bind', source: path.join(dir, 'src'), target: path.join(dir, 'target-file') }], 'ERR_INVALID_ARG', /cannot bind a directory/));
   it('a relative target', () => refuse([{ type: 'tmpfs', target: 'tmp' }], 'ERR_INVALID_ARG', /absolute path/));
-  it('an unknown type', () => refuse([{ type: 'overlay', target: dir }], 'ERR_INVALID_ARG', /type must be one of/));
+  it('an unknown type', () => refuse([{ type: 'squashfs', target: dir }], 'ERR_INVALID_ARG', /type must be one of/));
+  it('an overlay without an OverlayMount', () => refuse([{ type: 'overlay', target: dir }], 'ERR_INVALID_ARG', /overlay must be an OverlayMount/));
   it('a bad size', () => refuse([{ type: 'tmpfs', target: path.join(dir, 'tmp'), size: '12X' }], 'ERR_INVALID_ARG', /size/));
   it('an unknown key', () => refuse([{ type: 'proc', target: path.join(dir, 'proc'), readonly: true }], 'ERR_INVALID_ARG', /unknown option 'readonly'/));
   it('mounts with a joined mount namespace', () => {

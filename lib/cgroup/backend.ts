@@ -70,6 +70,8 @@ export interface CgroupBackend {
   runCounters(): RunCounters;
   /** the memory peak from now on: reset where the kernel allows it */
   startPeak(): PeakProbe;
+  /** the memory peak as the cgroup's own file says now (one read), or null without one */
+  memoryPeak(): number | null;
   procs(): number[];
   threads(): number[];
   add(pid: number): void;

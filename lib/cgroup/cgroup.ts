@@ -601,6 +601,11 @@ export class Cgroup {
     return this.#backend.stats();
   }
 
+  /** stats(), synchronously (a few small cgroupfs reads), for a report that is read synchronously. Internal. */
+  _statsSync(): CgroupStats {
+    return this.#backend.stats();
+  }
+
   /** Moves process `pid` (all its threads) into this cgroup, in every hierarchy it uses. */
   async add(pid: number): Promise<void> {
     checkPid(pid, 'cgroup.add(pid)');
@@ -733,6 +738,11 @@ export class Cgroup {
   /** For spawn({ cgroup }): the memory peak of a run, from now. Internal. */
   _startPeak(): PeakProbe {
     return this.#backend.startPeak();
+  }
+
+  /** For a Sandbox: the memory peak now, one file read (stats() reads a dozen). Internal. */
+  _memoryPeak(): number | null {
+    return this.#backend.memoryPeak();
   }
 
   /**

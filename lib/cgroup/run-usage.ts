@@ -49,6 +49,11 @@ export function v2RunCounters(dir: string): RunCounters {
   return { cpuUsec: flatKey(`${dir}/cpu.stat`, 'usage_usec'), oomKills: flatKey(`${dir}/memory.events`, 'oom_kill') };
 }
 
+/** The cgroup's memory peak now, from its file (v1 memory.max_usage_in_bytes, v2 memory.peak), or null. */
+export function readPeak(file: string): number | null {
+  return numberIn(readIfExists(file));
+}
+
 const noPeak: PeakProbe = { scope: 'cgroup', read: () => null, close: () => {} };
 
 /**

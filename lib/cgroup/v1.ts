@@ -24,7 +24,7 @@ import { applyNetCls, applyNetPrio, readNetCls, readNetPrio } from './net';
 import { applyV1Devices, readV1Devices } from './v1-devices';
 import { emptyStats, flatOrNull, key, limitOrNull, num, parseBlkioStat, readPressure, type CgroupStats } from './stats';
 import { parseLimitValue, type Max } from '../util/units';
-import { v1RunCounters, v1StartPeak, type PeakProbe, type RunCounters } from './run-usage';
+import { readPeak, v1RunCounters, v1StartPeak, type PeakProbe, type RunCounters } from './run-usage';
 import { freezeKillThaw, procsRecursive, v2Events, v2Freeze, v2KillFile, v2Populated } from './v2';
 
 /** The v1 controllers this library drives, in the order that picks the "primary" directory. */
@@ -441,6 +441,11 @@ export class V1Backend implements CgroupBackend {
 
   startPeak(): PeakProbe {
     return v1StartPeak(this.dirFor('memory')?.dir ?? null);
+  }
+
+  memoryPeak(): number | null {
+    const dir = this.dirFor('memory')?.dir;
+    return dir === undefined ? null : readPeak(`${dir}/memory.max_usage_in_bytes`);
   }
 
   placement(): Placement {

@@ -32,7 +32,7 @@ import { policyRules } from './devices';
 import { netUnsupported } from './net';
 import { emptyStats, flatOrNull, key, limitOrNull, num, parseIoStat, readPressure, type CgroupStats } from './stats';
 import { parseLimitValue, type Max } from '../util/units';
-import { v2RunCounters, v2StartPeak, type PeakProbe, type RunCounters } from './run-usage';
+import { readPeak, v2RunCounters, v2StartPeak, type PeakProbe, type RunCounters } from './run-usage';
 
 /** Controllers a new cgroup gets when its parent offers them (stats need them even without limits). */
 export const DEFAULT_V2_CONTROLLERS = ['cpu', 'cpuset', 'io', 'memory', 'pids'];
@@ -404,6 +404,10 @@ export class V2Backend implements CgroupBackend {
 
   startPeak(): PeakProbe {
     return v2StartPeak(this.cg.dir);
+  }
+
+  memoryPeak(): number | null {
+    return readPeak(`${this.cg.dir}/memory.peak`);
   }
 
   placement(): Placement {

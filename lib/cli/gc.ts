@@ -7,7 +7,9 @@
 //     crash leaves the pin and its holder (NSGROUPS_OWNER in its environment); removed when the
 //     namespace holds nothing but its init and the holder. Pins of other namespaces are kept on
 //     purpose at any exit (like `ip netns add`) and gc leaves them alone;
-//   - scratch directories of `nsgroups run --overlay` (nsgroups-run-* with an `owner` file).
+//   - scratch directories of `nsgroups run --overlay` (nsgroups-run-* with an `owner` file), and
+//     those of Sandboxes (nsgroups-sandboxes-*, likewise; the janitor that removes them when
+//     their process dies may have been killed with it). Kept sandboxes (nsgroups-kept-*) stay.
 // Anything without a record, or whose maker lives, or that cannot be judged from here (another
 // pid namespace), stays.
 import * as fs from 'node:fs';
@@ -200,12 +202,12 @@ export async function pinLeftovers(): Promise<Leftover[]> {
   return out;
 }
 
-/** Scratch directories of `nsgroups run --overlay` whose run died. */
+/** Scratch directories of `nsgroups run --overlay` whose run died, and of Sandboxes whose process died. */
 export function scratchLeftovers(): Leftover[] {
   const out: Leftover[] = [];
   const tmp = os.tmpdir();
   for (const name of fs.readdirSync(tmp)) {
-    if (!name.startsWith('nsgroups-run-')) continue;
+    if (!name.startsWith('nsgroups-run-') && !name.startsWith('nsgroups-sandboxes-')) continue;
     const dir = path.join(tmp, name);
     const st = fs.lstatSync(dir, { throwIfNoEntry: false });
     if (!st?.isDirectory() || st.uid !== process.geteuid!()) continue; // someone else's: not ours to judge
@@ -230,7 +232,8 @@ export const GC_USAGE = `usage: nsgroups gc [--dry-run] [--verbose]
 
 Removes what nsgroups processes that died (a crash, SIGKILL) left behind: the empty cgroups they
 made under the nsgroups base, the pid namespaces they pinned (with Namespace.create('pid',
-{ pin })) and the scratch directories of 'nsgroups run --overlay'. nsgroups records who made
+{ pin })) and the scratch directories of 'nsgroups run --overlay' and of Sandboxes (not those
+kept on purpose, nsgroups-kept-*). nsgroups records who made
 each (pid and start time); gc removes a thing only when that process has provably exited, and
 never a cgroup with processes in it. Pins of other namespaces are meant to outlive their maker
 (like 'ip netns add') and stay. Exits 1 when something could not be removed.

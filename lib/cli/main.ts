@@ -2,7 +2,7 @@
 // The nsgroups command line. Conventions (bwrap, unshare, systemd-run, coreutils): options come
 // before the command and stop at it; --help and --version; every usage error exits 2 with one
 // line and a pointer to --help; messages name flags, not API options. `run` exits like env(1)
-// and timeout(1) (run.ts EXIT_STATUS); doctor, ls and gc exit 0, or 1 when they could not do
+// and timeout(1) (run.ts EXIT_STATUS); doctor, ls, gc and report exit 0, or 1 when they could not do
 // what was asked (doctor --check: a checked feature is missing).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -11,6 +11,7 @@ import { UsageError } from './args';
 import { doctor, DOCTOR_USAGE } from './doctor';
 import { gc, GC_USAGE } from './gc';
 import { ls, LS_USAGE } from './ls';
+import { report as reportCommand, REPORT_USAGE } from './report';
 import { EXIT_STATUS, parseRunArgs, RUN_USAGE, runCommand } from './run';
 
 interface Subcommand {
@@ -30,6 +31,7 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
   doctor: { usage: DOCTOR_USAGE, main: doctor },
   ls: { usage: LS_USAGE, main: ls },
   gc: { usage: GC_USAGE, main: gc },
+  report: { usage: REPORT_USAGE, main: reportCommand },
 };
 
 const USAGE = `usage: nsgroups COMMAND [OPTIONS] [ARGS...]
@@ -40,12 +42,13 @@ commands:
   doctor [--check [FEATURE...]]     what this host supports, and how to get what is missing
   ls [-t TYPE] [-p PID] [-o LIST]   the sandboxes running now, one row each (--json, --tree)
   gc [--dry-run]                    remove the cgroups and pins that dead nsgroups processes left
+  report [--failed] FILE...         a table of the per-test sandbox reports (NSGROUPS_REPORT)
   help [COMMAND]                    this text, or a command's
 
 'nsgroups COMMAND --help' tells more about each.
 
 ${EXIT_STATUS.replace('exit status:', 'exit status of run:')}
-doctor, ls and gc exit 0, or 1 when something asked for is missing or failed; 2 for a usage error.`;
+doctor, ls, gc and report exit 0, or 1 when something asked for is missing or failed; 2 for a usage error.`;
 
 function help(text: string): number {
   console.log(text);

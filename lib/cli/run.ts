@@ -16,6 +16,7 @@ import type { IdMapEntry } from '../spawn/idmap';
 import { spawn } from '../spawn/index';
 import type { MountSpec } from '../spawn/mounts';
 import type { NetworkOption, SpawnOptions } from '../spawn/options';
+import { removeScratch } from '../util/scratch';
 import type { ExitResult, SandboxProcess } from '../spawn/process';
 import { parseByteSize } from '../util/units';
 import { clip, formatOptions, parseArgs, UsageError, type OptionSpec } from './args';
@@ -561,18 +562,7 @@ async function makeScratch(): Promise<string> {
   }
 }
 
-/** overlayfs leaves work/work mode 000 when mounted in a user namespace: open up, then remove. */
-export async function removeScratch(dir: string): Promise<void> {
-  const open = async (d: string): Promise<void> => {
-    for (const e of await fs.promises.readdir(d, { withFileTypes: true })) {
-      if (!e.isDirectory()) continue;
-      await fs.promises.chmod(path.join(d, e.name), 0o700).catch(() => {});
-      await open(path.join(d, e.name));
-    }
-  };
-  await open(dir).catch(() => {});
-  await fs.promises.rm(dir, { recursive: true, force: true });
-}
+export { removeScratch };
 
 async function runSandbox(command: string, args: string[], options: SpawnOptions, outputLimit: number | null): Promise<ExitResult> {
   const p: SandboxProcess = spawn(command, args, options);

@@ -1,10 +1,11 @@
-// `mounts`: bind (ro/rw, recursive), tmpfs (size, mode), proc. Validated here; turned into child
-// ops in plan.ts. Without a rootfs, targets must already exist: the library never creates
+// `mounts`: bind (ro/rw, recursive), tmpfs (size, mode), proc, overlay (an OverlayMount mounted at
+// the target inside the sandbox only). Validated here; turned into child ops in plan.ts. Without a rootfs, targets must already exist: the library never creates
 // directories in the host's filesystem. Binds and tmpfs are nosuid and nodev unless asked
 // (`suid: true`, `dev: true`), as bubblewrap's are; `noexec: true` adds noexec.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NsgroupsError } from '../errors';
+import { OverlayMount } from '../overlay/overlay-mount';
 import { parseByteSize } from '../util/units';
 import { checkArray, checkBoolean, checkInteger, checkKeys, checkObject, checkOneOf, checkString } from '../util/validate';
 
@@ -23,7 +24,9 @@ export interface MountFlags {
 export type MountSpec =
   | ({ type: 'bind'; source: string; target: string; recursive?: boolean } & MountFlags)
   | ({ type: 'tmpfs'; target: string; size?: number | string; mode?: number } & MountFlags)
-  | { type: 'proc'; target: string };
+  | { type: 'proc'; target: string }
+  /** an OverlayMount, mounted at target in the sandbox's mount namespace only (userxattr in a user namespace) */
+  | { type: 'overlay'; overlay: OverlayMount; target: string };
 
 interface ResolvedFlags {
   readonly: boolean;
@@ -35,7 +38,9 @@ interface ResolvedFlags {
 export type ResolvedMount =
   | ({ type: 'bind'; source: string; target: string; recursive: boolean; sourceKind: 'dir' | 'file' } & ResolvedFlags)
   | ({ type: 'tmpfs'; target: string; size: number | null; mode: number | null } & ResolvedFlags)
-  | { type: 'proc'; target: string };
+  | { type: 'proc'; target: string }
+  /** `data`: the mount(2) data, rendered by resolveSpawn once it knows whether there is a user namespace */
+  | { type: 'overlay'; target: string; overlay: OverlayMount; data: string | null };
 
 const FLAG_KEYS = ['readonly', 'noexec', 'suid', 'dev'] as const;
 
@@ -82,7 +87,7 @@ export function resolveMounts(value: unknown, underRootfs: boolean): ResolvedMou
   return checkArray(value, 'options.mounts').map((entry, i) => {
     const what = `options.mounts[${i}]`;
     const m = checkObject(entry, what);
-    const type = checkOneOf(m.type, ['bind', 'tmpfs', 'proc'] as const, `${what}.type`);
+    const type = checkOneOf(m.type, ['bind', 'tmpfs', 'proc', 'overlay'] as const, `${what}.type`);
     const target = absolute(m.target, `${what}.target`);
     if (target === '/') throw new NsgroupsError('ERR_INVALID_ARG', `${what}.target '/' is the root itself: mount below it, or give the directory as options.rootfs`);
     if (type === 'bind') {
@@ -116,6 +121,22 @@ export function resolveMounts(value: unknown, underRootfs: boolean): ResolvedMou
         mode: m.mode === undefined ? null : checkInteger(m.mode, `${what}.mode`, 0, 0o7777),
         ...resolveFlags(m, what),
       };
+    }
+    if (type === 'overlay') {
+      checkKeys(m, ['type', 'overlay', 'target'], what);
+      if (!(m.overlay instanceof OverlayMount)) throw new NsgroupsError('ERR_INVALID_ARG', `${what}.overlay must be an OverlayMount`);
+      const ov = m.overlay;
+      if (ov.mounted) {
+        throw new NsgroupsError('ERR_BUSY', `${what}.overlay is mounted on the host (at ${ov.target}): bind its target instead, or unmount it first`);
+      }
+      if (ov.tmpfs) {
+        // a tmpfs upper is made on the root before the overlay covers it (rootfs.ts): a mount has no such place
+        throw new NsgroupsError('ERR_INVALID_ARG', `${what}.overlay has a tmpfs upper, which only an overlay used as rootfs can have: give it upper and work`);
+      }
+      for (const dir of [...ov.lower, ...(ov.upper ? [ov.upper] : []), ...(ov.work ? [ov.work] : [])]) {
+        if (kindOf(dir, `${what}.overlay layer`) !== 'dir') throw new NsgroupsError('ERR_INVALID_ARG', `${what}.overlay layer '${dir}' is not a directory`);
+      }
+      return { type, target, overlay: ov, data: null };
     }
     checkKeys(m, ['type', 'target'], what);
     return { type, target };

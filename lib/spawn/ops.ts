@@ -71,6 +71,10 @@ export function userMountOps(m: ResolvedMount, k: Ops, inRoot: boolean): Planned
     const data = [m.size !== null ? `size=${m.size}` : '', m.mode !== null ? `mode=0${m.mode.toString(8)}` : ''].filter(Boolean).join(',');
     return [op({ kind: k.mount, source: 'tmpfs', fstype: 'tmpfs', data: data || null, flags: attrToMs(mountAttr(m)), ...at, describe: `mount a tmpfs on '${m.target}'` })];
   }
+  if (m.type === 'overlay') {
+    const lower = m.overlay.lower.join(':');
+    return [op({ kind: k.mount, source: 'overlay', fstype: 'overlay', data: m.data, flags: MS.NOSUID | MS.NODEV | (m.overlay.readonly ? MS.RDONLY : 0), ...at, describe: `mount the overlay (lower ${lower}) on '${m.target}'` })];
+  }
   return [op({ kind: k.mount, source: 'proc', fstype: 'proc', flags: MS.NOSUID | MS.NODEV | MS.NOEXEC, ...at, describe: `mount proc on '${m.target}'` })];
 }
 

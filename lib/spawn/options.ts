@@ -22,7 +22,7 @@ import { outsideOf, planIdMaps, resolveIdMap, type IdMapEntry, type IdMaps } fro
 import { checkJoins, closeJoins, openJoins, type JoinTarget, type OpenJoin } from './joins';
 import { resolveMounts, type MountSpec, type ResolvedMount } from './mounts';
 import { NAMESPACE_TYPES, type NamespaceType } from '../namespace/kinds';
-import { resolveRootfs, type ResolvedRootfs } from './rootfs';
+import { checkOverlayInUserns, resolveRootfs, type ResolvedRootfs } from './rootfs';
 import type { OverlayMount } from '../overlay/overlay-mount';
 import { Cgroup } from '../cgroup/cgroup';
 import { resolveSeccomp, type ResolvedSeccomp, type SeccompOption } from '../seccomp/index';
@@ -428,6 +428,11 @@ export function resolveSpawn(command: unknown, args: unknown, options: unknown):
     }
     if (init && !namespaces.has('pid')) throw invalidArg("options.init needs a new pid namespace: add 'pid' to namespaces");
     const rootfs = underRootfs ? resolveRootfs(o.rootfs, { readonly, sysfs, userns }) : null;
+    for (const m of mounts) {
+      if (m.type !== 'overlay') continue;
+      if (userns) checkOverlayInUserns('an overlay mount');
+      m.data = m.overlay._mountData({ userxattr: userns });
+    }
     const sandboxed = namespaces.size > 0 || joins.length > 0;
     // The kernel paths a sandbox must not change are hidden or made read-only in a mount
     // namespace of its own: every sandbox gets one, unless it joins somebody else's.

@@ -105,6 +105,7 @@ export class SandboxProcess extends EventEmitter {
   #abortListener: (() => void) | null = null;
   /** a pool's sandbox before its hand-over; after it, the process the events go to */
   #park: { hooks: ParkHooks; state: 'waiting' | 'parked' | 'handed'; built: BuiltPlan; to: SandboxProcess | null } | null = null;
+  #endHooks: Array<(result: ExitResult | null) => void> = [];
 
   /** @internal use spawn() */
   constructor(spec: ResolvedSpawn, built: BuiltPlan, result: NativeSpawnResult | null, startedAt = performance.now(), meter: CgroupMeter | null = null) {
@@ -406,6 +407,17 @@ export class SandboxProcess extends EventEmitter {
     return proc;
   }
 
+  /** @internal `fn` runs once the process has ended (with its result) or failed to start (null);
+   *  not an event listener, so it changes nothing about when 'error' is emitted (a Sandbox counts
+   *  its commands and sums their usage with it) */
+  _whenEnded(fn: (result: ExitResult | null) => void): void {
+    this.#endHooks.push(fn);
+  }
+
+  #ended(result: ExitResult | null): void {
+    for (const fn of this.#endHooks.splice(0)) fn(result);
+  }
+
   /** @internal clone itself failed: no process exists */
   _failBeforeClone(err: NsgroupsError): void {
     this.#failure = err;
@@ -500,11 +512,13 @@ export class SandboxProcess extends EventEmitter {
       fsizeLimited: spec.rlimits.some((r) => r.name === 'fsize' && r.soft < Number.MAX_SAFE_INTEGER),
     });
     this.emit('exit', info.code, info.signal);
-    this.#resolveExited({ ...info, usage, status });
+    const result: ExitResult = { ...info, usage, status };
+    this.#resolveExited(result);
     // our end of a pipe that another command reads (a pipeline) never sees its EOF here:
     // close it, so that 'close' can come
     for (const s of this.stdio) if (s && handedOver.has(s)) (s as net.Socket).destroy();
     this.#maybeClose();
+    this.#ended(result);
   }
 
   #emitFailure(): void {
@@ -512,6 +526,7 @@ export class SandboxProcess extends EventEmitter {
     // the verdict of a run that never ran (run() rejects with it)
     if (err instanceof NsgroupsError) err.status = 'setup';
     this.#rejectExited(err);
+    this.#ended(null);
     // Like child_process, failures are 'error' events; but a caller who awaits `exited` and
     // listens to nothing else gets the rejection instead of an uncaught 'error'.
     if (this.listenerCount('error') > 0 || !this.#exitedObserved) this.emit('error', err);
@@ -590,7 +605,15 @@ export function spawnResolved(spec: ResolvedSpawn, internal: SpawnInternals = {}
   const overlay = spec.rootfs?.overlay;
   // the mount points the sandbox makes in the overlay are not changes of the command's
   overlay?._recordLibraryMountpoints([...LIBRARY_MOUNTPOINTS, ...(spec.rootfs!.sysfs ? ['/sys'] : []), ...spec.mounts.map((m) => m.target)]);
-  const releaseRootfs = overlay?._use() ?? null;
+  const releases = overlay ? [overlay._use()] : [];
+  for (const [i, m] of spec.mounts.entries()) {
+    if (m.type !== 'overlay') continue;
+    // likewise the mount points of the later mounts that sit inside this overlay
+    const inside = spec.mounts.slice(i + 1).filter((n) => n.target.startsWith(`${m.target}/`));
+    m.overlay._recordLibraryMountpoints(inside.map((n) => n.target.slice(m.target.length)));
+    releases.push(m.overlay._use());
+  }
+  const releaseRootfs = releases.length > 0 ? () => releases.forEach((release) => release()) : null;
   const startedAt = performance.now();
   const failed = (err: NsgroupsError): SandboxProcess => {
     closeJoins(spec.joins);

@@ -50,6 +50,15 @@ function existingDir(p: string, what: string): void {
   if (!st.isDirectory()) throw invalidArg(`${what} '${p}' is not a directory`);
 }
 
+/** Inside a user namespace overlayfs needs userxattr (Linux 5.11): without it a mount may succeed
+ *  and then fail with EIO when a lower directory is removed. */
+export function checkOverlayInUserns(what: string): void {
+  const [major, minor] = os.release().split('.').map(Number);
+  if (major < 5 || (major === 5 && minor < 11)) {
+    throw unsupported(`${what} inside a user namespace needs Linux 5.11 or newer (userxattr); this kernel is ${os.release()}`);
+  }
+}
+
 export function resolveRootfs(value: unknown, opts: { readonly: boolean; sysfs: boolean; userns: boolean }): ResolvedRootfs {
   if (typeof value === 'string') {
     if (value.includes('\0')) throw invalidArg('options.rootfs must not contain NUL bytes');
@@ -67,14 +76,7 @@ export function resolveRootfs(value: unknown, opts: { readonly: boolean; sysfs: 
   existingDir(ov.target, 'the overlay target');
   if (ov.mounted) return { root: ov.target, overlay: null, overlayData: null, scratchData: null, ...opts }; // mounted on the host: a directory
   for (const dir of [...ov.lower, ...(ov.upper ? [ov.upper] : []), ...(ov.work ? [ov.work] : [])]) existingDir(dir, 'the overlay layer');
-  if (opts.userns) {
-    // Inside a user namespace overlayfs needs userxattr (Linux 5.11): without it a mount may
-    // succeed and then fail with EIO when a lower directory is removed.
-    const [major, minor] = os.release().split('.').map(Number);
-    if (major < 5 || (major === 5 && minor < 11)) {
-      throw unsupported(`an overlay root inside a user namespace needs Linux 5.11 or newer (userxattr); this kernel is ${os.release()}`);
-    }
-  }
+  if (opts.userns) checkOverlayInUserns('an overlay root');
   const tmpfs = ov.tmpfs;
   if (tmpfs) {
     const R = path.normalize(ov.target);
@@ -104,8 +106,11 @@ export function rootfsOps(
   const lib = (target: string): Pick<PlannedOp, 'target' | 'inRoot' | 'noSymlinks' | 'path' | 'library'> => ({ target, inRoot: true, noSymlinks: true, path: target, library: true });
   const under = (p: string, dirs: string[]): boolean => dirs.some((d) => p === d || p.startsWith(d + '/'));
   const libraryDirs = [...LIBRARY_MOUNTPOINTS, ...(r.sysfs ? ['/sys'] : [])];
-  // a user mount inside a library tmpfs gets its mount point after that tmpfs is there
-  const late = (m: ResolvedMount): boolean => under(m.target, ['/dev', '/tmp']);
+  // a user mount inside a library tmpfs, or inside a tmpfs of the user's mounts listed before it,
+  // gets its mount point after that tmpfs is there (in the tmpfs, not in the root below it)
+  const tmpfsBefore = (m: ResolvedMount): string[] =>
+    mounts.slice(0, mounts.indexOf(m)).filter((t) => t.type === 'tmpfs' && t.target !== m.target).map((t) => t.target);
+  const late = (m: ResolvedMount): boolean => under(m.target, ['/dev', '/tmp', ...tmpfsBefore(m)]);
   const inside = (m: ResolvedMount): boolean => under(m.target, ['/dev']);
   const mountPoint = (m: ResolvedMount): PlannedOp[] => {
     const describe = `create the mount point '${m.target}' in the root`;

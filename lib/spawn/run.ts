@@ -135,7 +135,13 @@ export async function openRunStdio(parts: RunParts): Promise<{ stdio: SpawnOptio
   return { stdio: stdioFor(spawnOptions.stdio, input, file.fd), file };
 }
 
-export async function runProcess(command: string, args: readonly string[] | undefined, options: RunOptions = {}): Promise<RunResult> {
+/** `onSpawned`: the process, as soon as it exists (a Sandbox keeps track of what runs in it). */
+export async function runProcess(
+  command: string,
+  args: readonly string[] | undefined,
+  options: RunOptions = {},
+  onSpawned?: (proc: SandboxProcess) => void,
+): Promise<RunResult> {
   const parts = splitRunOptions(options);
   const { stdio, file } = await openRunStdio(parts);
   let proc: SandboxProcess;
@@ -147,6 +153,7 @@ export async function runProcess(command: string, args: readonly string[] | unde
     // the child has its own copy of the file's descriptor from the clone on
     await file?.close();
   }
+  onSpawned?.(proc);
   return collectRun(proc, parts, spec.cgroup);
 }
 

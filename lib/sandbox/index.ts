@@ -1,0 +1,3 @@
+export { Sandbox } from './sandbox';
+export type { SandboxDisposeOptions, SandboxNetwork, SandboxOptions, SandboxRootfs, SandboxRunOptions, SandboxSpawnOptions } from './options';
+export type { CommandStatuses, LeftoverProcess, SandboxReport } from './report';
