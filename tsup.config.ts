@@ -12,7 +12,8 @@ export default defineConfig({
   outExtension: () => ({ js: '.cjs' }),
   target: 'node20',
   platform: 'node',
-  dts: { entry: { index: 'lib/index.ts' } },
+  // stripInternal: members and declarations marked @internal stay out of the published types
+  dts: { entry: { index: 'lib/index.ts' }, compilerOptions: { stripInternal: true } },
   sourcemap: false,
   clean: true,
   splitting: true,

@@ -25,12 +25,14 @@ export interface NsgroupsErrorDetails {
  */
 export class NsgroupsError extends Error {
   readonly code: NsgroupsErrorCode;
-  readonly errno?: number;
-  readonly syscall?: string;
-  readonly path?: string;
-  readonly step?: string;
+  // `declare`: only the fields a failure has are defined (ES2022 class fields would define every
+  // one, and util.inspect would print `errno: undefined, syscall: undefined`)
+  declare readonly errno?: number;
+  declare readonly syscall?: string;
+  declare readonly path?: string;
+  declare readonly step?: string;
   /** run() and spawn().exited: 'setup' on the error of a command that never ran (its verdict, docs/judge.md) */
-  status?: 'setup';
+  declare status?: 'setup';
 
   constructor(code: NsgroupsErrorCode, message: string, details: NsgroupsErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });

@@ -15,6 +15,7 @@ export type {
   RunResult,
   RunStatus,
   SandboxProcessByStdio,
+  SandboxProcessEvents,
   SandboxProcessWithoutNullStreams,
   SpawnOptions,
   SpawnOptionsWithoutStdio,

@@ -5,8 +5,9 @@ import { runProcess, type RunOptions, type RunResult } from './run';
 
 // The stdio entries that give the parent a stream (child_process's StdioPipe): with them the
 // stream is typed non-null, so `spawn(...).stdout.pipe(...)` needs no `!`.
-type StdioPipe = undefined | null | 'pipe';
-type PipeOr<T, S> = T extends StdioPipe ? S : null;
+export type StdioPipe = undefined | null | 'pipe';
+/** `S` (a stream type) for a stdio entry that pipes, else null */
+export type PipeOr<T, S> = T extends StdioPipe ? S : null;
 
 /** Options whose stdio pipes fds 0-2 (the default). */
 export interface SpawnOptionsWithoutStdio extends SpawnOptions {
@@ -69,7 +70,7 @@ export async function run(command: string, args?: readonly string[] | RunOptions
 }
 
 export { SandboxProcess };
-export type { ExitInfo, ExitResult } from './process';
+export type { ExitInfo, ExitResult, SandboxProcessEvents } from './process';
 export type { NamespaceType, NetworkOption, SpawnOptions, StdioEntry, StdioName, UserOption } from './options';
 export type { InputFile, RunOptions, RunResult } from './run';
 export type { CgroupUsage, RunStatus, Usage } from './usage';

@@ -65,6 +65,56 @@ export interface ParkHooks {
   ended(err: NsgroupsError): void;
 }
 
+/**
+ * The events of a {@link SandboxProcess} and their listeners' arguments, in the order they come:
+ * `'spawn'` once the command runs; `'exit'` when it ended (`code` its exit status, or `signal`
+ * the signal that killed it; the other is null); `'close'` after `'exit'` and the end of its
+ * piped stdout and stderr, with the same two values. A command that never ran gets only
+ * `'error'`: an {@link NsgroupsError} (its `status` is `'setup'`), or an `AbortError` (an Error
+ * with `code: 'ABORT_ERR'`) when the `signal` option aborted the run, while `'exit'` still comes.
+ */
+export interface SandboxProcessEvents {
+  spawn: [];
+  exit: [code: number | null, signal: NodeJS.Signals | null];
+  close: [code: number | null, signal: NodeJS.Signals | null];
+  error: [err: Error];
+}
+
+type EventName = keyof SandboxProcessEvents;
+type Listener<K extends EventName> = (...args: SandboxProcessEvents[K]) => void;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyListener = (...args: any[]) => void;
+
+// EventEmitter's methods with the listeners typed per event (child_process.ChildProcess's
+// overloads, written once over SandboxProcessEvents): an arrow function's arguments are typed
+// from the event's name. Like ChildProcess, the second overload keeps EventEmitter's own
+// signature, so that `new Promise((r) => p.once('spawn', r))` still compiles.
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
+export interface SandboxProcess {
+  /**
+   * @example
+   * p.on('exit', (code, signal) => console.log(code ?? signal));
+   */
+  on<K extends EventName>(event: K, listener: Listener<K>): this;
+  on(event: string | symbol, listener: AnyListener): this;
+  once<K extends EventName>(event: K, listener: Listener<K>): this;
+  once(event: string | symbol, listener: AnyListener): this;
+  off<K extends EventName>(event: K, listener: Listener<K>): this;
+  off(event: string | symbol, listener: AnyListener): this;
+  addListener<K extends EventName>(event: K, listener: Listener<K>): this;
+  addListener(event: string | symbol, listener: AnyListener): this;
+  removeListener<K extends EventName>(event: K, listener: Listener<K>): this;
+  removeListener(event: string | symbol, listener: AnyListener): this;
+  prependListener<K extends EventName>(event: K, listener: Listener<K>): this;
+  prependListener(event: string | symbol, listener: AnyListener): this;
+  prependOnceListener<K extends EventName>(event: K, listener: Listener<K>): this;
+  prependOnceListener(event: string | symbol, listener: AnyListener): this;
+  emit<K extends EventName>(event: K, ...args: SandboxProcessEvents[K]): boolean;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  emit(event: string | symbol, ...args: any[]): boolean;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export class SandboxProcess extends EventEmitter {
   /** the command's pid in the caller's pid namespace (with an init too: the command is our child) */
   pid: number | undefined;
