@@ -66,3 +66,15 @@ export type {
   Pressure,
   PressureFigures,
 } from './cgroup/index';
+// the types the options and results above are made of (named in the API reference, docs/api)
+export type { PipeOr, StdioPipe } from './spawn/index';
+export type { MountFlags } from './spawn/mounts';
+export type { CapabilitiesOption, CapabilityName, KeyringOption, RlimitName, RlimitsOption, RlimitValue } from './spawn/privileges';
+export type { ArgIndex, DenyEntry, SyscallRule } from './seccomp/profile';
+export type { DeviceNumber, DeviceType } from './cgroup/devices';
+export type { CgroupCapabilities, CgroupFeature } from './cgroup/capabilities';
+export type { BaseChoice, CgroupBaseReport } from './cgroup/base';
+export type { CgroupControllerInfo, CgroupHierarchy, CgroupMode } from './cgroup/layout';
+export type { LimitName } from './host/limits';
+export type { UsernsSysctls } from './host/userns';
+export type { Max } from './util/units';

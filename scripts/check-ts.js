@@ -20,7 +20,13 @@ if (!fs.existsSync(path.join(root, 'dist', 'index.d.mts'))) {
 fs.rmSync(out, { recursive: true, force: true });
 fs.mkdirSync(out, { recursive: true });
 
-const docs = ['README.md', ...fs.readdirSync(path.join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+const docs = [
+  'README.md',
+  ...fs
+    .readdirSync(path.join(root, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`),
+];
 const origin = new Map(); // generated file -> { doc, line of the block's first code line }
 let blocks = 0;
 for (const doc of docs) {

@@ -26,7 +26,7 @@ if (missing.length) throw new Error(`${file} declares no ${missing.join(', ')} (
 fs.writeFileSync(
   file,
   dts +
-    '\n/** The ESM runtime\'s default export: the module object (`import nsgroups from \'nsgroups\'`). */\n' +
+    "\n/** The ESM runtime's default export: the module object (`import nsgroups from 'nsgroups'`). */\n" +
     'declare const _default: {\n' +
     runtime.map((n) => `  readonly ${n}: typeof ${n};\n`).join('') +
     '};\nexport default _default;\n',

@@ -17,7 +17,7 @@ test('a system error prints the fields it has', () => {
   expect(inspect(e)).not.toMatch(/step|undefined/);
 });
 
-test("a command that never ran: its verdict and the step, nothing undefined", async () => {
+test('a command that never ran: its verdict and the step, nothing undefined', async () => {
   const e = await run('nsgroups-no-such-command').then(
     () => null,
     (err: unknown) => err,

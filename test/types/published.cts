@@ -8,4 +8,4 @@ p.on('exit', (code, signal) => void [code ?? 0, signal?.startsWith('SIG')]);
 // @ts-expect-error there is no default export in CommonJS
 void nsgroups.default;
 // @ts-expect-error the plan handed to the addon is not public
-type Plan = nsgroups.NativePlan;
+export type Plan = nsgroups.NativePlan;

@@ -36,7 +36,7 @@ p.on('exit', (code, signal) => {
 });
 p.once('close', (code, signal) => {
   const notAny: [false, false] = [false as IsAny<typeof code>, false as IsAny<typeof signal>];
-  void notAny;
+  void [code, signal, notAny];
 });
 p.on('spawn', () => {});
 p.on('error', (err) => {
@@ -56,7 +56,7 @@ await new Promise((resolve) => p.once('spawn', resolve));
 // @ts-expect-error _start is internal
 p._start();
 // @ts-expect-error _handOver is internal
-(p as SandboxProcess)._handOver;
+void (p as SandboxProcess)._handOver;
 
 // an error's fields
 const r = await run('true').catch((e: unknown) => (e instanceof NsgroupsError ? e.code : null));
