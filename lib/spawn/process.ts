@@ -118,14 +118,23 @@ export interface SandboxProcess {
 export class SandboxProcess extends EventEmitter {
   /** the command's pid in the caller's pid namespace (with an init too: the command is our child) */
   pid: number | undefined;
+  /** the command's stdin when stdio[0] is 'pipe' (the default), else null */
   readonly stdin: Writable | null;
+  /** the command's stdout when stdio[1] is 'pipe' (the default), else null */
   readonly stdout: Readable | null;
+  /** the command's stderr when stdio[2] is 'pipe' (the default), else null */
   readonly stderr: Readable | null;
+  /** one entry per fd of the `stdio` option: the parent's end of a pipe, or null */
   readonly stdio: Array<Readable | Writable | null>;
+  /** the command as given to spawn() */
   readonly spawnfile: string;
+  /** the command's argv: argv0 (default: the command), then the arguments */
   readonly spawnargs: string[];
+  /** the command's exit status once it exited by itself; null before, and when a signal ended it */
   exitCode: number | null = null;
+  /** the signal that ended the command (e.g. 'SIGKILL'); null before, and when it exited */
   signalCode: NodeJS.Signals | null = null;
+  /** kill() delivered a signal (not 0) */
   killed = false;
   /** the timeout option fired and sent killSignal */
   timedOut = false;
@@ -195,7 +204,13 @@ export class SandboxProcess extends EventEmitter {
     return this.#exited;
   }
 
-  /** Sends a signal (default SIGTERM); with an init, the init forwards it to the command. */
+  /**
+   * Sends a signal (default SIGTERM) to the command through its pidfd; with an init, the init
+   * forwards it. Returns false when there was nothing to signal (it exited, or never started).
+   * @throws NsgroupsError ERR_INVALID_ARG for a signal that is neither a name nor 0-64
+   * @example
+   * p.kill('SIGINT');
+   */
   kill(signal?: NodeJS.Signals | number): boolean {
     const sig = signalNumber(signal);
     if (!this.#handle || this.#exit) return false;
