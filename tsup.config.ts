@@ -21,7 +21,8 @@ export default defineConfig({
   outExtension: () => ({ js: '.cjs' }),
   target: 'node20',
   platform: 'node',
-  dts: { entry: { index: 'lib/index.ts', ...harness } },
+  // stripInternal: members and declarations marked @internal stay out of the published types
+  dts: { entry: { index: 'lib/index.ts', ...harness }, compilerOptions: { stripInternal: true } },
   external: ['jest-environment-node'],
   sourcemap: false,
   clean: true,

@@ -9,7 +9,6 @@
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { execFileSync } = require('node:child_process');
 const { spawn, OverlayMount } = require('../dist/index.cjs');
 
 const N = Number(process.argv[2] ?? 500);

@@ -1,6 +1,12 @@
 import { constants as osConstants } from 'node:os';
 import { getSystemErrorMap } from 'node:util';
 
+/**
+ * What kind of failure an {@link NsgroupsError} is: `ERR_INVALID_ARG` bad input (nothing was
+ * made), `ERR_UNSUPPORTED` the host lacks the feature, `ERR_PERMISSION` EPERM/EACCES/EROFS,
+ * `ERR_NOT_FOUND` ENOENT/ESRCH, `ERR_BUSY` EBUSY (or a resource in use), `ERR_SYSTEM` any other
+ * errno.
+ */
 export type NsgroupsErrorCode =
   | 'ERR_INVALID_ARG'
   | 'ERR_UNSUPPORTED'
@@ -21,16 +27,30 @@ export interface NsgroupsErrorDetails {
 
 /**
  * The one error class of the library (one implementation serves `require` and `import`, so
- * `instanceof NsgroupsError` holds in both).
+ * `instanceof NsgroupsError` holds in both). Only the fields a failure has are defined.
+ *
+ * @example
+ * try {
+ *   await run('make', [], { namespaces: ['user'], cwd: '/no/such/dir' });
+ * } catch (err) {
+ *   if (err instanceof NsgroupsError && err.code === 'ERR_NOT_FOUND') console.error(err.message, err.step);
+ * }
  */
 export class NsgroupsError extends Error {
+  /** what kind of failure (see {@link NsgroupsErrorCode}) */
   readonly code: NsgroupsErrorCode;
-  readonly errno?: number;
-  readonly syscall?: string;
-  readonly path?: string;
-  readonly step?: string;
+  // `declare`: only the fields a failure has are defined (ES2022 class fields would define every
+  // one, and util.inspect would print `errno: undefined, syscall: undefined`)
+  /** the errno of a failed system call, negative as in Node's SystemError: -2 for ENOENT */
+  declare readonly errno?: number;
+  /** the system call that failed, e.g. 'mount', 'clone3' */
+  declare readonly syscall?: string;
+  /** the file the failure is about */
+  declare readonly path?: string;
+  /** the setup step of a spawn that failed, e.g. 'pivot_root', 'execve', 'cgroup' */
+  declare readonly step?: string;
   /** run() and spawn().exited: 'setup' on the error of a command that never ran (its verdict, docs/judge.md) */
-  status?: 'setup';
+  declare status?: 'setup';
 
   constructor(code: NsgroupsErrorCode, message: string, details: NsgroupsErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });

@@ -15,6 +15,7 @@ export type {
   RunResult,
   RunStatus,
   SandboxProcessByStdio,
+  SandboxProcessEvents,
   SandboxProcessWithoutNullStreams,
   SpawnOptions,
   SpawnOptionsWithoutStdio,
@@ -77,3 +78,18 @@ export type {
   Pressure,
   PressureFigures,
 } from './cgroup/index';
+// the types the options and results above are made of (named in the API reference, docs/api)
+export type { PipeOr, StdioPipe } from './spawn/index';
+export type { MountFlags } from './spawn/mounts';
+export type { CapabilitiesOption, CapabilityName, KeyringOption, RlimitName, RlimitsOption, RlimitValue } from './spawn/privileges';
+export type { ArgIndex, DenyEntry, SyscallRule } from './seccomp/profile';
+export type { DeviceNumber, DeviceType } from './cgroup/devices';
+export type { CgroupCapabilities, CgroupFeature } from './cgroup/capabilities';
+export type { BaseChoice, CgroupBaseReport } from './cgroup/base';
+export type { CgroupControllerInfo, CgroupHierarchy, CgroupMode } from './cgroup/layout';
+export type { CgroupDriverName } from './cgroup/driver';
+export type { CgroupDriverReport } from './cgroup/driver-report';
+export type { ManagerKind } from './systemd/manager';
+export type { LimitName } from './host/limits';
+export type { UsernsSysctls } from './host/userns';
+export type { Max } from './util/units';

@@ -29,7 +29,7 @@ let failure: { error: NsgroupsError; file: string | null } | undefined;
 
 /** The C library mapped into this process: glibc's libc.so.6 or musl's loader (ld-musl-*). */
 function runningLibc(): 'glibc' | 'musl' | 'unknown' {
-  let maps = '';
+  let maps: string;
   try {
     maps = fs.readFileSync('/proc/self/maps', 'utf8');
   } catch {

@@ -127,7 +127,7 @@ export function describeBases(layout: CgroupLayout, controllers: readonly string
       ? [layout.unified!]
       : [...layout.v1.filter((h) => h.controllers.some((c) => controllers.includes(c))), ...(layout.unified ? [layout.unified] : [])];
   return hierarchies.map((h) => {
-    let choice: BaseChoice | null = null;
+    let choice: BaseChoice | null;
     try {
       choice = chooseBase(h, undefined, () => self);
     } catch {

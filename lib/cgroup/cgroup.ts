@@ -601,7 +601,7 @@ export class Cgroup {
     return this.#backend.stats();
   }
 
-  /** stats(), synchronously (a few small cgroupfs reads), for a report that is read synchronously. Internal. */
+  /** stats(), synchronously (a few small cgroupfs reads), for a report that is read synchronously. @internal */
   _statsSync(): CgroupStats {
     return this.#backend.stats();
   }
@@ -730,26 +730,27 @@ export class Cgroup {
     await this.delete({ kill: true });
   }
 
-  /** For spawn({ cgroup }): the counters a run's usage is measured by. Internal. */
+  /** For spawn({ cgroup }): the counters a run's usage is measured by. @internal */
   _runCounters(): RunCounters {
     return this.#backend.runCounters();
   }
 
-  /** For spawn({ cgroup }): the memory peak of a run, from now. Internal. */
+  /** For spawn({ cgroup }): the memory peak of a run, from now. @internal */
   _startPeak(): PeakProbe {
     return this.#backend.startPeak();
   }
 
-  /** For a Sandbox: the memory peak now, one file read (stats() reads a dozen). Internal. */
+  /** For a Sandbox: the memory peak now, one file read (stats() reads a dozen). @internal */
   _memoryPeak(): number | null {
     return this.#backend.memoryPeak();
   }
 
   /**
-   * For spawn({ cgroup }): where a child goes before it execs. Internal. A child of this process
-   * can be born in the v2 directory only when this process may move processes there (the v2
-   * delegation rule, delegation.ts); where it may not, a systemd scope's manager moves it, the
-   * v1 hierarchies of a hybrid host do without it, and otherwise spawn fails with that rule.
+   * For spawn({ cgroup }): where a child goes before it execs. A child of this process can be
+   * born in the v2 directory only when this process may move processes there (the v2 delegation
+   * rule, delegation.ts); where it may not, a systemd scope's manager moves it, the v1
+   * hierarchies of a hybrid host do without it, and otherwise spawn fails with that rule.
+   * @internal
    */
   _placement(): Placement {
     const p = this.#backend.placement();

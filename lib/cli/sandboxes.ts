@@ -93,7 +93,7 @@ function namespacesOf(pid: number): Partial<Record<NamespaceType, number>> | nul
 
 function isNode(p: ProcessInfo | undefined): boolean {
   if (!p) return false;
-  let exe = '';
+  let exe: string;
   try {
     exe = path.basename(fs.readlinkSync(`/proc/${p.pid}/exe`));
   } catch {

@@ -3,7 +3,7 @@ import { promises as fsp } from 'node:fs';
 
 export async function userNames(file = '/etc/passwd'): Promise<Map<number, string>> {
   const names = new Map<number, string>();
-  let text = '';
+  let text: string;
   try {
     text = await fsp.readFile(file, 'utf8');
   } catch {

@@ -292,7 +292,7 @@ export class OverlayMount {
 
   // ---- for spawn({ rootfs }) (lib/spawn), not public API ----
 
-  /**
+  /** @internal
    * The data string for mount(2) of this overlay: the same validation and escaping as a host
    * mount. `userxattr` is required: a mount inside a user namespace must use it (Linux 5.11+).
    * `upper`/`work` replace the overlay's own pair. Call it for the mount about to be made: it
@@ -307,13 +307,13 @@ export class OverlayMount {
     return data;
   }
 
-  /** The filesystem checks of mount() without mounting (layers exist, work is empty…), for a sandbox mount. */
+  /** @internal The filesystem checks of mount() without mounting (layers exist, work is empty…), for a sandbox mount. */
   async _check(): Promise<void> {
     checkParameters(this.#o);
     await checkLayersOnDisk(this.#o, false);
   }
 
-  /** Marks the overlay in use by a sandbox until the returned release function is called. */
+  /** @internal Marks the overlay in use by a sandbox until the returned release function is called. */
   _use(): () => void {
     this.#sandboxUses++;
     let released = false;
@@ -323,7 +323,7 @@ export class OverlayMount {
     };
   }
 
-  /**
+  /** @internal
    * Records mount points the library creates in the overlay (e.g. /proc, /dev, /tmp, and the
    * targets of spawn's `mounts`), so that changes() does not report them. Use it when the
    * sandbox's child creates them; _prepareMountpoints both creates and records.
@@ -332,7 +332,7 @@ export class OverlayMount {
     for (const p of paths) this.#libraryMountpoints.add(viewPath(p, 'library mount point'));
   }
 
-  /**
+  /** @internal
    * Creates the given mount points (directories, absolute in the merged view) in the upper dir
    * where the merged view lacks them, so that the sandbox's child finds them and changes()
    * skips them. A missing parent that exists below is recreated in upper with the lower

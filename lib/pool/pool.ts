@@ -17,6 +17,9 @@ import { resolveRun, resolveSpawn, RUN_OPTION_KEYS, type ResolvedSpawn, type Spa
 import { SandboxProcess, spawnResolved } from '../spawn/process';
 import { collectRun, openRunStdio, splitRunOptions, type RunOptions, type RunResult } from '../spawn/run';
 import { sweepPoolCgroups, poolCgroupName } from './leftovers';
+import type { Readable, Writable } from 'node:stream';
+import type { StdioEntry } from '../spawn/options';
+import type { PipeOr, SandboxProcessByStdio, SandboxProcessWithoutNullStreams, StdioPipe } from '../spawn/index';
 
 export interface PoolOptions extends SpawnOptions {
   /** sandboxes kept ready (1-256) */
@@ -155,7 +158,16 @@ export class Pool {
   /**
    * Starts `command` in a ready sandbox and returns at once, like spawn(). ERR_BUSY when none is
    * ready (all are in use or being made): await pool.ready(1) first, or use run(), which waits.
+   * The streams are typed non-null when `stdio` is given as pipes (the pool's own default may not
+   * be 'pipe').
    */
+  spawn(command: string, args: readonly string[], options: PoolSpawnOptions & { stdio: 'pipe' | readonly StdioPipe[] }): SandboxProcessWithoutNullStreams;
+  spawn(command: string, options: PoolSpawnOptions & { stdio: 'pipe' | readonly StdioPipe[] }): SandboxProcessWithoutNullStreams;
+  spawn<const I extends StdioEntry, const O extends StdioEntry, const E extends StdioEntry>(
+    command: string,
+    args: readonly string[],
+    options: PoolSpawnOptions & { stdio: readonly [I, O, E, ...StdioEntry[]] },
+  ): SandboxProcessByStdio<PipeOr<I, Writable>, PipeOr<O, Readable>, PipeOr<E, Readable>>;
   spawn(command: string, args?: readonly string[], options?: PoolSpawnOptions): SandboxProcess;
   spawn(command: string, options?: PoolSpawnOptions): SandboxProcess;
   spawn(command: string, args?: readonly string[] | PoolSpawnOptions, options?: PoolSpawnOptions): SandboxProcess {

@@ -5,8 +5,9 @@ import { runProcess, type RunOptions, type RunResult } from './run';
 
 // The stdio entries that give the parent a stream (child_process's StdioPipe): with them the
 // stream is typed non-null, so `spawn(...).stdout.pipe(...)` needs no `!`.
-type StdioPipe = undefined | null | 'pipe';
-type PipeOr<T, S> = T extends StdioPipe ? S : null;
+export type StdioPipe = undefined | null | 'pipe';
+/** `S` (a stream type) for a stdio entry that pipes, else null */
+export type PipeOr<T, S> = T extends StdioPipe ? S : null;
 
 /** Options whose stdio pipes fds 0-2 (the default). */
 export interface SpawnOptionsWithoutStdio extends SpawnOptions {
@@ -34,7 +35,13 @@ export interface SandboxProcessByStdio<I extends Writable | null, O extends Read
 
 /**
  * Starts `command` in a sandbox of your design and returns at once (child_process.spawn's shape).
- * Bad input throws NsgroupsError('ERR_INVALID_ARG') before anything is created.
+ * With stdio 'pipe' (the default) `stdin`, `stdout` and `stderr` are typed non-null. A failure to
+ * start is an 'error' event and a rejected `exited` (the NsgroupsError's `step` says where).
+ * @throws NsgroupsError ERR_INVALID_ARG for bad options, before anything is created
+ * @example
+ * const p = spawn('sh', ['-c', 'hostname'], { namespaces: ['user', 'uts'], hostname: 'box' });
+ * p.stdout.pipe(process.stdout);
+ * const { code, signal, status } = await p.exited; // 0, null, 'ok'
  */
 export function spawn(command: string, args?: readonly string[], options?: SpawnOptionsWithoutStdio): SandboxProcessWithoutNullStreams;
 export function spawn(command: string, options?: SpawnOptionsWithoutStdio): SandboxProcessWithoutNullStreams;
@@ -57,7 +64,15 @@ export function spawn(command: string, args?: readonly string[] | SpawnOptions, 
 type Text = RunOptions & { encoding?: BufferEncoding };
 type Binary = RunOptions & { encoding: 'buffer' | null };
 
-/** Runs `command` to completion and resolves with its exit, output, usage and verdict (see RunResult). */
+/**
+ * Runs `command` to completion and resolves with its exit, output (utf8 strings; Buffers with
+ * `encoding: 'buffer'`), usage and verdict (see RunResult). A non-zero exit resolves.
+ * @throws NsgroupsError ERR_INVALID_ARG for bad options; rejects with NsgroupsError (status
+ * 'setup') when the command never ran
+ * @example
+ * const r = await run('echo', ['hi'], { namespaces: ['user', 'pid'], timeout: 5000 });
+ * r.stdout; // 'hi\n'
+ */
 export function run(command: string, args?: readonly string[], options?: Text): Promise<RunResult<string>>;
 export function run(command: string, args: readonly string[], options: Binary): Promise<RunResult<Buffer>>;
 export function run(command: string, options?: Text): Promise<RunResult<string>>;
@@ -69,7 +84,7 @@ export async function run(command: string, args?: readonly string[] | RunOptions
 }
 
 export { SandboxProcess };
-export type { ExitInfo, ExitResult } from './process';
+export type { ExitInfo, ExitResult, SandboxProcessEvents } from './process';
 export type { NamespaceType, NetworkOption, SpawnOptions, StdioEntry, StdioName, UserOption } from './options';
 export type { InputFile, RunOptions, RunResult } from './run';
 export type { CgroupUsage, RunStatus, Usage } from './usage';

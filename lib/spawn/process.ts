@@ -66,17 +66,76 @@ export interface ParkHooks {
   ended(err: NsgroupsError): void;
 }
 
+/**
+ * The events of a {@link SandboxProcess} and their listeners' arguments, in the order they come:
+ * `'spawn'` once the command runs; `'exit'` when it ended (`code` its exit status, or `signal`
+ * the signal that killed it; the other is null); `'close'` after `'exit'` and the end of its
+ * piped stdout and stderr, with the same two values. A command that never ran gets only
+ * `'error'`: an {@link NsgroupsError} (its `status` is `'setup'`), or an `AbortError` (an Error
+ * with `code: 'ABORT_ERR'`) when the `signal` option aborted the run, while `'exit'` still comes.
+ */
+export interface SandboxProcessEvents {
+  spawn: [];
+  exit: [code: number | null, signal: NodeJS.Signals | null];
+  close: [code: number | null, signal: NodeJS.Signals | null];
+  error: [err: Error];
+}
+
+type EventName = keyof SandboxProcessEvents;
+type Listener<K extends EventName> = (...args: SandboxProcessEvents[K]) => void;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyListener = (...args: any[]) => void;
+
+// EventEmitter's methods with the listeners typed per event (child_process.ChildProcess's
+// overloads, written once over SandboxProcessEvents): an arrow function's arguments are typed
+// from the event's name. Like ChildProcess, the second overload keeps EventEmitter's own
+// signature, so that `new Promise((r) => p.once('spawn', r))` still compiles.
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
+export interface SandboxProcess {
+  /**
+   * @example
+   * p.on('exit', (code, signal) => console.log(code ?? signal));
+   */
+  on<K extends EventName>(event: K, listener: Listener<K>): this;
+  on(event: string | symbol, listener: AnyListener): this;
+  once<K extends EventName>(event: K, listener: Listener<K>): this;
+  once(event: string | symbol, listener: AnyListener): this;
+  off<K extends EventName>(event: K, listener: Listener<K>): this;
+  off(event: string | symbol, listener: AnyListener): this;
+  addListener<K extends EventName>(event: K, listener: Listener<K>): this;
+  addListener(event: string | symbol, listener: AnyListener): this;
+  removeListener<K extends EventName>(event: K, listener: Listener<K>): this;
+  removeListener(event: string | symbol, listener: AnyListener): this;
+  prependListener<K extends EventName>(event: K, listener: Listener<K>): this;
+  prependListener(event: string | symbol, listener: AnyListener): this;
+  prependOnceListener<K extends EventName>(event: K, listener: Listener<K>): this;
+  prependOnceListener(event: string | symbol, listener: AnyListener): this;
+  emit<K extends EventName>(event: K, ...args: SandboxProcessEvents[K]): boolean;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  emit(event: string | symbol, ...args: any[]): boolean;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export class SandboxProcess extends EventEmitter {
   /** the command's pid in the caller's pid namespace (with an init too: the command is our child) */
   pid: number | undefined;
+  /** the command's stdin when stdio[0] is 'pipe' (the default), else null */
   readonly stdin: Writable | null;
+  /** the command's stdout when stdio[1] is 'pipe' (the default), else null */
   readonly stdout: Readable | null;
+  /** the command's stderr when stdio[2] is 'pipe' (the default), else null */
   readonly stderr: Readable | null;
+  /** one entry per fd of the `stdio` option: the parent's end of a pipe, or null */
   readonly stdio: Array<Readable | Writable | null>;
+  /** the command as given to spawn() */
   readonly spawnfile: string;
+  /** the command's argv: argv0 (default: the command), then the arguments */
   readonly spawnargs: string[];
+  /** the command's exit status once it exited by itself; null before, and when a signal ended it */
   exitCode: number | null = null;
+  /** the signal that ended the command (e.g. 'SIGKILL'); null before, and when it exited */
   signalCode: NodeJS.Signals | null = null;
+  /** kill() delivered a signal (not 0) */
   killed = false;
   /** the timeout option fired and sent killSignal */
   timedOut = false;
@@ -148,7 +207,13 @@ export class SandboxProcess extends EventEmitter {
     return this.#exited;
   }
 
-  /** Sends a signal (default SIGTERM); with an init, the init forwards it to the command. */
+  /**
+   * Sends a signal (default SIGTERM) to the command through its pidfd; with an init, the init
+   * forwards it. Returns false when there was nothing to signal (it exited, or never started).
+   * @throws NsgroupsError ERR_INVALID_ARG for a signal that is neither a name nor 0-64
+   * @example
+   * p.kill('SIGINT');
+   */
   kill(signal?: NodeJS.Signals | number): boolean {
     const sig = signalNumber(signal);
     if (!this.#handle || this.#exit) return false;

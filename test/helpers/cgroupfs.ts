@@ -75,7 +75,7 @@ export function testRoot(tag: string): string {
 }
 
 function removeDeepestFirst(dir: string): void {
-  let entries: fs.Dirent[] = [];
+  let entries: fs.Dirent[];
   try {
     entries = fs.readdirSync(dir, { withFileTypes: true });
   } catch {

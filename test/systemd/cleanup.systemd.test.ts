@@ -9,9 +9,9 @@ import { cgroupOf, listedUnits, scopeDirOf, waitFor } from './helpers';
 
 describe('nothing left behind', () => {
   it('after dispose: the scope, its unit and its cgroups are gone', async () => {
-    let unit = '';
-    let scope = '';
-    let pid = 0;
+    let unit: string;
+    let scope: string;
+    let pid: number;
     {
       await using cg = await Cgroup.create('disposed', { pids: { max: 8 } });
       unit = cg.unit!;

@@ -16,7 +16,7 @@ const fixture = path.join(__dirname, '..', 'fixtures', 'cgroup-in-subtree.js');
 const onV2Root = hostMode === 'v2' && isRoot;
 const itV2 = (name: string, fn: () => void): void => itIf(onV2Root, 'needs a pure cgroup v2 host, as root (the v2 lane guest)', name, fn);
 
-function runAsUser(shellPrefix: string, env: Record<string, string>): Record<string, any> {
+function runAsUser(shellPrefix: string, env: Record<string, string>): Record<string, unknown> {
   // root puts the shell where the docs say (or leaves it), then becomes the user and runs the fixture
   const r = spawnSync('sh', ['-c', `${shellPrefix} exec setpriv --reuid=${UID} --regid=${UID} --clear-groups "$0" "$1"`, process.execPath, fixture], {
     env: { PATH: process.env.PATH!, ...env },
@@ -61,6 +61,7 @@ itV2('from outside it: spawn fails with ERR_PERMISSION naming the rule and the f
   const out = runAsUser('', { NSGROUPS_CGROUP_ROOT: `/${subtree}` });
   expect(out.driver).toBe('cgroupfs');
   expect(out.error).toMatchObject({ code: 'ERR_PERMISSION', errno: -13, syscall: 'clone3', path: `${TOP}/cgroup.procs` });
-  expect(out.error.message).toContain('common ancestor');
-  expect(out.error.message).toContain('Delegation Containment');
+  const { message } = out.error as { message: string };
+  expect(message).toContain('common ancestor');
+  expect(message).toContain('Delegation Containment');
 });
