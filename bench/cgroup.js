@@ -46,8 +46,7 @@ function hierarchies() {
 }
 const h = hierarchies();
 const v2 = !h.memory;
-const dirsOf = (name) =>
-  v2 ? [path.join(h.unified, ROOT, name)] : [h.memory, h.pids, h.unified].filter(Boolean).map((mp) => path.join(mp, ROOT, name));
+const dirsOf = (name) => (v2 ? [path.join(h.unified, ROOT, name)] : [h.memory, h.pids, h.unified].filter(Boolean).map((mp) => path.join(mp, ROOT, name)));
 const memFile = (name) => path.join(v2 ? h.unified : h.memory, ROOT, name, v2 ? 'memory.max' : 'memory.limit_in_bytes');
 const pidsFile = (name) => path.join(v2 ? h.unified : h.pids, ROOT, name, 'pids.max');
 for (const d of dirsOf('')) fs.mkdirSync(d, { recursive: true });

@@ -74,7 +74,22 @@ const filterFile = path.join(scratch, 'filter.bpf');
 const cTarget = path.join(scratch, 'c-target');
 function buildC() {
   execFileSync('cc', ['-O2', '-Wall', '-o', cBin, path.join(__dirname, 'fulljob.c')]);
-  execFileSync('cc', ['-Os', '-static', '-nostdlib', '-nostartfiles', '-ffreestanding', '-fno-builtin', '-fno-stack-protector', '-fno-pie', '-no-pie', `-I${root}/src-native`, '-o', initBin, `${root}/src-native/init/start.S`, `${root}/src-native/init/init.c`]);
+  execFileSync('cc', [
+    '-Os',
+    '-static',
+    '-nostdlib',
+    '-nostartfiles',
+    '-ffreestanding',
+    '-fno-builtin',
+    '-fno-stack-protector',
+    '-fno-pie',
+    '-no-pie',
+    `-I${root}/src-native`,
+    '-o',
+    initBin,
+    `${root}/src-native/init/start.S`,
+    `${root}/src-native/init/init.c`,
+  ]);
   fs.writeFileSync(filterFile, lib.seccompFilter('default').filter); // the filter a sandbox gets
   fs.mkdirSync(cTarget);
 }
@@ -163,8 +178,24 @@ async function makePool() {
 }
 
 function nodeBwrap() {
-  const args = ['--unshare-all', '--die-with-parent', '--new-session', '--ro-bind', lower, '/', '--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp', '/bin/true'];
-  return new Promise((resolve, reject) => cpSpawn(bwrap, args, { stdio: 'ignore' }).once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`bwrap exit ${code}`)))));
+  const args = [
+    '--unshare-all',
+    '--die-with-parent',
+    '--new-session',
+    '--ro-bind',
+    lower,
+    '/',
+    '--proc',
+    '/proc',
+    '--dev',
+    '/dev',
+    '--tmpfs',
+    '/tmp',
+    '/bin/true',
+  ];
+  return new Promise((resolve, reject) =>
+    cpSpawn(bwrap, args, { stdio: 'ignore' }).once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`bwrap exit ${code}`)))),
+  );
 }
 
 function childProcess() {
@@ -219,8 +250,12 @@ async function sideBySide() {
   const by = (name) => s.find((r) => r.name.startsWith(name));
   console.log(`full job / C baseline (median):        ${(by('full job (nsgroups)').median / by('full job (C').median).toFixed(2)}x`);
   if (before) console.log(`full job${beforeTag} / C baseline (median): ${(by(`full job${beforeTag}`).median / by('full job (C').median).toFixed(2)}x`);
-  if (bwrap) console.log(`same isolation / Node -> bwrap (median): ${(by('same isolation (nsgroups)').median / by('same isolation (Node').median).toFixed(2)}x`);
-  if (bwrap && before) console.log(`same isolation${beforeTag} / Node -> bwrap (median): ${(by(`same isolation${beforeTag}`).median / by('same isolation (Node').median).toFixed(2)}x`);
+  if (bwrap)
+    console.log(`same isolation / Node -> bwrap (median): ${(by('same isolation (nsgroups)').median / by('same isolation (Node').median).toFixed(2)}x`);
+  if (bwrap && before)
+    console.log(
+      `same isolation${beforeTag} / Node -> bwrap (median): ${(by(`same isolation${beforeTag}`).median / by('same isolation (Node').median).toFixed(2)}x`,
+    );
   if (pool) console.log(`pooled full job / child_process (median): ${(by('full job from a warm pool').median / by('child_process').median).toFixed(2)}x`);
   return s;
 }
@@ -240,7 +275,9 @@ async function stepRows() {
     let prev = null;
     for (const [i, r] of rows.entries()) {
       if (r.tag !== tag) continue;
-      console.log(`  ${r.name.padEnd(44)} ${med[i].toFixed(0).padStart(7)} ${prev === null ? '' : `${(med[i] - prev >= 0 ? '+' : '') + (med[i] - prev).toFixed(0)}`.padStart(8)}`);
+      console.log(
+        `  ${r.name.padEnd(44)} ${med[i].toFixed(0).padStart(7)} ${prev === null ? '' : `${(med[i] - prev >= 0 ? '+' : '') + (med[i] - prev).toFixed(0)}`.padStart(8)}`,
+      );
       prev = med[i];
     }
   }
@@ -264,7 +301,13 @@ async function inflight(levels, job = fullJob, tag = '') {
   for (let round = 0; round < 3; round++) for (const k of levels) rates.get(k).push(await rate(k, Math.max(60, k * 10)));
   const med = (a) => a.slice().sort((x, y) => x - y)[a.length >> 1];
   const base = med(rates.get(levels[0]));
-  for (const k of levels) console.log(`full jobs/s${tag} with ${String(k).padStart(2)} in flight: ${med(rates.get(k)).toFixed(0).padStart(5)}  (${(med(rates.get(k)) / base).toFixed(2)}x the ${levels[0]}-in-flight rate; rounds ${rates.get(k).map((x) => x.toFixed(0)).join(', ')})`);
+  for (const k of levels)
+    console.log(
+      `full jobs/s${tag} with ${String(k).padStart(2)} in flight: ${med(rates.get(k)).toFixed(0).padStart(5)}  (${(med(rates.get(k)) / base).toFixed(2)}x the ${levels[0]}-in-flight rate; rounds ${rates
+        .get(k)
+        .map((x) => x.toFixed(0))
+        .join(', ')})`,
+    );
 }
 
 async function loopDelay(n, job = fullJob, tag = '') {
@@ -274,7 +317,9 @@ async function loopDelay(n, job = fullJob, tag = '') {
     await start();
     h.disable();
     const ms = (v) => (v / 1e6).toFixed(2);
-    console.log(`event-loop delay${tag} while ${n} full jobs start ${label}: p50 ${ms(h.percentile(50))} ms, p99 ${ms(h.percentile(99))} ms, max ${ms(h.max)} ms (${h.count} samples)`);
+    console.log(
+      `event-loop delay${tag} while ${n} full jobs start ${label}: p50 ${ms(h.percentile(50))} ms, p99 ${ms(h.percentile(99))} ms, max ${ms(h.max)} ms (${h.count} samples)`,
+    );
   };
   await Promise.all(Array.from({ length: 10 }, job)); // warm up
   await measure('at once (one turn of the loop)', () => Promise.all(Array.from({ length: n }, job)));
@@ -305,7 +350,12 @@ function heapCompare() {
     // objects on the V8 heap, touched: the page tables a fork would copy
     for (let i = 0; i < heap; i++) ballast.push(Buffer.alloc(1 << 20, i).toString('latin1'));
   }
-  console.log(`node ${process.version}, ${os.release()}, ${os.cpus().length} CPUs, load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}, rss ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`);
+  console.log(
+    `node ${process.version}, ${os.release()}, ${os.cpus().length} CPUs, load ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}, rss ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`,
+  );
   if (flag('--only-full')) {
     for (let i = 0; i < 20; i++) await fullJob();
     const t = [];

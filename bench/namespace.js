@@ -32,7 +32,9 @@ async function time(fn) {
 }
 
 function row(label, ours, theirs, tool) {
-  console.log(`${label.padEnd(50)} nsgroups ${ours.toFixed(3).padStart(8)} ms   ${tool.padEnd(22)} ${theirs.toFixed(3).padStart(8)} ms   ratio ${(ours / theirs).toFixed(2)}`);
+  console.log(
+    `${label.padEnd(50)} nsgroups ${ours.toFixed(3).padStart(8)} ms   ${tool.padEnd(22)} ${theirs.toFixed(3).padStart(8)} ms   ratio ${(ours / theirs).toFixed(2)}`,
+  );
 }
 
 (async () => {
@@ -68,7 +70,12 @@ function row(label, ours, theirs, tool) {
     }),
     'ip -n (4 commands)',
   );
-  row('list the links of a netns', await time(() => links.list()), await time(() => execFileSync('ip', ['-n', name, '-j', 'link', 'show'])), 'ip -n -j link show');
+  row(
+    'list the links of a netns',
+    await time(() => links.list()),
+    await time(() => execFileSync('ip', ['-n', name, '-j', 'link', 'show'])),
+    'ip -n -j link show',
+  );
   await Namespace.unpin(`/run/netns/${name}`);
 
   row('list every namespace on the host', await time(() => Namespace.list()), await time(() => execFileSync('lsns', ['-J'])), 'lsns -J');

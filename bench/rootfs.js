@@ -50,10 +50,15 @@ const pct = (s, p) => s[Math.min(s.length - 1, Math.round(p * (s.length - 1)))];
     }
     console.log(`node ${process.version}, ${os.release()}, ${root ? 'root' : 'rootless'}, ${N} spawns per row in interleaved blocks of ${BLOCK}; µs`);
     console.log(`${'variant'.padEnd(52)} ${'median'.padStart(8)} ${'p90'.padStart(8)} ${'p99'.padStart(8)}   ratio (median / no rootfs)`);
-    const base = pct(samples[0].slice().sort((a, b) => a - b), 0.5);
+    const base = pct(
+      samples[0].slice().sort((a, b) => a - b),
+      0.5,
+    );
     for (const [i, v] of variants.entries()) {
       const s = samples[i].slice().sort((a, b) => a - b);
-      console.log(`${v.name.padEnd(52)} ${pct(s, 0.5).toFixed(0).padStart(8)} ${pct(s, 0.9).toFixed(0).padStart(8)} ${pct(s, 0.99).toFixed(0).padStart(8)}   ${(pct(s, 0.5) / base).toFixed(2)}`);
+      console.log(
+        `${v.name.padEnd(52)} ${pct(s, 0.5).toFixed(0).padStart(8)} ${pct(s, 0.9).toFixed(0).padStart(8)} ${pct(s, 0.99).toFixed(0).padStart(8)}   ${(pct(s, 0.5) / base).toFixed(2)}`,
+      );
     }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

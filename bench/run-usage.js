@@ -74,7 +74,9 @@ const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.round(p * (so
     console.log(`node ${process.version}, ${require('node:os').release()}, ${N} runs per row in blocks of ${BLOCK}, interleaved; µs`);
     console.log(`${'variant'.padEnd(46)} ${'median'.padStart(8)} ${'p90'.padStart(8)} ${'p99'.padStart(8)}   ratio (median / first row's)`);
     for (const r of rows) {
-      console.log(`${r.name.padEnd(46)} ${r.median.toFixed(0).padStart(8)} ${r.p90.toFixed(0).padStart(8)} ${r.p99.toFixed(0).padStart(8)}   ${(r.median / base).toFixed(3)}`);
+      console.log(
+        `${r.name.padEnd(46)} ${r.median.toFixed(0).padStart(8)} ${r.p90.toFixed(0).padStart(8)} ${r.p99.toFixed(0).padStart(8)}   ${(r.median / base).toFixed(3)}`,
+      );
     }
   } finally {
     await cg?.delete({ kill: true });

@@ -41,7 +41,10 @@ function linear(profile, arch) {
   const refuse = bpf.ret(bpf.SECCOMP_RET_ERRNO | profile.errno);
   const out = [bpf.ldAbs(bpf.OFFSET_ARCH), bpf.jeq(AUDIT_ARCH[arch], 1, 0), bpf.ret(bpf.SECCOMP_RET_KILL_PROCESS), bpf.ldAbs(bpf.OFFSET_NR)];
   if (arch === 'x86_64') out.push(bpf.jset(0x40000000, 0, 1), bpf.ret(bpf.SECCOMP_RET_KILL_PROCESS));
-  const entries = Object.entries(profile.rules).map(([n, rule]) => ({ nr: syscallNumber(n, arch), rule })).filter((e) => e.nr !== undefined).sort((a, b) => a.nr - b.nr);
+  const entries = Object.entries(profile.rules)
+    .map(([n, rule]) => ({ nr: syscallNumber(n, arch), rule }))
+    .filter((e) => e.nr !== undefined)
+    .sort((a, b) => a.nr - b.nr);
   for (const e of entries) {
     const body = ruleBody(e.rule, refuse);
     out.push(bpf.jeq(e.nr, 0, body.length), ...body);
@@ -123,7 +126,9 @@ for (const [name, what] of [
   const off = perCall(name, '-');
   const on = perCall(name, filterFile);
   const lin = perCall(name, linearFile);
-  console.log(`${`${name}: ${what}`.padEnd(52)} no filter ${off.toFixed(0).padStart(6)} ns   default ${on.toFixed(0).padStart(6)} ns (+${(on - off).toFixed(0)})   linear ${lin.toFixed(0).padStart(6)} ns (+${(lin - off).toFixed(0)})`);
+  console.log(
+    `${`${name}: ${what}`.padEnd(52)} no filter ${off.toFixed(0).padStart(6)} ns   default ${on.toFixed(0).padStart(6)} ns (+${(on - off).toFixed(0)})   linear ${lin.toFixed(0).padStart(6)} ns (+${(lin - off).toFixed(0)})`,
+  );
 }
 
 fs.rmSync(dir, { recursive: true, force: true });

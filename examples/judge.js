@@ -37,7 +37,12 @@ const SANDBOX = { namespaces: ['user', 'pid', 'mount', 'uts', 'ipc', 'net'], net
 const node = process.execPath;
 const SUBMISSIONS = [
   { name: 'correct (awk)', want: 'AC', cmd: 'awk', args: ['{ print $1 + $2 }'] },
-  { name: 'correct (node)', want: 'AC', cmd: node, args: ['-e', "require('fs').readFileSync(0, 'utf8').trim().split('\\n').forEach((l) => { const [a, b] = l.split(' ').map(Number); console.log(a + b); })"] },
+  {
+    name: 'correct (node)',
+    want: 'AC',
+    cmd: node,
+    args: ['-e', "require('fs').readFileSync(0, 'utf8').trim().split('\\n').forEach((l) => { const [a, b] = l.split(' ').map(Number); console.log(a + b); })"],
+  },
   { name: 'wrong answer', want: 'WA', cmd: 'awk', args: ['{ print $1 - $2 }'] },
   { name: 'infinite loop', want: 'TLE', cmd: 'sh', args: ['-c', 'while :; do :; done'] },
   { name: 'sleeps forever', want: 'TLE', cmd: 'sleep', args: ['60'] },
@@ -91,7 +96,9 @@ const num = (v, digits = 0) => (v === null || v === undefined ? '-' : v.toFixed(
     console.error(`judge.js needs a cgroup of its own (root, or a delegated cgroup): ${err.message.split('\n')[0]}`);
     process.exit(2);
   }
-  console.log(`${pad('submission', 18)} ${pad('verdict', 7)} ${pad('status', 8)} ${pad('exit', 14)} ${'cpu ms'.padStart(8)} ${'wall ms'.padStart(8)} ${'peak KiB'.padStart(8)} ${'oom'.padStart(4)}`);
+  console.log(
+    `${pad('submission', 18)} ${pad('verdict', 7)} ${pad('status', 8)} ${pad('exit', 14)} ${'cpu ms'.padStart(8)} ${'wall ms'.padStart(8)} ${'peak KiB'.padStart(8)} ${'oom'.padStart(4)}`,
+  );
   let mismatches = 0;
   for (const [i, s] of SUBMISSIONS.entries()) {
     const r = await judge(s, i);

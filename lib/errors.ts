@@ -7,13 +7,7 @@ import { getSystemErrorMap } from 'node:util';
  * `ERR_NOT_FOUND` ENOENT/ESRCH, `ERR_BUSY` EBUSY (or a resource in use), `ERR_SYSTEM` any other
  * errno.
  */
-export type NsgroupsErrorCode =
-  | 'ERR_INVALID_ARG'
-  | 'ERR_UNSUPPORTED'
-  | 'ERR_PERMISSION'
-  | 'ERR_NOT_FOUND'
-  | 'ERR_BUSY'
-  | 'ERR_SYSTEM';
+export type NsgroupsErrorCode = 'ERR_INVALID_ARG' | 'ERR_UNSUPPORTED' | 'ERR_PERMISSION' | 'ERR_NOT_FOUND' | 'ERR_BUSY' | 'ERR_SYSTEM';
 
 export interface NsgroupsErrorDetails {
   /** negative, as in Node's SystemError: -2 for ENOENT */
@@ -73,9 +67,7 @@ export function unsupported(message: string): NsgroupsError {
 
 // libuv's map covers the errnos it knows; os.constants.errno names all of them (ENOEXEC…).
 const errorMap = getSystemErrorMap();
-const errnoNames = new Map<number, string>(
-  Object.entries(osConstants.errno).map(([name, value]) => [value, name]),
-);
+const errnoNames = new Map<number, string>(Object.entries(osConstants.errno).map(([name, value]) => [value, name]));
 
 /** 'ENOENT' for 2 or -2. */
 export function errnoName(errno: number): string {
@@ -128,19 +120,17 @@ export function systemError(
 ): NsgroupsError {
   const n = -Math.abs(errno);
   const hint = extra.hint ? `: ${extra.hint}` : '';
-  return new NsgroupsError(
-    codeForErrno(n),
-    `${what} failed: ${errnoName(n)} (${errnoMessage(n)})${hint}`,
-    { errno: n, syscall, path: extra.path, step: extra.step, cause: extra.cause },
-  );
+  return new NsgroupsError(codeForErrno(n), `${what} failed: ${errnoName(n)} (${errnoMessage(n)})${hint}`, {
+    errno: n,
+    syscall,
+    path: extra.path,
+    step: extra.step,
+    cause: extra.cause,
+  });
 }
 
 /** Wraps an error from Node's fs (or anything with errno/syscall) as an NsgroupsError. */
-export function fromNodeError(
-  err: unknown,
-  what: string,
-  extra: { path?: string; hint?: string; step?: string } = {},
-): NsgroupsError {
+export function fromNodeError(err: unknown, what: string, extra: { path?: string; hint?: string; step?: string } = {}): NsgroupsError {
   if (err instanceof NsgroupsError) return err;
   const e = err as NodeJS.ErrnoException;
   if (typeof e?.errno === 'number') {

@@ -26,7 +26,11 @@ const NEEDED = {
 };
 const EXPORTS = ['napi_register_module_v1', 'node_api_module_get_api_version_v1'];
 
-const versionKey = (v) => v.split('.').map(Number).reduce((a, n, i) => a + n * 1000 ** (3 - i), 0);
+const versionKey = (v) =>
+  v
+    .split('.')
+    .map(Number)
+    .reduce((a, n, i) => a + n * 1000 ** (3 - i), 0);
 
 /** What `file` is, as one line, and what is wrong with it. */
 function check(file) {
@@ -49,12 +53,20 @@ function check(file) {
   const unexpected = needed.filter((n) => !allowed.includes(n));
   if (unexpected.length) problems.push(`NEEDs ${unexpected.join(', ')} (allowed for ${libc}: ${allowed.join(', ')})`);
   const versions = [...new Set([...readelf('-V').matchAll(/Name: ([A-Z]+_[0-9.]+)/g)].map((m) => m[1]))];
-  const glibcVersions = versions.filter((v) => v.startsWith('GLIBC_')).map((v) => v.slice(6)).sort((a, b) => versionKey(a) - versionKey(b));
+  const glibcVersions = versions
+    .filter((v) => v.startsWith('GLIBC_'))
+    .map((v) => v.slice(6))
+    .sort((a, b) => versionKey(a) - versionKey(b));
   const cxxVersions = versions.filter((v) => /^(GLIBCXX|CXXABI)_/.test(v));
   const highest = glibcVersions[glibcVersions.length - 1] ?? null;
   if (libc === 'glibc') {
     if (highest && versionKey(highest) > versionKey(maxGlibc)) {
-      problems.push(`needs GLIBC_${highest} > ${maxGlibc}: ${glibcVersions.filter((v) => versionKey(v) > versionKey(maxGlibc)).map((v) => `GLIBC_${v}`).join(', ')}`);
+      problems.push(
+        `needs GLIBC_${highest} > ${maxGlibc}: ${glibcVersions
+          .filter((v) => versionKey(v) > versionKey(maxGlibc))
+          .map((v) => `GLIBC_${v}`)
+          .join(', ')}`,
+      );
     }
     if (cxxVersions.length) problems.push(`needs the system libstdc++ (${cxxVersions.join(', ')})`);
   } else {
@@ -67,9 +79,7 @@ function check(file) {
     .map((l) => l.trim().split(/\s+/))
     .filter((f) => f.length >= 8 && /^\d+:$/.test(f[0]))
     .map(([, , , kind, bind, vis, ndx, name]) => ({ kind, bind, vis, ndx, name }));
-  const exported = symbols
-    .filter((s) => s.ndx !== 'UND' && s.bind !== 'LOCAL' && s.vis === 'DEFAULT' && s.kind !== 'SECTION')
-    .map((s) => s.name.split('@')[0]);
+  const exported = symbols.filter((s) => s.ndx !== 'UND' && s.bind !== 'LOCAL' && s.vis === 'DEFAULT' && s.kind !== 'SECTION').map((s) => s.name.split('@')[0]);
   const extra = exported.filter((n) => !EXPORTS.includes(n));
   if (!exported.includes('napi_register_module_v1')) problems.push('exports no napi_register_module_v1');
   if (extra.length) problems.push(`exports ${extra.length} symbols besides N-API's: ${extra.slice(0, 8).join(', ')}${extra.length > 8 ? ', …' : ''}`);
@@ -103,7 +113,7 @@ function check(file) {
     `${name}: ${machine}, ${(bytes.length / 1024).toFixed(0)} KiB, ` +
     `highest GLIBC ${highest ? `GLIBC_${highest}` : 'none'}, GLIBCXX ${cxxVersions.length ? cxxVersions.join(' ') : 'none'}, ` +
     `NEEDED ${needed.join(' ') || 'none'}, exports ${exported.length}, init ${init}`;
-    return { summary, problems };
+  return { summary, problems };
 }
 
 const files = process.argv.slice(2).filter((a) => !a.startsWith('--'));

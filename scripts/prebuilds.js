@@ -57,7 +57,10 @@ function scratchFor(target, zig) {
   const bin = path.join(dir, '.toolchain');
   fs.mkdirSync(bin);
   // -mcpu=baseline: the architecture's baseline (x86-64, armv8-a), never this build host's CPU
-  for (const [name, mode] of [['cc', 'cc'], ['c++', 'c++']]) {
+  for (const [name, mode] of [
+    ['cc', 'cc'],
+    ['c++', 'c++'],
+  ]) {
     fs.writeFileSync(path.join(bin, name), `#!/bin/sh\nexec '${zig}' ${mode} -target ${target.zig} -mcpu=baseline "$@"\n`, { mode: 0o755 });
   }
   return { dir, cc: path.join(bin, 'cc'), cxx: path.join(bin, 'c++') };
@@ -69,7 +72,12 @@ function build(target, zig) {
   const started = Date.now();
   const args = [
     require.resolve('prebuildify/bin.js', { paths: [root] }),
-    '--napi', `--arch=${target.arch}`, `--libc=${target.libc}`, '--tag-libc', `--out=${root}`, scratch.dir,
+    '--napi',
+    `--arch=${target.arch}`,
+    `--libc=${target.libc}`,
+    '--tag-libc',
+    `--out=${root}`,
+    scratch.dir,
   ];
   const env = {
     ...process.env,

@@ -23,9 +23,7 @@ try {
   summary = { passed: j.numPassedTests, failed: j.numFailedTests, skipped: j.numPendingTests + j.numTodoTests };
   // A suite can fail outside its tests (it did not load; a beforeAll/afterAll threw): count each
   // such suite as one failure, so that it never reads as "0 failed".
-  summary.failed += j.testResults.filter(
-    (t) => t.status === 'failed' && !t.assertionResults.some((a) => a.status === 'failed'),
-  ).length;
+  summary.failed += j.testResults.filter((t) => t.status === 'failed' && !t.assertionResults.some((a) => a.status === 'failed')).length;
   fs.unlinkSync(out);
 } catch {
   summary.failed += 1; // no report at all: jest itself failed

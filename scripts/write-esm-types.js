@@ -24,7 +24,10 @@ for (const n of values) if (!/^[A-Za-z_$][\w$]*$/.test(n)) throw new Error(`${fi
 // Those names are no local bindings; the default export's type imports them.
 const reexported = new Map(); // exported name -> [local name in the chunk, chunk]
 for (const m of dts.matchAll(/^export \{([^}]*)\} from '([^']+)';\s*$/gm)) {
-  for (const entry of m[1].split(',').map((n) => n.trim()).filter(Boolean)) {
+  for (const entry of m[1]
+    .split(',')
+    .map((n) => n.trim())
+    .filter(Boolean)) {
     const [local, as] = entry.replace(/^type /, '').split(/\s+as\s+/);
     reexported.set(as ?? local, [local, m[2]]);
   }
@@ -42,7 +45,7 @@ const imports = runtime
 fs.writeFileSync(
   file,
   imports +
-  dts +
+    dts +
     "\n/** The ESM runtime's default export: the module object (`import nsgroups from 'nsgroups'`). */\n" +
     'declare const _default: {\n' +
     runtime.map((n) => `  readonly ${n}: typeof ${n};\n`).join('') +

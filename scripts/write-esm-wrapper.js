@@ -45,6 +45,10 @@ function exportsWithout(file) {
   const m = /0 && \(module\.exports = \{([^}]*)\}\)/.exec(text);
   if (!m) throw new Error(`cannot list the exports of ${file}`);
   const out = {};
-  for (const n of m[1].split(',').map((s) => s.trim()).filter(Boolean)) out[n] = true;
+  for (const n of m[1]
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean))
+    out[n] = true;
   return out;
 }

@@ -54,7 +54,8 @@ Napi::Value ProgLoad(const Napi::CallbackInfo &info) {
   if (info.Length() < 2 || !info[1].IsBuffer()) throw Napi::TypeError::New(env, "insns must be a Buffer");
   Napi::Buffer<uint8_t> insns = info[1].As<Napi::Buffer<uint8_t>>();
   std::string license = NsgStringArg(info, 2), name = NsgStringArg(info, 3);
-  if (insns.Length() % sizeof(struct bpf_insn) != 0) throw Napi::RangeError::New(env, "insns is not a whole number of instructions");
+  if (insns.Length() % sizeof(struct bpf_insn) != 0)
+    throw Napi::RangeError::New(env, "insns is not a whole number of instructions");
 
   union bpf_attr attr;
   memset(&attr, 0, sizeof(attr));
@@ -178,7 +179,8 @@ Napi::Value ProgInfo(const Napi::CallbackInfo &info) {
   out.Set("id", Napi::Number::New(env, prog.id));
   out.Set("name", Napi::String::New(env, std::string(prog.name, strnlen(prog.name, sizeof(prog.name)))));
   out.Set("tag", Napi::String::New(env, tag));
-  out.Set("insns", withInsns ? Napi::Buffer<uint8_t>::Copy(env, insns.data(), prog.xlated_prog_len).As<Napi::Value>() : env.Null());
+  out.Set("insns", withInsns ? Napi::Buffer<uint8_t>::Copy(env, insns.data(), prog.xlated_prog_len).As<Napi::Value>()
+                             : env.Null());
   return out;
 }
 

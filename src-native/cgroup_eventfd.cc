@@ -1,5 +1,5 @@
-#include "sys_error.h"
 #include "cgroup_eventfd.h"
+#include "sys_error.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -50,10 +50,8 @@ class EventfdWatch : public Napi::ObjectWrap<EventfdWatch> {
  public:
   static Napi::Function Define(Napi::Env env, EventfdState *state) {
     return DefineClass(env, "EventfdWatch",
-                       {InstanceAccessor<&EventfdWatch::Fd>("fd"),
-                        InstanceMethod<&EventfdWatch::Close>("close"),
-                        InstanceMethod<&EventfdWatch::Ref>("ref"),
-                        InstanceMethod<&EventfdWatch::Unref>("unref")},
+                       {InstanceAccessor<&EventfdWatch::Fd>("fd"), InstanceMethod<&EventfdWatch::Close>("close"),
+                        InstanceMethod<&EventfdWatch::Ref>("ref"), InstanceMethod<&EventfdWatch::Unref>("unref")},
                        state);
   }
 
@@ -127,7 +125,7 @@ class EventfdWatch : public Napi::ObjectWrap<EventfdWatch> {
     do n = read(p->fd, &count, sizeof count);
     while (n < 0 && errno == EINTR);
     if (status < 0 || (n < 0 && errno != EAGAIN)) count = 0;  // report a wakeup anyway: JS re-reads state
-    else if (n != (ssize_t)sizeof count) return;              // spurious (EAGAIN)
+    else if (n != (ssize_t)sizeof count) return;  // spurious (EAGAIN)
     Napi::Env env = p->callback.Env();
     Napi::HandleScope scope(env);
     // MakeCallback: microtasks run and async context is kept, as for any libuv callback.
@@ -147,9 +145,7 @@ class EventfdWatch : public Napi::ObjectWrap<EventfdWatch> {
     FinishTeardown(state);
   }
 
-  Napi::Value Fd(const Napi::CallbackInfo &info) {
-    return Napi::Number::New(info.Env(), poller_ ? poller_->fd : -1);
-  }
+  Napi::Value Fd(const Napi::CallbackInfo &info) { return Napi::Number::New(info.Env(), poller_ ? poller_->fd : -1); }
 
   Napi::Value Close(const Napi::CallbackInfo &info) {
     if (poller_) StartClose(poller_);

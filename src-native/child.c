@@ -54,10 +54,10 @@ static __attribute__((noreturn)) void fail(const struct child *c, int step, long
   fail_item(c, step, ret, index, -1);
 }
 
-#define CHECK(step, index, call)                              \
-  do {                                                        \
-    long ret_ = (call);                                       \
-    if (ret_ < 0) fail(c, NSG_STEP_##step, ret_, (index));    \
+#define CHECK(step, index, call)                           \
+  do {                                                     \
+    long ret_ = (call);                                    \
+    if (ret_ < 0) fail(c, NSG_STEP_##step, ret_, (index)); \
   } while (0)
 
 /* Blocks until the parent writes a go-ahead byte; EOF means the parent is gone or gave up. */
@@ -109,7 +109,9 @@ static void reset_signal_dispositions(void) {
 static long mark_all_cloexec(unsigned int from) {
   long r = nsg_sys3(__NR_close_range, from, ~0U, CLOSE_RANGE_CLOEXEC);
   if (r == -ENOSYS || r == -EINVAL) { /* before Linux 5.11: one fd at a time */
-    struct { unsigned long cur, max; } lim;
+    struct {
+      unsigned long cur, max;
+    } lim;
     r = nsg_sys4(__NR_prlimit64, 0, RLIMIT_NOFILE, 0, &lim);
     unsigned long top = r < 0 || lim.cur > 65536 ? 65536 : lim.cur;
     for (unsigned long fd = from; fd < top; fd++) nsg_sys3(__NR_fcntl, fd, F_SETFD, FD_CLOEXEC);
@@ -173,7 +175,8 @@ static void setup_fds(const struct child *c, const int32_t *stdio, int n) {
 
 static void drop_privileges(const struct child *c, int with_seccomp);
 static void install_seccomp(const struct child *c);
-static __attribute__((noreturn)) void exec_command(const struct child *c, const char *path, char *const *argv, char *const *envp);
+static __attribute__((noreturn)) void exec_command(const struct child *c, const char *path, char *const *argv,
+                                                   char *const *envp);
 static __attribute__((noreturn)) void park_then_exec(const struct child *c);
 
 static void privs(const struct child *c, struct nsg_privs_result r) {
@@ -266,7 +269,8 @@ static void install_seccomp(const struct child *c) {
   privs(c, nsg_install_seccomp(p->seccomp_filter, p->seccomp_filter_count, p->seccomp_flags));
 }
 
-static __attribute__((noreturn)) void exec_command(const struct child *c, const char *path, char *const *argv, char *const *envp) {
+static __attribute__((noreturn)) void exec_command(const struct child *c, const char *path, char *const *argv,
+                                                   char *const *envp) {
   uint64_t empty = 0;
   nsg_sys4(__NR_rt_sigprocmask, SIG_SETMASK, &empty, 0, NSG_SIGSET_SIZE);
   long r = nsg_sys3(__NR_execve, path, argv, envp);

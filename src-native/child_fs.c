@@ -285,8 +285,8 @@ static struct nsg_op_result set_attr(const struct nsg_op *op, int root_fd) {
   long target = open_target(op, root_fd, O_DIRECTORY);
   if (target < 0) return result(NSG_STEP_RESOLVE, target);
   struct nsg_mount_attr attr = {op->attr, 0, 0, 0};
-  long r = nsg_sys5(__NR_mount_setattr, target, "", AT_EMPTY_PATH | (op->recursive ? AT_RECURSIVE : 0), &attr,
-                    sizeof attr);
+  long r =
+      nsg_sys5(__NR_mount_setattr, target, "", AT_EMPTY_PATH | (op->recursive ? AT_RECURSIVE : 0), &attr, sizeof attr);
   int step = NSG_STEP_MOUNT_SETATTR;
   if (r == -ENOSYS) { /* before Linux 5.12: the top mount only */
     r = remount_fd(target, attr_to_ms_flags(op->attr));
@@ -323,7 +323,8 @@ static struct nsg_op_result mask_one(const struct nsg_op *op, int root_fd) {
   if (r == 0 && S_ISDIR(st.st_mode)) {
     char path[32];
     fd_path(path, target);
-    out = result(NSG_STEP_MOUNT, nsg_sys5(__NR_mount, "tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, 0));
+    out = result(NSG_STEP_MOUNT,
+                 nsg_sys5(__NR_mount, "tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, 0));
   } else if (r == 0) {
     struct nsg_op op_null = *op;
     op_null.attr = NSG_MOUNT_ATTR_RDONLY | NSG_MOUNT_ATTR_NOSUID | NSG_MOUNT_ATTR_NOEXEC;
@@ -360,7 +361,8 @@ static struct nsg_op_result read_only_one(const struct nsg_op *op, int root_fd) 
     out = result(NSG_STEP_MOUNT, r);
     if (r == 0) {
       long top = open_target(op, root_fd, 0);
-      out = top < 0 ? result(NSG_STEP_RESOLVE, top) : result(NSG_STEP_REMOUNT, remount_fd(top, MS_RDONLY | MS_NOSUID | MS_NODEV));
+      out = top < 0 ? result(NSG_STEP_RESOLVE, top)
+                    : result(NSG_STEP_REMOUNT, remount_fd(top, MS_RDONLY | MS_NOSUID | MS_NODEV));
       close_fd(top);
     }
   }
@@ -405,21 +407,21 @@ static struct nsg_op_result make_dev(const struct nsg_op *op, int root_fd) {
   struct nsg_op sub = *op;
   sub.target = path;
   struct nsg_op_result r;
-#define DEV_STEP(item_, call)      \
-  do {                             \
-    r = (call);                    \
-    if (r.err < 0) {               \
-      r.item = (item_);            \
-      return r;                    \
-    }                              \
+#define DEV_STEP(item_, call) \
+  do {                        \
+    r = (call);               \
+    if (r.err < 0) {          \
+      r.item = (item_);       \
+      return r;               \
+    }                         \
   } while (0)
-#define UNDER(name)                                              \
-  do {                                                           \
-    const char *n_ = (name);                                     \
-    unsigned long k_ = base;                                     \
-    path[k_++] = '/';                                            \
-    while (*n_ && k_ < sizeof path - 1) path[k_++] = *n_++;      \
-    path[k_] = 0;                                                \
+#define UNDER(name)                                         \
+  do {                                                      \
+    const char *n_ = (name);                                \
+    unsigned long k_ = base;                                \
+    path[k_++] = '/';                                       \
+    while (*n_ && k_ < sizeof path - 1) path[k_++] = *n_++; \
+    path[k_] = 0;                                           \
   } while (0)
   sub.source = "tmpfs";
   sub.fstype = "tmpfs";
@@ -466,8 +468,10 @@ static struct nsg_op_result make_dev(const struct nsg_op *op, int root_fd) {
   sub.data = "mode=1777";
   sub.flags = MS_NOSUID | MS_NODEV;
   DEV_STEP(item + 2, new_mount(&sub, root_fd));
-  static const char *const links[4][2] = {
-      {"fd", "/proc/self/fd"}, {"stdin", "/proc/self/fd/0"}, {"stdout", "/proc/self/fd/1"}, {"stderr", "/proc/self/fd/2"}};
+  static const char *const links[4][2] = {{"fd", "/proc/self/fd"},
+                                          {"stdin", "/proc/self/fd/0"},
+                                          {"stdout", "/proc/self/fd/1"},
+                                          {"stderr", "/proc/self/fd/2"}};
   for (int i = 0; i < 4; i++) {
     UNDER(links[i][0]);
     DEV_STEP(item + 3 + i, result(NSG_STEP_SYMLINK, make_symlink(root_fd, links[i][1], path, op->no_symlinks)));

@@ -7,13 +7,10 @@
 
 Napi::Function ChildHandle::Define(Napi::Env env) {
   return DefineClass(env, "ChildHandle",
-                     {InstanceMethod<&ChildHandle::Start>("start"),
-                      InstanceMethod<&ChildHandle::Release>("release"),
+                     {InstanceMethod<&ChildHandle::Start>("start"), InstanceMethod<&ChildHandle::Release>("release"),
                       InstanceMethod<&ChildHandle::CloseSync>("closeSync"),
-                      InstanceMethod<&ChildHandle::HandOver>("handOver"),
-                      InstanceMethod<&ChildHandle::Kill>("kill"),
-                      InstanceMethod<&ChildHandle::Ref>("ref"),
-                      InstanceMethod<&ChildHandle::Unref>("unref")});
+                      InstanceMethod<&ChildHandle::HandOver>("handOver"), InstanceMethod<&ChildHandle::Kill>("kill"),
+                      InstanceMethod<&ChildHandle::Ref>("ref"), InstanceMethod<&ChildHandle::Unref>("unref")});
 }
 
 ChildHandle::ChildHandle(const Napi::CallbackInfo &info) : Napi::ObjectWrap<ChildHandle>(info) {

@@ -74,14 +74,22 @@ int WaitReap(int pidfd, siginfo_t *info, struct rusage *usage) {
   return (int)syscall(SYS_waitid, P_PIDFD, pidfd, info, WEXITED | WNOHANG, usage);
 }
 
-double Micros(const struct timeval &tv) { return (double)tv.tv_sec * 1e6 + (double)tv.tv_usec; }
+double Micros(const struct timeval &tv) {
+  return (double)tv.tv_sec * 1e6 + (double)tv.tv_usec;
+}
 
 }  // namespace
 
 ChildWatch::ChildWatch(EnvState *state, pid_t pid, int pidfd, int sync_fd, int report_fd, Expect expect,
                        std::unique_ptr<SpawnMemory> memory, std::unique_ptr<HandoverMemory> handover)
-    : state_(state), pid_(pid), pidfd_(pidfd), sync_fd_(sync_fd), report_fd_(report_fd), expect_(expect),
-      memory_(std::move(memory)), handover_(std::move(handover)) {
+    : state_(state),
+      pid_(pid),
+      pidfd_(pidfd),
+      sync_fd_(sync_fd),
+      report_fd_(report_fd),
+      expect_(expect),
+      memory_(std::move(memory)),
+      handover_(std::move(handover)) {
   state_->live.insert(this);
 }
 
@@ -298,8 +306,7 @@ void ChildWatch::HandleRecord(const nsg_report &rec) {
     [[fallthrough]];
   case NSG_REPORT_ERROR:
     // lib/spawn/process.ts checks the fields and the state
-    return Emit("record", {(double)rec.kind, (double)rec.step, (double)rec.err, (double)rec.index,
-                           (double)rec.value});
+    return Emit("record", {(double)rec.kind, (double)rec.step, (double)rec.err, (double)rec.index, (double)rec.value});
   default:
     return Violate(Violation::kMalformed);
   }
@@ -361,7 +368,7 @@ void ChildWatch::KillAll() {
 
 void ChildWatch::OnProcessExit(Poll *poll) {
   siginfo_t info{};
-  struct rusage ru{};
+  struct rusage ru {};
   int r = WaitReap(poll->fd, &info, &ru);
   if (r == 0 && info.si_pid == 0) return;  // not yet
   if (r != 0 && errno == EINTR) return;
@@ -462,8 +469,7 @@ void ChildWatch::Terminate() {
     SendSignal(fd, SIGKILL);
     // Bounded: a process in a frozen cgroup does not die until thawed.
     struct pollfd pfd = {fd, POLLIN, 0};
-    while (::poll(&pfd, 1, 2000) < 0 && errno == EINTR) {
-    }
+    while (::poll(&pfd, 1, 2000) < 0 && errno == EINTR) {}
     siginfo_t info{};
     if (waitid((idtype_t)P_PIDFD, fd, &info, WEXITED | WNOHANG) != 0 || info.si_pid == 0) reaped = false;
   }

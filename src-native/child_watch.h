@@ -25,14 +25,14 @@
 
 struct EnvState;
 struct rusage;
-struct SpawnMemory;     // spawn.h
+struct SpawnMemory;  // spawn.h
 struct HandoverMemory;  // spawn.h
 class ChildHandle;
 
 // Why a report broke the protocol (the "violation" event's argument).
 enum class Violation : int {
-  kMalformed = 1,   // bad magic, unknown kind
-  kTooMany = 2,     // more records than any plan writes
+  kMalformed = 1,  // bad magic, unknown kind
+  kTooMany = 2,  // more records than any plan writes
   kOutOfState = 3,  // a pid report that cannot come now (twice, unexpected role, after release)
   kNotOurChild = 4  // a pid that is not a child of ours
 };
@@ -42,7 +42,7 @@ class ChildWatch {
   // Which processes the first child forks into a pid namespace and reports.
   struct Expect {
     bool command;  // the command's process (fork_into_pidns)
-    bool init;     // the init
+    bool init;  // the init
   };
 
   ChildWatch(EnvState *state, pid_t pid, int pidfd, int sync_fd, int report_fd, Expect expect,
@@ -51,9 +51,9 @@ class ChildWatch {
 
   // Starts polling; events go to callback, with `self` (the JS handle) kept alive meanwhile.
   void Start(Napi::Object self, Napi::Function callback);
-  int Release();     // writes the first go-ahead byte; 0 or -errno
+  int Release();  // writes the first go-ahead byte; 0 or -errno
   void CloseSync();  // the parent is done talking to the child (EOF: a waiting child exits)
-  int Kill(int sig); // the command (pidfd_send_signal); before its process exists, see .cc
+  int Kill(int sig);  // the command (pidfd_send_signal); before its process exists, see .cc
   void Ref(bool ref);
   pid_t pid() const { return pid_; }
 
@@ -92,7 +92,7 @@ class ChildWatch {
   void KillAll();
   void AddUsage(const struct rusage &ru);
   void MaybeFinish();  // once the main process exited: end the init, wait for the rest
-  void Finish();       // stop everything, then delete once the handles closed
+  void Finish();  // stop everything, then delete once the handles closed
   void Emit(const char *event, std::initializer_list<double> numbers);
 
   EnvState *state_;
@@ -110,7 +110,7 @@ class ChildWatch {
   bool violated_ = false, init_killed_ = false;
   bool main_exited_ = false;
   int exit_code_ = 0, exit_status_ = 0;  // the main process's si_code, si_status
-  int pending_signal_ = 0;               // asked for before the command's process existed
+  int pending_signal_ = 0;  // asked for before the command's process existed
   int records_ = 0;
   // summed over the reaped processes that count (child_watch.cc OnProcessExit); max_rss a peak
   struct Usage {

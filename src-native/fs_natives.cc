@@ -2,8 +2,8 @@
 // system call (the xattr readers: the size query plus the read) and throws, or rejects with, an
 // Error carrying `errno` (negative) and `syscall`. mount, umount2 and syncfs can block on I/O
 // (an unmount writes back dirty data), so they run on the thread pool and return Promises.
-#include "sys_error.h"
 #include "fs_natives.h"
+#include "sys_error.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -51,7 +51,9 @@ int64_t BigIntArg(const Napi::CallbackInfo &info, size_t i, const char *name) {
 class SyscallWorker : public Napi::AsyncWorker {
  public:
   SyscallWorker(Napi::Env env, const char *syscall, std::function<int()> call)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), syscall_(syscall),
+      : Napi::AsyncWorker(env),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        syscall_(syscall),
         call_(std::move(call)) {}
 
   static Napi::Promise Run(Napi::Env env, const char *syscall, std::function<int()> call) {
@@ -64,10 +66,8 @@ class SyscallWorker : public Napi::AsyncWorker {
  protected:
   void Execute() override { err_ = call_(); }
   void OnOK() override {
-    if (err_ != 0)
-      deferred_.Reject(NsgSystemError(Env(), err_, syscall_).Value());
-    else
-      deferred_.Resolve(Env().Undefined());
+    if (err_ != 0) deferred_.Reject(NsgSystemError(Env(), err_, syscall_).Value());
+    else deferred_.Resolve(Env().Undefined());
   }
 
  private:
@@ -86,8 +86,8 @@ Napi::Value Mount(const Napi::CallbackInfo &info) {
   unsigned long flags = static_cast<unsigned long>(IntegerArg(info, 3, "flags"));
   bool has_data = OptionalStringArg(info, 4, "data", &data);
   return SyscallWorker::Run(info.Env(), "mount", [=]() {
-    int rc = mount(has_source ? source.c_str() : nullptr, target.c_str(), has_fstype ? fstype.c_str() : nullptr,
-                   flags, has_data ? data.c_str() : nullptr);
+    int rc = mount(has_source ? source.c_str() : nullptr, target.c_str(), has_fstype ? fstype.c_str() : nullptr, flags,
+                   has_data ? data.c_str() : nullptr);
     return rc == 0 ? 0 : errno;
   });
 }
@@ -159,7 +159,8 @@ Napi::Value Mknod(const Napi::CallbackInfo &info) {
   mode_t mode = static_cast<mode_t>(IntegerArg(info, 1, "mode"));
   unsigned int major_number = static_cast<unsigned int>(IntegerArg(info, 2, "major"));
   unsigned int minor_number = static_cast<unsigned int>(IntegerArg(info, 3, "minor"));
-  if (mknod(path.c_str(), mode, makedev(major_number, minor_number)) != 0) throw NsgSystemError(info.Env(), errno, "mknod");
+  if (mknod(path.c_str(), mode, makedev(major_number, minor_number)) != 0)
+    throw NsgSystemError(info.Env(), errno, "mknod");
   return info.Env().Undefined();
 }
 

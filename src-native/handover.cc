@@ -99,7 +99,8 @@ Napi::Value HandOver(Napi::Env env, ChildWatch *watch, Napi::Value command) {
   h->argv = layout.Strings(fields.argv, fields.argv_count);
   h->envp = layout.Strings(fields.envp, fields.envp_count);
   if (!layout.fits())
-    throw NsgSystemError(env, E2BIG, "handover", "the arguments and environment exceed " + std::to_string(shared->size >> 20) + " MiB");
+    throw NsgSystemError(env, E2BIG, "handover",
+                         "the arguments and environment exceed " + std::to_string(shared->size >> 20) + " MiB");
   h->magic = NSG_HANDOVER_MAGIC;
 
   int r = watch->SendHandover(fds);

@@ -22,8 +22,7 @@ int InitExecutableFd() {
   std::call_once(once, [] {
     // MFD_EXEC (Linux 6.3) keeps the file executable where vm.memfd_noexec would forbid it.
     int m = (int)syscall(SYS_memfd_create, "nsgroups-init", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
-    if (m < 0 && errno == EINVAL)
-      m = (int)syscall(SYS_memfd_create, "nsgroups-init", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (m < 0 && errno == EINVAL) m = (int)syscall(SYS_memfd_create, "nsgroups-init", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (m < 0) {
       fd = -errno;
       return;

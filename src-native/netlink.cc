@@ -50,7 +50,7 @@ class Request {
     rta.rta_len = RTA_LENGTH(len);
     rta.rta_type = type;
     Append(&rta, sizeof rta);  // 4 bytes: already aligned
-    Append(data, len);         // padded; rta_len counts the data unpadded
+    Append(data, len);  // padded; rta_len counts the data unpadded
   }
   void AttrU32(uint16_t type, uint32_t value) { Attr(type, &value, sizeof value); }
   void AttrString(uint16_t type, const std::string &s) { Attr(type, s.c_str(), s.size() + 1); }
@@ -117,7 +117,8 @@ void Transact(Napi::Env env, int fd, Request &req, const char *what,
         int err = -static_cast<const nlmsgerr *>(NLMSG_DATA(h))->error;
         if (err == 0) return;  // the ack
         std::string detail = ExtAckMessage(h);
-        Napi::Error error = NsgSystemError(env, err, "netlink", detail.empty() ? what : std::string(what) + ": " + detail);
+        Napi::Error error =
+            NsgSystemError(env, err, "netlink", detail.empty() ? what : std::string(what) + ": " + detail);
         if (!detail.empty()) error.Set("extack", detail);
         throw error;
       }
@@ -261,19 +262,29 @@ Napi::Value GetLinks(const Napi::CallbackInfo &info) {
     for (auto *a = IFLA_RTA(ifi); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
       const void *data = RTA_DATA(a);
       switch (a->rta_type) {
-        case IFLA_IFNAME: link.Set("name", static_cast<const char *>(data)); break;
-        case IFLA_MTU: link.Set("mtu", *static_cast<const uint32_t *>(data)); break;
-        case IFLA_MASTER: link.Set("master", *static_cast<const uint32_t *>(data)); break;
-        case IFLA_LINK: link.Set("link", *static_cast<const uint32_t *>(data)); break;
-        case IFLA_ADDRESS:
-          link.Set("mac", Napi::Buffer<uint8_t>::Copy(env, static_cast<const uint8_t *>(data), RTA_PAYLOAD(a)));
-          break;
-        case IFLA_LINKINFO: {
-          int inner = RTA_PAYLOAD(a);
-          for (auto *b = static_cast<const rtattr *>(data); RTA_OK(b, inner); b = RTA_NEXT(b, inner))
-            if (b->rta_type == IFLA_INFO_KIND) link.Set("kind", std::string(static_cast<const char *>(RTA_DATA(b)), strnlen(static_cast<const char *>(RTA_DATA(b)), RTA_PAYLOAD(b))));
-          break;
-        }
+      case IFLA_IFNAME:
+        link.Set("name", static_cast<const char *>(data));
+        break;
+      case IFLA_MTU:
+        link.Set("mtu", *static_cast<const uint32_t *>(data));
+        break;
+      case IFLA_MASTER:
+        link.Set("master", *static_cast<const uint32_t *>(data));
+        break;
+      case IFLA_LINK:
+        link.Set("link", *static_cast<const uint32_t *>(data));
+        break;
+      case IFLA_ADDRESS:
+        link.Set("mac", Napi::Buffer<uint8_t>::Copy(env, static_cast<const uint8_t *>(data), RTA_PAYLOAD(a)));
+        break;
+      case IFLA_LINKINFO: {
+        int inner = RTA_PAYLOAD(a);
+        for (auto *b = static_cast<const rtattr *>(data); RTA_OK(b, inner); b = RTA_NEXT(b, inner))
+          if (b->rta_type == IFLA_INFO_KIND)
+            link.Set("kind", std::string(static_cast<const char *>(RTA_DATA(b)),
+                                         strnlen(static_cast<const char *>(RTA_DATA(b)), RTA_PAYLOAD(b))));
+        break;
+      }
       }
     }
     links.Set(links.Length(), link);
@@ -324,7 +335,8 @@ Napi::Value GetAddrs(const Napi::CallbackInfo &info) {
     addr.Set("family", ifa->ifa_family);
     addr.Set("prefixLen", ifa->ifa_prefixlen);
     addr.Set("scope", ifa->ifa_scope);
-    addr.Set("address", Napi::Buffer<uint8_t>::Copy(env, static_cast<const uint8_t *>(RTA_DATA(own)), RTA_PAYLOAD(own)));
+    addr.Set("address",
+             Napi::Buffer<uint8_t>::Copy(env, static_cast<const uint8_t *>(RTA_DATA(own)), RTA_PAYLOAD(own)));
     addrs.Set(addrs.Length(), addr);
   });
   return addrs;

@@ -10,13 +10,20 @@ namespace {
 
 const char *TypeOf(Napi::Value v) {
   switch (v.Type()) {
-  case napi_undefined: return "undefined";
-  case napi_null: return "null";
-  case napi_boolean: return "boolean";
-  case napi_number: return "number";
-  case napi_string: return "string";
-  case napi_object: return v.IsArray() ? "array" : "object";
-  default: return "another type";
+  case napi_undefined:
+    return "undefined";
+  case napi_null:
+    return "null";
+  case napi_boolean:
+    return "boolean";
+  case napi_number:
+    return "number";
+  case napi_string:
+    return "string";
+  case napi_object:
+    return v.IsArray() ? "array" : "object";
+  default:
+    return "another type";
   }
 }
 

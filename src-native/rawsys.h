@@ -59,10 +59,7 @@ static inline long nsg_sys6(long nr, long a, long b, long c, long d, long e, lon
   register long x3 __asm__("x3") = d;
   register long x4 __asm__("x4") = e;
   register long x5 __asm__("x5") = f;
-  __asm__ __volatile__("svc 0"
-                       : "+r"(x0)
-                       : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5)
-                       : "memory");
+  __asm__ __volatile__("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5) : "memory");
   return x0;
 }
 
@@ -75,8 +72,7 @@ static inline long nsg_sys6(long nr, long a, long b, long c, long d, long e, lon
 #define nsg_sys2(nr, a, b) nsg_sys6((nr), (long)(a), (long)(b), 0, 0, 0, 0)
 #define nsg_sys3(nr, a, b, c) nsg_sys6((nr), (long)(a), (long)(b), (long)(c), 0, 0, 0)
 #define nsg_sys4(nr, a, b, c, d) nsg_sys6((nr), (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)
-#define nsg_sys5(nr, a, b, c, d, e) \
-  nsg_sys6((nr), (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), 0)
+#define nsg_sys5(nr, a, b, c, d, e) nsg_sys6((nr), (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), 0)
 
 /* The kernel's struct sigaction for rt_sigaction (not glibc's: different layout and size). */
 struct nsg_ksigaction {

@@ -2,8 +2,8 @@
 // worker): PR_SET_PDEATHSIG fires when the creating *thread* exits (prctl(2)), so cloning from a
 // thread-pool thread would kill the child at a random moment. Everything the child will read is
 // prepared here first; after clone the parent only closes the child's ends and returns.
-#include "sys_error.h"
 #include "spawn.h"
+#include "sys_error.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -38,12 +38,11 @@ namespace {
 std::atomic<bool> clone3_refused{false};
 
 struct CloneArgs {  // struct clone_args (linux/sched.h), spelled out for old headers
-  uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid,
-      set_tid_size, cgroup;
+  uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
 };
 
 constexpr size_t kGuardSize = 4096;
-constexpr size_t kStackSize = 128 * 1024;     // the deepest frames hold two PATH_MAX buffers
+constexpr size_t kStackSize = 128 * 1024;  // the deepest frames hold two PATH_MAX buffers
 constexpr size_t kInitStackSize = 16 * 1024;  // the init's process only closes fds and execs
 
 // One mapping for the stacks of a CLONE_VM spawn, each with a guard page below it.
@@ -94,15 +93,19 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
   }
   if (plan.init && !plan.fork_into_pidns)
     throw Napi::TypeError::New(env, "spawn plan: init needs forkIntoPidns (the init is forked into the pid namespace)");
-  if (plan.park && (stdio.size() || plan.candidates_count || plan.argv_count || plan.envp_count || plan.inherit_env || plan.cwd))
-    throw Napi::TypeError::New(env, "spawn plan: a parked plan's stdio, cwd, candidates, argv and envp come with the hand-over: leave them empty");
-  OwnedFds owned;         // child ends and temporaries: closed when Spawn returns, whatever happens
+  if (plan.park &&
+      (stdio.size() || plan.candidates_count || plan.argv_count || plan.envp_count || plan.inherit_env || plan.cwd))
+    throw Napi::TypeError::New(
+        env,
+        "spawn plan: a parked plan's stdio, cwd, candidates, argv and envp come with the hand-over: leave them empty");
+  OwnedFds owned;  // child ends and temporaries: closed when Spawn returns, whatever happens
   OwnedFds parent_owned;  // parent ends: closed unless the spawn succeeds
 
   // The sync channel (parent -> child) and the report pipe (child -> parent). A parked child
   // gets its command's fds on the sync channel later: then it is a socket (SCM_RIGHTS).
   int sync_pipe[2], report_pipe[2];
-  if (plan.park ? socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sync_pipe) < 0 : pipe2(sync_pipe, O_CLOEXEC) < 0)
+  if (plan.park ? socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sync_pipe) < 0
+                : pipe2(sync_pipe, O_CLOEXEC) < 0)
     throw NsgSystemError(env, errno, plan.park ? "socketpair" : "pipe2");
   owned.Add(sync_pipe[0]);
   parent_owned.Add(sync_pipe[1]);
@@ -123,7 +126,8 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
   std::unique_ptr<HandoverMemory> handover;
   if (plan.park) {
     handover = std::make_unique<HandoverMemory>();
-    void *base = mmap(nullptr, kHandoverSize, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void *base =
+        mmap(nullptr, kHandoverSize, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (base == MAP_FAILED) throw NsgSystemError(env, errno, "mmap");
     handover->base = base;
     handover->size = kHandoverSize;
@@ -150,16 +154,19 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
   CloneArgs args{};
   if (plan.use_vm) {
     nsg_stack first{};
-    bool mapped = !plan.fork_into_pidns ? MapStacks(*mem, {{&first, kStackSize}})
-                  : plan.init ? MapStacks(*mem, {{&first, kStackSize}, {&plan.init_stack, kInitStackSize}, {&plan.command_stack, kStackSize}})
-                              : MapStacks(*mem, {{&first, kStackSize}, {&plan.command_stack, kStackSize}});
+    bool mapped =
+        !plan.fork_into_pidns ? MapStacks(*mem, {{&first, kStackSize}})
+        : plan.init
+            ? MapStacks(*mem,
+                        {{&first, kStackSize}, {&plan.init_stack, kInitStackSize}, {&plan.command_stack, kStackSize}})
+            : MapStacks(*mem, {{&first, kStackSize}, {&plan.command_stack, kStackSize}});
     if (!mapped) throw NsgSystemError(env, errno, "mmap");
     args.stack = (uint64_t)(uintptr_t)first.base;
     args.stack_size = first.size;
   }
   int pidfd = -1;
-  args.flags = plan.clone_flags | CLONE_PIDFD | (plan.use_vm ? CLONE_VM : 0) |
-               (plan.cgroup_fd >= 0 ? CLONE_INTO_CGROUP : 0);
+  args.flags =
+      plan.clone_flags | CLONE_PIDFD | (plan.use_vm ? CLONE_VM : 0) | (plan.cgroup_fd >= 0 ? CLONE_INTO_CGROUP : 0);
   args.pidfd = (uint64_t)(uintptr_t)&pidfd;
   args.exit_signal = SIGCHLD;
   args.cgroup = plan.cgroup_fd >= 0 ? (uint64_t)plan.cgroup_fd : 0;

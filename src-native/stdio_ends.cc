@@ -8,8 +8,8 @@
 
 #include "sys_error.h"
 
-StdioEnds MakeStdioEnds(Napi::Env env, const std::vector<StdioEntry> &stdio, OwnedFds &owned,
-                        OwnedFds &parent_owned, int report_fd) {
+StdioEnds MakeStdioEnds(Napi::Env env, const std::vector<StdioEntry> &stdio, OwnedFds &owned, OwnedFds &parent_owned,
+                        int report_fd) {
   StdioEnds ends;
   const int n = (int)stdio.size();
   ends.parent.assign(n, -1);
@@ -35,7 +35,8 @@ StdioEnds MakeStdioEnds(Napi::Env env, const std::vector<StdioEntry> &stdio, Own
       // what the parent does with records it did not expect (test/hostile.reports.test.ts).
       child_end = report_fd;
     } else {
-      throw Napi::TypeError::New(env, "spawn plan: stdio[" + std::to_string(i) + "].kind must be 'pipe', 'fd', 'null'" + (report_fd >= 0 ? " or 'report'" : ""));
+      throw Napi::TypeError::New(env, "spawn plan: stdio[" + std::to_string(i) + "].kind must be 'pipe', 'fd', 'null'" +
+                                          (report_fd >= 0 ? " or 'report'" : ""));
     }
     ends.child.push_back(child_end);
   }

@@ -11,7 +11,7 @@
 #include "plan_reader.h"
 
 struct StdioEnds {
-  std::vector<int> child;   // fd i of the command <- child[i], -1 = closed
+  std::vector<int> child;  // fd i of the command <- child[i], -1 = closed
   std::vector<int> parent;  // the caller's end of each 'pipe' entry, -1 for the others
 };
 
@@ -19,7 +19,7 @@ struct StdioEnds {
 // caller is done; parent ends go to `parent_owned`, closed unless the caller keeps them.
 // `report_fd` is the child's report pipe end, for the tests-only kind 'report' (-1: refused).
 // Throws a Napi error (a system error or a TypeError naming the entry).
-StdioEnds MakeStdioEnds(Napi::Env env, const std::vector<StdioEntry> &stdio, OwnedFds &owned,
-                        OwnedFds &parent_owned, int report_fd);
+StdioEnds MakeStdioEnds(Napi::Env env, const std::vector<StdioEntry> &stdio, OwnedFds &owned, OwnedFds &parent_owned,
+                        int report_fd);
 
 #endif

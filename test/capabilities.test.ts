@@ -11,8 +11,18 @@ describe('unprivileged user namespaces: the decision, from recorded sysctls', ()
   const base: UsernsSysctls = { maxUserNamespaces: 96365, unprivilegedUsernsClone: null, apparmorRestrict: null, apparmorEnabled: false };
   const hosts: Array<[string, Partial<UsernsSysctls>, boolean, RegExp | null]> = [
     ['this Debian 12 host (kernel 6.18, no AppArmor)', {}, true, null],
-    ['Ubuntu 24.04 (AppArmor restricts unprivileged user namespaces)', { apparmorEnabled: true, apparmorRestrict: 1, unprivilegedUsernsClone: 1 }, false, /apparmor_restrict_unprivileged_userns.*userns,/],
-    ['Ubuntu 24.04 after sysctl apparmor_restrict_unprivileged_userns=0', { apparmorEnabled: true, apparmorRestrict: 0, unprivilegedUsernsClone: 1 }, true, null],
+    [
+      'Ubuntu 24.04 (AppArmor restricts unprivileged user namespaces)',
+      { apparmorEnabled: true, apparmorRestrict: 1, unprivilegedUsernsClone: 1 },
+      false,
+      /apparmor_restrict_unprivileged_userns.*userns,/,
+    ],
+    [
+      'Ubuntu 24.04 after sysctl apparmor_restrict_unprivileged_userns=0',
+      { apparmorEnabled: true, apparmorRestrict: 0, unprivilegedUsernsClone: 1 },
+      true,
+      null,
+    ],
     ['the sysctl set but AppArmor off', { apparmorEnabled: false, apparmorRestrict: 1 }, true, null],
     ['Debian 10 default (unprivileged_userns_clone=0)', { unprivilegedUsernsClone: 0 }, false, /unprivileged_userns_clone is 0/],
     ['user namespaces disabled (max_user_namespaces=0)', { maxUserNamespaces: 0 }, false, /max_user_namespaces is 0/],
@@ -73,7 +83,7 @@ describe('capabilities() on this host', () => {
     }
   });
 
-  it("what a killed probe left is swept by the next one", () => {
+  it('what a killed probe left is swept by the next one', () => {
     expect(fs.existsSync(staleDir)).toBe(false);
     expect(fs.existsSync(staleCgroup)).toBe(false);
   });

@@ -24,7 +24,7 @@ const lay = detectCgroupLayoutSync();
 describe('who may move a process in the cgroup2 tree', () => {
   const h = lay.unified;
   const top = h ? path.join(h.mountPoint, 'cgroup.procs') : '';
-  itRootless('a user may not, between cgroups whose common ancestor is the root (its cgroup.procs is root\'s)', () => {
+  itRootless("a user may not, between cgroups whose common ancestor is the root (its cgroup.procs is root's)", () => {
     if (!h) return;
     expect(migrationBlock(h, '/', '/nsgroups-x/a')).toEqual({ file: top, from: '/', to: '/nsgroups-x/a' });
   });

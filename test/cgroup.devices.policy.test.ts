@@ -24,14 +24,25 @@ describe('a list resolves into a default and exceptions', () => {
   });
 
   it("type 'a' with any device and 'rwm' resets; later entries win", () => {
-    expect(resolve([{ type: 'c', major: 1, minor: 3, allow: true }, { type: 'a', allow: true }])).toEqual({ defaultAllow: true, exceptions: [] });
+    expect(
+      resolve([
+        { type: 'c', major: 1, minor: 3, allow: true },
+        { type: 'a', allow: true },
+      ]),
+    ).toEqual({ defaultAllow: true, exceptions: [] });
     expect(resolve([{ allow: true }, { allow: false }])).toEqual({ defaultAllow: false, exceptions: [] }); // OCI's leading deny-all
-    expect(resolve([{ type: 'c', major: 1, minor: 3, allow: true }, { type: 'c', major: 1, minor: 3, access: 'w', allow: false }]).exceptions).toEqual([
-      { type: 'c', major: 1, minor: 3, access: R | M },
-    ]);
-    expect(resolve([{ type: 'c', major: 1, minor: 3, access: 'r', allow: true }, { type: 'c', major: 1, minor: 3, access: 'w', allow: true }]).exceptions).toEqual([
-      { type: 'c', major: 1, minor: 3, access: R | W },
-    ]);
+    expect(
+      resolve([
+        { type: 'c', major: 1, minor: 3, allow: true },
+        { type: 'c', major: 1, minor: 3, access: 'w', allow: false },
+      ]).exceptions,
+    ).toEqual([{ type: 'c', major: 1, minor: 3, access: R | M }]);
+    expect(
+      resolve([
+        { type: 'c', major: 1, minor: 3, access: 'r', allow: true },
+        { type: 'c', major: 1, minor: 3, access: 'w', allow: true },
+      ]).exceptions,
+    ).toEqual([{ type: 'c', major: 1, minor: 3, access: R | W }]);
   });
 
   it("type 'a' otherwise stands for both block and character devices; '*' and omitted numbers are wildcards", () => {
@@ -60,23 +71,30 @@ describe('a list resolves into a default and exceptions', () => {
   });
 
   it('cutting a hole in a wider exception is refused, naming both entries (the kernel would ignore it)', () => {
-    expect(() => resolve([{ type: 'c', major: 1, allow: true }, { type: 'c', major: 1, minor: 3, allow: false }])).toThrow(
-      /devices\[1\] \(deny c 1:3 rwm\) would deny part of devices\[0\] \(allow c 1:\* rwm\).*one by one/,
-    );
-    expect(() => resolve([{ type: 'c', minor: 3, access: 'r', allow: true }, { type: 'c', major: 1, access: 'r', allow: false }])).toThrow(/would deny part of/);
+    expect(() =>
+      resolve([
+        { type: 'c', major: 1, allow: true },
+        { type: 'c', major: 1, minor: 3, allow: false },
+      ]),
+    ).toThrow(/devices\[1\] \(deny c 1:3 rwm\) would deny part of devices\[0\] \(allow c 1:\* rwm\).*one by one/);
+    expect(() =>
+      resolve([
+        { type: 'c', minor: 3, access: 'r', allow: true },
+        { type: 'c', major: 1, access: 'r', allow: false },
+      ]),
+    ).toThrow(/would deny part of/);
     expect(() => resolve([{ allow: true }, { type: 'b', allow: false }, { type: 'b', major: 8, minor: 0, allow: true }])).toThrow(/would allow part of/);
     // no overlap in access: nothing to cut
-    expect(resolve([{ type: 'c', major: 1, access: 'r', allow: true }, { type: 'c', major: 1, minor: 3, access: 'w', allow: false }]).exceptions).toEqual([
-      { type: 'c', major: 1, minor: '*', access: R },
-    ]);
+    expect(
+      resolve([
+        { type: 'c', major: 1, access: 'r', allow: true },
+        { type: 'c', major: 1, minor: 3, access: 'w', allow: false },
+      ]).exceptions,
+    ).toEqual([{ type: 'c', major: 1, minor: '*', access: R }]);
   });
 
   it('limits() lists it so that create() takes it back unchanged', () => {
-    for (const list of [
-      [...Cgroup.BASIC_DEVICES],
-      [{ allow: true }, { type: 'b', major: 8, access: 'w', allow: false }],
-      [],
-    ]) {
+    for (const list of [[...Cgroup.BASIC_DEVICES], [{ allow: true }, { type: 'b', major: 8, access: 'w', allow: false }], []]) {
       const p = resolve(list);
       expect(resolve(policyRules(p))).toEqual(p);
     }
@@ -85,7 +103,14 @@ describe('a list resolves into a default and exceptions', () => {
 
   it('BASIC_DEVICES: null, zero, full, random, urandom, tty, ptmx and /dev/pts, frozen', () => {
     expect(Cgroup.BASIC_DEVICES.map((d) => `${d.type} ${d.major}:${d.minor} ${d.access}`)).toEqual([
-      'c 1:3 rwm', 'c 1:5 rwm', 'c 1:7 rwm', 'c 1:8 rwm', 'c 1:9 rwm', 'c 5:0 rwm', 'c 5:2 rwm', 'c 136:* rwm',
+      'c 1:3 rwm',
+      'c 1:5 rwm',
+      'c 1:7 rwm',
+      'c 1:8 rwm',
+      'c 1:9 rwm',
+      'c 5:0 rwm',
+      'c 5:2 rwm',
+      'c 136:* rwm',
     ]);
     expect(Object.isFrozen(Cgroup.BASIC_DEVICES) && Object.isFrozen(Cgroup.BASIC_DEVICES[0])).toBe(true);
   });

@@ -96,11 +96,22 @@ const v1Root = isRoot && devicesMount !== null;
 
   it('set() grants first, then takes away; an allow-all policy keeps its denies where limits() finds them', async () => {
     const cg = await Cgroup.create('set', { root, devices: onlyNull });
-    await cg.set({ devices: [{ type: 'c', major: 1, minor: 3, access: 'r', allow: true }, { type: 'c', major: 1, minor: 5, allow: true }] });
+    await cg.set({
+      devices: [
+        { type: 'c', major: 1, minor: 3, access: 'r', allow: true },
+        { type: 'c', major: 1, minor: 5, allow: true },
+      ],
+    });
     expect(list('set').split('\n').sort()).toEqual(['c 1:3 r', 'c 1:5 rwm']);
     expect(await opens(cg, ['null', 'zero'])).toEqual({ null: 'ok', zero: 'ok' });
     // allow all but writing /dev/zero and block devices
-    await cg.set({ devices: [{ type: 'a', allow: true }, { type: 'c', major: 1, minor: 5, access: 'w', allow: false }, { type: 'b', allow: false }] });
+    await cg.set({
+      devices: [
+        { type: 'a', allow: true },
+        { type: 'c', major: 1, minor: 5, access: 'w', allow: false },
+        { type: 'b', allow: false },
+      ],
+    });
     expect(list('set')).toBe('a *:* rwm'); // devices.list does not show the denies of an allow-all cgroup
     const w = await run('sh', ['-c', ': < /dev/zero && echo read-ok; (echo x > /dev/zero) 2>&1 || true'], { cgroup: cg });
     expect(w.stdout).toMatch(/read-ok/);
@@ -124,7 +135,10 @@ const v1Root = isRoot && devicesMount !== null;
     const child = await Cgroup.create('parent/child', { root, devices: [{ type: 'c', major: 1, minor: 3, access: 'r', allow: true }] });
     expect(list('parent/child')).toBe('c 1:3 r');
     // a change between deny-all and allow-all needs a cgroup without children (devices.rst)
-    await expect(parent.set({ devices: [{ type: 'a', allow: true }] })).rejects.toMatchObject({ code: 'ERR_BUSY', message: expect.stringMatching(/child cgroups/) });
+    await expect(parent.set({ devices: [{ type: 'a', allow: true }] })).rejects.toMatchObject({
+      code: 'ERR_BUSY',
+      message: expect.stringMatching(/child cgroups/),
+    });
     expect(list('parent')).toBe('c 1:3 rwm'); // put back as it was
     // a child made without devices still sits under its parent's policy (not in the hierarchy's root)
     const plain = await Cgroup.create('parent/plain', { root, pids: { max: 10 } });
@@ -139,7 +153,10 @@ const v1Root = isRoot && devicesMount !== null;
     const plain = await Cgroup.create('plain', { root, pids: { max: 10 } });
     expect(fs.existsSync(path.join(devicesMount!, rel('plain')))).toBe(false);
     expect((await plain.limits()).devices).toBeUndefined();
-    await expect(plain.set({ devices: onlyNull })).rejects.toMatchObject({ code: 'ERR_UNSUPPORTED', message: expect.stringMatching(/controllers: \['devices'\]/) });
+    await expect(plain.set({ devices: onlyNull })).rejects.toMatchObject({
+      code: 'ERR_UNSUPPORTED',
+      message: expect.stringMatching(/controllers: \['devices'\]/),
+    });
     const asked = await Cgroup.create('asked', { root, controllers: ['pids', 'devices'] });
     expect(list('asked')).toBe('a *:* rwm'); // inherited from the base: allow all
     expect((asked.path as Record<string, string>).devices).toBe(path.join(devicesMount!, rel('asked')));
@@ -163,42 +180,47 @@ itRootless('rootless: a device policy is ERR_PERMISSION naming CAP_SYS_ADMIN, be
 // The device program on this host's cgroup2 tree: the kernel runs those on hybrid hosts too
 // (security/device_cgroup.c runs the BPF programs, then the v1 controller).
 const unified = unifiedMount();
-(isRoot && unified !== null && hostMode === 'hybrid' ? describe : () => undefined)('the device program on the cgroup2 tree (what the v2 backend attaches)', () => {
-  it('is enforced, replaced in place, and read back from the kernel', () => {
-    const dir = path.join(unified!, `nsgroups-test-devbpf-${process.pid}`);
-    fs.mkdirSync(dir);
-    const probe = (devices: string[]) =>
-      spawnSync('sh', ['-c', `echo $$ > ${dir}/cgroup.procs && ${PROBE}`, 'sh', ...devices], { encoding: 'utf8' }).stdout.trim().split('\n');
-    try {
-      const first = resolveDevices(onlyNull, 'devices');
-      attachDevicePolicy(dir, first);
-      const [id] = devicePrograms(dir);
-      expect(devicePrograms(dir)).toHaveLength(1);
-      expect(probe(['null', 'zero'])).toEqual(['null ok', expect.stringMatching(/^zero .*Operation not permitted/)]);
-      expect(readDevicePolicy(dir)).toEqual(first);
-      // what the kernel holds is exactly the program we built
-      const fd = native().bpfProgGetFdById(id);
-      const info = native().bpfProgInfo(fd);
-      fs.closeSync(fd);
-      expect(info).toMatchObject({ name: 'nsgroups_dev', type: native().bpfConstants.BPF_PROG_TYPE_CGROUP_DEVICE });
-      expect(info.insns?.equals(encodeDeviceProgram(first))).toBe(true);
+(isRoot && unified !== null && hostMode === 'hybrid' ? describe : () => undefined)(
+  'the device program on the cgroup2 tree (what the v2 backend attaches)',
+  () => {
+    it('is enforced, replaced in place, and read back from the kernel', () => {
+      const dir = path.join(unified!, `nsgroups-test-devbpf-${process.pid}`);
+      fs.mkdirSync(dir);
+      const probe = (devices: string[]) =>
+        spawnSync('sh', ['-c', `echo $$ > ${dir}/cgroup.procs && ${PROBE}`, 'sh', ...devices], { encoding: 'utf8' })
+          .stdout.trim()
+          .split('\n');
+      try {
+        const first = resolveDevices(onlyNull, 'devices');
+        attachDevicePolicy(dir, first);
+        const [id] = devicePrograms(dir);
+        expect(devicePrograms(dir)).toHaveLength(1);
+        expect(probe(['null', 'zero'])).toEqual(['null ok', expect.stringMatching(/^zero .*Operation not permitted/)]);
+        expect(readDevicePolicy(dir)).toEqual(first);
+        // what the kernel holds is exactly the program we built
+        const fd = native().bpfProgGetFdById(id);
+        const info = native().bpfProgInfo(fd);
+        fs.closeSync(fd);
+        expect(info).toMatchObject({ name: 'nsgroups_dev', type: native().bpfConstants.BPF_PROG_TYPE_CGROUP_DEVICE });
+        expect(info.insns?.equals(encodeDeviceProgram(first))).toBe(true);
 
-      const second = resolveDevices([{ allow: true }, { type: 'c', major: 1, minor: 3, allow: false }], 'devices');
-      attachDevicePolicy(dir, second);
-      const after = devicePrograms(dir);
-      expect(after).toHaveLength(1); // replaced, not added
-      expect(after[0]).not.toBe(id);
-      expect(probe(['null', 'zero'])).toEqual([expect.stringMatching(/^null .*Operation not permitted/), 'zero ok']);
-      expect(readDevicePolicy(dir)).toEqual(second);
-    } finally {
-      for (let i = 0; i < 100; i++) {
-        try {
-          fs.rmdirSync(dir); // its program goes with it
-          break;
-        } catch {
-          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+        const second = resolveDevices([{ allow: true }, { type: 'c', major: 1, minor: 3, allow: false }], 'devices');
+        attachDevicePolicy(dir, second);
+        const after = devicePrograms(dir);
+        expect(after).toHaveLength(1); // replaced, not added
+        expect(after[0]).not.toBe(id);
+        expect(probe(['null', 'zero'])).toEqual([expect.stringMatching(/^null .*Operation not permitted/), 'zero ok']);
+        expect(readDevicePolicy(dir)).toEqual(second);
+      } finally {
+        for (let i = 0; i < 100; i++) {
+          try {
+            fs.rmdirSync(dir); // its program goes with it
+            break;
+          } catch {
+            Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+          }
         }
       }
-    }
-  });
-});
+    });
+  },
+);

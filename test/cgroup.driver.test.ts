@@ -71,7 +71,7 @@ describe('which driver Cgroup.create() uses', () => {
     expect((err as Error).message).toContain('systemd.unified_cgroup_hierarchy=1');
   });
 
-  it("no base and no user manager: none, and the fix is lingering on a systemd host, a root step elsewhere", () => {
+  it('no base and no user manager: none, and the fix is lingering on a systemd host, a root step elsewhere', () => {
     const booted = decideDriver(input({ endpoints: [] }));
     expect(booted.driver).toBeNull();
     expect(booted.fix).toContain('sudo loginctl enable-linger alice');
@@ -139,7 +139,9 @@ describe('slices and scope properties', () => {
 
 describe('the v2 delegation rule', () => {
   it('needs the common ancestor of the old and the new cgroup', () => {
-    expect(commonAncestor('/user.slice/user-1000.slice/session-2.scope', '/user.slice/user-1000.slice/user@1000.service/app.slice/x.scope')).toBe('/user.slice/user-1000.slice');
+    expect(commonAncestor('/user.slice/user-1000.slice/session-2.scope', '/user.slice/user-1000.slice/user@1000.service/app.slice/x.scope')).toBe(
+      '/user.slice/user-1000.slice',
+    );
     expect(commonAncestor('/', '/nsgroups-1000/a')).toBe('/');
     expect(commonAncestor('/a/b', '/a/b/c')).toBe('/a/b');
   });

@@ -21,9 +21,7 @@ describe('parseCgroupLayout on recorded hosts', () => {
     expect(layout.controllers.hugetlb).toEqual({ version: 2, mountPoint: '/sys/fs/cgroup/unified', coMounted: [] });
     expect(layout.unified).toMatchObject({ version: 2, mountPoint: '/sys/fs/cgroup/unified', controllers: ['hugetlb'] });
     expect(layout.named.map((h) => h.name)).toEqual(['systemd']);
-    expect(layout.v1.map((h) => h.controllers.join(',')).sort()).toEqual(
-      ['blkio', 'cpu', 'cpuacct', 'cpuset', 'devices', 'freezer', 'memory', 'pids'].sort(),
-    );
+    expect(layout.v1.map((h) => h.controllers.join(',')).sort()).toEqual(['blkio', 'cpu', 'cpuacct', 'cpuset', 'devices', 'freezer', 'memory', 'pids'].sort());
     const memory = layout.v1.find((h) => h.controllers.includes('memory'))!;
     expect(memory.id).toBe(4);
     const self = parseProcCgroup(read('hybrid-separate.cgroup'));

@@ -28,7 +28,10 @@ describe('bad input is ERR_INVALID_ARG', () => {
   ];
   for (const [what, options, message] of bad) {
     it(what, async () => {
-      await expect(Cgroup.create('bad', { root, ...options } as never)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG', message: expect.stringMatching(message) });
+      await expect(Cgroup.create('bad', { root, ...options } as never)).rejects.toMatchObject({
+        code: 'ERR_INVALID_ARG',
+        message: expect.stringMatching(message),
+      });
       expect(hierarchiesWith(root)).toEqual([]);
     });
   }

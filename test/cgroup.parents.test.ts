@@ -24,7 +24,9 @@ afterAll(() => {
     expect(where.length).toBeGreaterThanOrEqual(2);
     expect(hierarchiesWith(rel('jobs'))).toEqual(where);
     // the parent says it was made on the way (the owner record gc reads, with implicit=1)
-    const mark = native().lgetxattr(path.join(where[0], rel('jobs')), 'user.nsgroups.owner').toString();
+    const mark = native()
+      .lgetxattr(path.join(where[0], rel('jobs')), 'user.nsgroups.owner')
+      .toString();
     expect(mark).toMatch(new RegExp(`^pid=${process.pid} .*implicit=1$`));
     await cg.delete();
     expect(hierarchiesWith(rel('jobs'))).toEqual([]);

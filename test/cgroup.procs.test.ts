@@ -82,14 +82,21 @@ describe('where a process is (read-only: both lanes)', () => {
     const procs = await cg.procs();
     expect(procs.filter((p) => p === node.pid)).toHaveLength(1);
     // node starts threads lazily: compare while /proc/PID/task holds still around the read
-    const taskList = () => fs.readdirSync(`/proc/${node.pid}/task`).map(Number).sort((a, b) => a - b);
+    const taskList = () =>
+      fs
+        .readdirSync(`/proc/${node.pid}/task`)
+        .map(Number)
+        .sort((a, b) => a - b);
     let tasks: number[] = [];
     let threads: number[] = [];
     let file: number[] = [];
     for (let attempt = 0; attempt < 50; attempt++) {
       const before = taskList();
       threads = await cg.threads();
-      file = cgRead('pids', rel('mt'), 'tasks').split('\n').map(Number).sort((a, b) => a - b);
+      file = cgRead('pids', rel('mt'), 'tasks')
+        .split('\n')
+        .map(Number)
+        .sort((a, b) => a - b);
       tasks = taskList();
       if (before.join() === tasks.join()) break;
       await sleep(20);
@@ -136,9 +143,12 @@ describe('where a process is (read-only: both lanes)', () => {
     await cg.freeze();
     // on this hybrid host the cgroup has no v1 freezer directory (it is made only when asked
     // for): the cgroup2 tracking directory freezes it (cgroup.freeze)
-    const frozen = (): string => (cg.path as Record<string, string>).freezer !== undefined
-      ? cgRead('freezer', rel('freeze'), 'freezer.state')
-      : /^frozen (\d)$/m.exec(fs.readFileSync(path.join((cg.path as Record<string, string>).unified, 'cgroup.events'), 'utf8'))![1] === '1' ? 'FROZEN' : 'THAWED';
+    const frozen = (): string =>
+      (cg.path as Record<string, string>).freezer !== undefined
+        ? cgRead('freezer', rel('freeze'), 'freezer.state')
+        : /^frozen (\d)$/m.exec(fs.readFileSync(path.join((cg.path as Record<string, string>).unified, 'cgroup.events'), 'utf8'))![1] === '1'
+          ? 'FROZEN'
+          : 'THAWED';
     expect(frozen()).toBe('FROZEN');
     const t0 = cpuTicks(busy.pid!);
     await sleep(400);

@@ -52,7 +52,7 @@ describe('options of the systemd driver', () => {
 });
 
 describe(`this host (${lay.mode}, systemd ${booted ? 'is' : 'is not'} init)`, () => {
-  it("asking for systemd is ERR_UNSUPPORTED saying why (v1 limits, or no manager) — or works where it applies", async () => {
+  it('asking for systemd is ERR_UNSUPPORTED saying why (v1 limits, or no manager) — or works where it applies', async () => {
     const got = await Cgroup.create(name('ask'), { driver: 'systemd' }).then(
       (cg) => cg,
       (e: unknown) => e as NsgroupsError,

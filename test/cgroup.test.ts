@@ -154,7 +154,10 @@ itRootless('rootless without delegation: ERR_PERMISSION that shows the Delegate=
     const placement = cg._placement();
     expect(placement.v2Dir).toBe(unifiedMount() ? path.join(unifiedMount()!, r) : null);
     expect(placement.v1ProcsFiles.sort()).toEqual(
-      mounts.filter((m) => m.version === 1 && fs.existsSync(path.join(m.mountPoint, r))).map((m) => path.join(m.mountPoint, r, 'cgroup.procs')).sort(),
+      mounts
+        .filter((m) => m.version === 1 && fs.existsSync(path.join(m.mountPoint, r)))
+        .map((m) => path.join(m.mountPoint, r, 'cgroup.procs'))
+        .sort(),
     );
     await cg.delete();
     expect(hierarchiesWith(r)).toEqual([]);
@@ -174,7 +177,12 @@ itRootless('rootless without delegation: ERR_PERMISSION that shows the Delegate=
     expect(cgRead('pids', r, 'pids.max')).toBe('max');
     expect(cgRead('cpu', r, 'cpu.cfs_quota_us')).toBe('-1');
     // units are powers of 1024, as memparse reads them; plain numbers are bytes
-    for (const [value, bytes] of [['512K', 512 * 1024], ['1.5G', 1.5 * 1024 ** 3], ['2g', 2 * 1024 ** 3], [64 * 1024 ** 2, 64 * 1024 ** 2]] as const) {
+    for (const [value, bytes] of [
+      ['512K', 512 * 1024],
+      ['1.5G', 1.5 * 1024 ** 3],
+      ['2g', 2 * 1024 ** 3],
+      [64 * 1024 ** 2, 64 * 1024 ** 2],
+    ] as const) {
       await cg.set({ memory: { max: value } });
       expect(cgRead('memory', r, 'memory.limit_in_bytes')).toBe(String(bytes));
     }

@@ -78,7 +78,12 @@ describe('nsgroups doctor', () => {
     });
     expect(/yes {2}newuidmap and newgidmap/.test(report.stdout)).toBe(setuid);
     const user = os.userInfo().username;
-    const granted = ['/etc/subuid', '/etc/subgid'].every((f) => fs.readFileSync(f, 'utf8').split('\n').some((l) => l.split(':')[0] === user));
+    const granted = ['/etc/subuid', '/etc/subgid'].every((f) =>
+      fs
+        .readFileSync(f, 'utf8')
+        .split('\n')
+        .some((l) => l.split(':')[0] === user),
+    );
     expect(/yes {2}ranges in \/etc\/subuid and \/etc\/subgid/.test(report.stdout)).toBe(granted);
   });
 
@@ -118,9 +123,18 @@ describe('nsgroups doctor', () => {
     expect(typeof c.userNamespaces.sysctls.maxUserNamespaces).toBe('number');
     expect(isRoot || c.userNamespaces.unprivileged.supported).toBe(true);
     expect(c.addon).toMatchObject({ supported: true, reason: expect.stringMatching(/\.node \(linux-x64, glibc\)$/) });
-    expect(Object.keys(c.limits).sort()).toEqual(
-      ['cpu.max', 'cpu.weight', 'cpuset', 'io.max', 'io.weight', 'memory.high', 'memory.low', 'memory.max', 'memory.swapMax', 'pids.max'],
-    );
+    expect(Object.keys(c.limits).sort()).toEqual([
+      'cpu.max',
+      'cpu.weight',
+      'cpuset',
+      'io.max',
+      'io.weight',
+      'memory.high',
+      'memory.low',
+      'memory.max',
+      'memory.swapMax',
+      'pids.max',
+    ]);
     expect(Object.keys(c.idMapping).sort()).toEqual(['newgidmap', 'newuidmap', 'subgid', 'subuid']);
   });
 });
@@ -137,12 +151,15 @@ describe('nsgroups doctor without the native addon', () => {
     fs.chmodSync(dir, 0o755);
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const cli = (...args: string[]) => require('node:child_process').spawnSync(process.execPath, [path.join(dir, 'dist', 'cli.cjs'), ...args], { encoding: 'utf8' });
+  const cli = (...args: string[]) =>
+    require('node:child_process').spawnSync(process.execPath, [path.join(dir, 'dist', 'cli.cjs'), ...args], { encoding: 'utf8' });
 
   it('reports it (exit 0), with the fix, and still checks what needs no addon', () => {
     const r = cli('doctor');
     expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
-    expect(r.stdout).toMatch(/NO {3}native addon\n\s+why: the nsgroups native addon is not available for linux-x64 with glibc[^\n]*\n\s+fix: npm install-scripts approve nsgroups/);
+    expect(r.stdout).toMatch(
+      /NO {3}native addon\n\s+why: the nsgroups native addon is not available for linux-x64 with glibc[^\n]*\n\s+fix: npm install-scripts approve nsgroups/,
+    );
     expect(r.stdout).toMatch(/NO {3}overlayfs {2}\(not probed: the native addon did not load\)/);
     expect(r.stdout).toMatch(/^cgroups: hybrid/m);
     expect(missingOf(r.stdout)).toEqual(expect.arrayContaining(['addon', 'clone3', 'overlay']));

@@ -64,13 +64,19 @@ describe('nsgroups gc', () => {
       expect(existing(name).length).toBeGreaterThan(0);
       expect(nsfsMounts().has(pin)).toBe(true);
 
-      const holderInit = fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n)).map(Number).find((p) => {
-        try {
-          return fs.readlinkSync(`/proc/${p}/ns/pid`) === nsfsMounts().get(pin) && fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith('nsgroups-init\0');
-        } catch {
-          return false;
-        }
-      });
+      const holderInit = fs
+        .readdirSync('/proc')
+        .filter((n) => /^\d+$/.test(n))
+        .map(Number)
+        .find((p) => {
+          try {
+            return (
+              fs.readlinkSync(`/proc/${p}/ns/pid`) === nsfsMounts().get(pin) && fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith('nsgroups-init\0')
+            );
+          } catch {
+            return false;
+          }
+        });
       expect(holderInit).toBeDefined();
       const r = await nsgroupsAsync('gc');
       expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
@@ -127,7 +133,8 @@ describe('nsgroups gc', () => {
       expect(r.stdout).toMatch(new RegExp(`keeping cgroup ${busy}: its maker, pid ${report.pid}, has exited, but it has processes \\(${report.inCgroup}\\)`));
       expect(r.stdout).toContain(`keeping cgroup ${unmarked}: no owner record`);
       expect(r.stdout).toMatch(new RegExp(`keeping cgroup ${parent}: .* has exited, but its child cgroups stay \\(${parent}/kid\\)`));
-      for (const name of [`gc-live-${process.pid}`, busy, unmarked, parent, `${parent}/kid`]) expect({ name, left: existing(name).length > 0 }).toEqual({ name, left: true });
+      for (const name of [`gc-live-${process.pid}`, busy, unmarked, parent, `${parent}/kid`])
+        expect({ name, left: existing(name).length > 0 }).toEqual({ name, left: true });
       expect(alive(report.inCgroup)).toBe(true);
       // once its process is gone, the busy one goes
       process.kill(report.inCgroup, 'SIGKILL');
@@ -143,7 +150,8 @@ describe('nsgroups gc', () => {
       }
       await live.delete();
       await kid.delete();
-      for (const d of [...existing(unmarked), ...existing(parent), ...existing(busy)]) await new Promise((res) => setTimeout(res, 50)).then(() => fs.rmdirSync(d));
+      for (const d of [...existing(unmarked), ...existing(parent), ...existing(busy)])
+        await new Promise((res) => setTimeout(res, 50)).then(() => fs.rmdirSync(d));
     }
   });
 

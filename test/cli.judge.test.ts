@@ -40,7 +40,19 @@ describe('nsgroups run: judge limits and the meta file', () => {
     // there in time gets a longer wall time (the run tested nothing)
     for (const wall of [0.3, 1, 4]) {
       const started = Date.now();
-      const r = await nsgroupsAsync('run', '--wall-time', String(wall), '--kill-after', '0.3', '--meta', '-', '--json', 'sh', '-c', 'trap "" TERM; echo ready; sleep 30 & wait; sleep 30');
+      const r = await nsgroupsAsync(
+        'run',
+        '--wall-time',
+        String(wall),
+        '--kill-after',
+        '0.3',
+        '--meta',
+        '-',
+        '--json',
+        'sh',
+        '-c',
+        'trap "" TERM; echo ready; sleep 30 & wait; sleep 30',
+      );
       expect(r.status).toBe(124);
       expect(Date.now() - started).toBeLessThan(wall * 1000 + 10000);
       const [first, json] = r.stdout.split('\n');
@@ -80,7 +92,7 @@ describe('nsgroups run: judge limits and the meta file', () => {
     expect(r.stderr).toMatch(/ENOENT/);
   });
 
-  itRoot('--memory: a hog is OOM-killed in the run\'s cgroup: cg-oom-killed, cg-mem at the limit, verdict memory', async () => {
+  itRoot("--memory: a hog is OOM-killed in the run's cgroup: cg-oom-killed, cg-mem at the limit, verdict memory", async () => {
     const r = await nsgroupsAsync('run', '--memory', '64M', '--pids', '32', '--meta', '-', process.execPath, '-e', 'Buffer.alloc(512 * 1024 * 1024, 1)');
     expect(r.status).toBe(137);
     const m = meta(r.stdout);

@@ -86,9 +86,23 @@ describe('nsgroups ls', () => {
     expect(r.status).toBe(0);
     const lines = r.stdout.trim().split('\n');
     expect(lines[0].split(/\s+/)).toEqual(['PID', 'NS', 'CGROUP', 'CPU', 'MEM', 'PIDS', 'COMMAND']);
-    expect(lines.find((l) => l.startsWith(`${withInit.pid} `))!.split(/\s+/)).toEqual([String(withInit.pid), 'user,pid,mnt,net,uts,ipc', '-', '-', '-', '-', 'sleep', '30']);
+    expect(lines.find((l) => l.startsWith(`${withInit.pid} `))!.split(/\s+/)).toEqual([
+      String(withInit.pid),
+      'user,pid,mnt,net,uts,ipc',
+      '-',
+      '-',
+      '-',
+      '-',
+      'sleep',
+      '30',
+    ]);
     const o = await nsgroupsAsync('ls', '-o', 'pid,ppid,command');
-    expect(o.stdout.split('\n').find((l) => l.startsWith(`${noInit.pid} `))!.split(/\s+/)).toEqual([String(noInit.pid), String(process.pid), 'sleep', '30']);
+    expect(
+      o.stdout
+        .split('\n')
+        .find((l) => l.startsWith(`${noInit.pid} `))!
+        .split(/\s+/),
+    ).toEqual([String(noInit.pid), String(process.pid), 'sleep', '30']);
   });
 
   it('-t TYPE and -p PID select; -p of a process in no sandbox exits 1', async () => {

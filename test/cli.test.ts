@@ -16,11 +16,26 @@ describe('nsgroups run: options stop at the command', () => {
     expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
     expect(r.stdout).toMatch(/^total \d+\n/);
     // the sandbox has no root of its own: the same entries as the host's /
-    const names = r.stdout.trim().split('\n').slice(1).map((l) => l.split(/\s+/).slice(8).join(' ').replace(/ -> .*/, ''));
-    expect(names.sort()).toEqual(fs.readdirSync('/').filter((n) => !n.startsWith('.')).sort());
+    const names = r.stdout
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((l) =>
+        l
+          .split(/\s+/)
+          .slice(8)
+          .join(' ')
+          .replace(/ -> .*/, ''),
+      );
+    expect(names.sort()).toEqual(
+      fs
+        .readdirSync('/')
+        .filter((n) => !n.startsWith('.'))
+        .sort(),
+    );
   });
 
-  it('what follows the command is the command\'s, even when it looks like ours', () => {
+  it("what follows the command is the command's, even when it looks like ours", () => {
     const r = nsgroups('run', '--hostname', 'box', 'sh', '-c', 'echo "$(hostname) $1 $2"', 'sh', '--hostname', 'x');
     expect(r.stdout).toBe('box --hostname x\n');
   });
@@ -176,8 +191,23 @@ describe('nsgroups run: exit status', () => {
   });
 
   it('options: --net none, --env, --clear-env, --cwd, --user, --tmpfs', () => {
-    const r = nsgroups('run', '--net', 'none', '--clear-env', '--env', 'A=1', '--cwd', '/tmp', '--user', '7:8', '--tmpfs', '/mnt:1M',
-      'sh', '-c', 'ip -o link show lo | grep -c "state DOWN"; env | sort | tr "\\n" " "; pwd; id -u; id -g; df -k /mnt | tail -1 | awk "{print \\$2}"');
+    const r = nsgroups(
+      'run',
+      '--net',
+      'none',
+      '--clear-env',
+      '--env',
+      'A=1',
+      '--cwd',
+      '/tmp',
+      '--user',
+      '7:8',
+      '--tmpfs',
+      '/mnt:1M',
+      'sh',
+      '-c',
+      'ip -o link show lo | grep -c "state DOWN"; env | sort | tr "\\n" " "; pwd; id -u; id -g; df -k /mnt | tail -1 | awk "{print \\$2}"',
+    );
     expect(r.stderr).toBe('');
     expect(r.stdout.trim().split('\n')).toEqual(['1', 'A=1 PWD=/tmp /tmp', '7', '8', '1024']);
   });
@@ -190,7 +220,8 @@ describe('nsgroups run: exit status', () => {
 
 describe('nsgroups run: limits and roots made for the run', () => {
   itRoot('--memory/--pids/--cpus: a cgroup for this run, in force, removed after', () => {
-    const script = 'grep -E ":(memory|pids):" /proc/self/cgroup | cut -d: -f3 | sort -u; ' +
+    const script =
+      'grep -E ":(memory|pids):" /proc/self/cgroup | cut -d: -f3 | sort -u; ' +
       'd=$(grep ":memory:" /proc/self/cgroup | cut -d: -f3); cat /sys/fs/cgroup/memory$d/memory.limit_in_bytes /sys/fs/cgroup/pids$(grep ":pids:" /proc/self/cgroup | cut -d: -f3)/pids.max';
     const r = nsgroups('run', '--ns', 'none', '--memory', '64M', '--pids', '16', '--cpus', '0.5', 'sh', '-c', script);
     expect(r.stderr).toBe('');

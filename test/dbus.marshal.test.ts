@@ -49,7 +49,14 @@ describe('marshaling', () => {
 
   it('counts array bytes without the padding before the first element', () => {
     // a(yy): length, pad to 8, two structs of two bytes each, each struct aligned to 8
-    expect(hex(written('a(yy)', [[1, 2], [3, 4]]))).toBe('0a000000' + '00000000' + '0102' + '000000000000' + '0304');
+    expect(
+      hex(
+        written('a(yy)', [
+          [1, 2],
+          [3, 4],
+        ]),
+      ),
+    ).toBe('0a000000' + '00000000' + '0102' + '000000000000' + '0304');
   });
 
   it('writes a variant as its signature then the value, aligned for its own type', () => {
@@ -71,15 +78,29 @@ describe('marshaling', () => {
       ['o', '/org/freedesktop/systemd1/unit/a_2escope'],
       ['g', 'a{sv}'],
       ['as', ['a', 'b', '']],
-      ['a(sv)', [['PIDs', new Variant('au', [1, 2])], ['Delegate', new Variant('b', true)]]],
+      [
+        'a(sv)',
+        [
+          ['PIDs', new Variant('au', [1, 2])],
+          ['Delegate', new Variant('b', true)],
+        ],
+      ],
     ];
     for (const [type, value] of values) expect(roundTrip(type, value)).toEqual(value);
   });
 
   it('reads dicts as Maps and writes them from a Map, pairs or an object', () => {
-    const want = new Map([['a', 1], ['b', 2]]);
+    const want = new Map([
+      ['a', 1],
+      ['b', 2],
+    ]);
     expect(roundTrip('a{su}', want)).toEqual(want);
-    expect(roundTrip('a{su}', [['a', 1], ['b', 2]])).toEqual(want);
+    expect(
+      roundTrip('a{su}', [
+        ['a', 1],
+        ['b', 2],
+      ]),
+    ).toEqual(want);
     expect(roundTrip('a{su}', { a: 1, b: 2 })).toEqual(want);
   });
 
@@ -125,8 +146,10 @@ describe('messages', () => {
   it('decodes a big-endian message (the sender chooses)', () => {
     // a method return, serial 2, reply to 1, signature 'u', body 0x0a0b0c0d — laid out big-endian by hand
     const fields = Buffer.from(
-      '05017500' + '00000001' + // REPLY_SERIAL: code 5, signature 'u', (aligned) value 1
-        '08016700' + '017500', // SIGNATURE: code 8 (struct aligned to 8), signature 'g', value 'u'
+      '05017500' +
+        '00000001' + // REPLY_SERIAL: code 5, signature 'u', (aligned) value 1
+        '08016700' +
+        '017500', // SIGNATURE: code 8 (struct aligned to 8), signature 'g', value 'u'
       'hex',
     );
     const header = Buffer.from('42020001' + '00000004' + '00000002' + '0000000f', 'hex'); // 'B', return, body 4, serial 2, 15 bytes of fields

@@ -28,7 +28,11 @@ function run(command: string, args: string[], env: Record<string, string> = {}):
 }
 
 function lines(file: string): TestReportLine[] {
-  return fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as TestReportLine);
+  return fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as TestReportLine);
 }
 
 const project = fs.realpathSync(path.join(repo, 'examples', 'project'));
@@ -81,33 +85,45 @@ describe("keep: 'on-failure'", () => {
 
   it.each([
     ['node:test, the option', process.execPath, ['--test', 'test/fixtures/harness/failing.fixture.mjs'], {}],
-    ['jest, the environment and NSGROUPS_KEEP', process.execPath, [bin('jest'), '--config', 'test/fixtures/harness/jest.fixture.config.js', '--ci'], { NSGROUPS_KEEP: 'on-failure' }],
-  ])('%s: only the failing test’s sandbox is kept, with what it wrote, and its place is printed', (_what, command, args, env) => {
-    const ws = makeWorkspace('keep');
-    try {
-      const r = run(command, args as string[], { FIXTURE_WORKSPACE: ws, ...env });
-      expect(r.status).toBe(1);
-      const kept = keptPaths(r.out);
-      expect(kept).toEqual([expect.stringMatching(/^fails after writing=/)]);
-      const dir = kept[0].split('=')[1];
+    [
+      'jest, the environment and NSGROUPS_KEEP',
+      process.execPath,
+      [bin('jest'), '--config', 'test/fixtures/harness/jest.fixture.config.js', '--ci'],
+      { NSGROUPS_KEEP: 'on-failure' },
+    ],
+  ])(
+    '%s: only the failing test’s sandbox is kept, with what it wrote, and its place is printed',
+    (_what, command, args, env) => {
+      const ws = makeWorkspace('keep');
       try {
-        expect(fs.readFileSync(path.join(dir, 'upper', 'failing.txt'), 'utf8')).toBe('failing\n');
-        expect(JSON.parse(fs.readFileSync(path.join(dir, 'changes.json'), 'utf8'))).toEqual([{ path: `${ws}/failing.txt`, kind: 'added' }]);
-        expect(fs.existsSync(path.join(ws, 'failing.txt'))).toBe(false);
+        const r = run(command, args as string[], { FIXTURE_WORKSPACE: ws, ...env });
+        expect(r.status).toBe(1);
+        const kept = keptPaths(r.out);
+        expect(kept).toEqual([expect.stringMatching(/^fails after writing=/)]);
+        const dir = kept[0].split('=')[1];
+        try {
+          expect(fs.readFileSync(path.join(dir, 'upper', 'failing.txt'), 'utf8')).toBe('failing\n');
+          expect(JSON.parse(fs.readFileSync(path.join(dir, 'changes.json'), 'utf8'))).toEqual([{ path: `${ws}/failing.txt`, kind: 'added' }]);
+          expect(fs.existsSync(path.join(ws, 'failing.txt'))).toBe(false);
+        } finally {
+          fs.rmSync(dir, { recursive: true, force: true });
+        }
       } finally {
-        fs.rmSync(dir, { recursive: true, force: true });
+        fs.rmSync(ws, { recursive: true, force: true });
       }
-    } finally {
-      fs.rmSync(ws, { recursive: true, force: true });
-    }
-  }, 100000);
+    },
+    100000,
+  );
 });
 
 describe('jest environment', () => {
   it('a sandbox that cannot be made fails its test with the reason, and the test body does not run', () => {
     const ws = makeWorkspace('envfail');
     try {
-      const r = run(process.execPath, [bin('jest'), '--config', 'test/fixtures/harness/jest.fixture.config.js', '--ci'], { FIXTURE_WORKSPACE: ws, FIXTURE_NETWORK: 'bogus' });
+      const r = run(process.execPath, [bin('jest'), '--config', 'test/fixtures/harness/jest.fixture.config.js', '--ci'], {
+        FIXTURE_WORKSPACE: ws,
+        FIXTURE_NETWORK: 'bogus',
+      });
       expect(r.status).toBe(1);
       expect(r.out).toMatch(/Tests:\s+2 failed, 2 total/);
       expect(r.out).toMatch(/network must be one of 'none', 'loopback', 'host'/);
@@ -145,7 +161,14 @@ describe('the report lines and the table', () => {
   it('formatTable: a row per test, and what stands out (leftovers killed, kept sandboxes)', () => {
     const table = formatTable([
       line('writes stay inside'),
-      line('leaves a daemon', { status: 'failed', leftovers: [{ pid: 42, sandboxPid: 5, command: 'sleep 1000' }], leftoversKilled: 1, kept: '/tmp/k', cpuMs: null, memoryPeakBytes: null }),
+      line('leaves a daemon', {
+        status: 'failed',
+        leftovers: [{ pid: 42, sandboxPid: 5, command: 'sleep 1000' }],
+        leftoversKilled: 1,
+        kept: '/tmp/k',
+        cpuMs: null,
+        memoryPeakBytes: null,
+      }),
     ]);
     expect(table.split('\n')).toEqual([
       'nsgroups: 2 tests in sandboxes',
@@ -167,6 +190,9 @@ describe('the report lines and the table', () => {
     const failed = run(process.execPath, [path.join(repo, 'dist', 'cli.cjs'), 'report', '--failed', file]);
     expect(failed.out).toMatch(/^nsgroups: 1 test in sandboxes\n.*\n {2}FAIL .* b\n$/);
     fs.appendFileSync(file, 'not json\n');
-    expect(run(process.execPath, [path.join(repo, 'dist', 'cli.cjs'), 'report', file])).toMatchObject({ status: 1, out: expect.stringMatching(/all.jsonl:3 is not a JSON line/) });
+    expect(run(process.execPath, [path.join(repo, 'dist', 'cli.cjs'), 'report', file])).toMatchObject({
+      status: 1,
+      out: expect.stringMatching(/all.jsonl:3 is not a JSON line/),
+    });
   });
 });

@@ -56,7 +56,15 @@ function variants(): Array<[string, () => Promise<SpawnOptions>, boolean]> {
   if (isRoot) {
     list.push(['root without a user namespace: pid, mount', async () => ({ namespaces: ['pid', 'mount'] }), true]);
     list.push(['root without any namespace but net', async () => ({ namespaces: ['net'] }), false]);
-    list.push(['root inside mapped to 100000', async () => ({ namespaces: ['user', 'pid'], uidMap: [{ inside: 0, outside: 100000, count: 65536 }], gidMap: [{ inside: 0, outside: 100000, count: 65536 }] }), true]);
+    list.push([
+      'root inside mapped to 100000',
+      async () => ({
+        namespaces: ['user', 'pid'],
+        uidMap: [{ inside: 0, outside: 100000, count: 65536 }],
+        gidMap: [{ inside: 0, outside: 100000, count: 65536 }],
+      }),
+      true,
+    ]);
   }
   if (hasBusybox) {
     list.push([
@@ -64,7 +72,11 @@ function variants(): Array<[string, () => Promise<SpawnOptions>, boolean]> {
       async () => {
         const base = fs.mkdtempSync(path.join(scratch, 'ovl-'));
         for (const d of ['upper', 'work', 'merged']) fs.mkdirSync(path.join(base, d));
-        return { namespaces: ['user', 'pid'], rootfs: new OverlayMount({ lower: [layer], upper: `${base}/upper`, work: `${base}/work`, target: `${base}/merged` }), env: { PATH: '/bin' } };
+        return {
+          namespaces: ['user', 'pid'],
+          rootfs: new OverlayMount({ lower: [layer], upper: `${base}/upper`, work: `${base}/work`, target: `${base}/merged` }),
+          env: { PATH: '/bin' },
+        };
       },
       true,
     ]);
@@ -87,7 +99,6 @@ describe.each(makers)('no capability in any set, no_new_privs, the seccomp filte
       }
     });
   }
-
 });
 
 describe('no capability in any set, no_new_privs, the seccomp filter: other ways in', () => {
@@ -120,9 +131,16 @@ describe('no capability in any set, no_new_privs, the seccomp filter: other ways
   });
 
   it('the CLI (nsgroups run)', () => {
-    const r = spawnSync(process.execPath, [cliPath, 'run', '--', 'grep', '-E', '^(Cap[A-Za-z]+|NoNewPrivs|Seccomp):', '/proc/self/status'], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [cliPath, 'run', '--', 'grep', '-E', '^(Cap[A-Za-z]+|NoNewPrivs|Seccomp):', '/proc/self/status'], {
+      encoding: 'utf8',
+    });
     expect(r.status).toBe(0);
-    const seen = Object.fromEntries(r.stdout.trim().split('\n').map((l) => l.split(/:\s*/)));
+    const seen = Object.fromEntries(
+      r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.split(/:\s*/)),
+    );
     expect(seen).toEqual(LEAST);
   });
 
@@ -147,7 +165,8 @@ describe.each(makers)('what the command may keep, when asked, in a sandbox made 
   });
 
   it('the kept capability works and the others do not: port 80 binds, a raw socket is refused', async () => {
-    const script = 'python3 -c "import socket; s=socket.socket(); s.bind((\'127.0.0.1\', 80)); print(\'bound\')"; python3 -c "import socket; socket.socket(socket.AF_INET, socket.SOCK_RAW, 1)" 2>&1 | tail -1';
+    const script =
+      'python3 -c "import socket; s=socket.socket(); s.bind((\'127.0.0.1\', 80)); print(\'bound\')"; python3 -c "import socket; socket.socket(socket.AF_INET, socket.SOCK_RAW, 1)" 2>&1 | tail -1';
     const kept = await maker.run('sh', ['-c', script], { namespaces: ['user', 'net'], capabilities: ['CAP_NET_BIND_SERVICE'] });
     expect(kept.stdout).toMatch(/^bound\n.*PermissionError/);
     const none = await maker.run('sh', ['-c', script], { namespaces: ['user', 'net'] });
@@ -171,18 +190,26 @@ describe.each(makers)('what the command may keep, when asked, in a sandbox made 
 });
 
 describe('what the command may keep: bad input', () => {
-  it("capabilities: an unknown name is ERR_INVALID_ARG with the nearest names", () => {
-    expect(() => spawn('true', [], { namespaces: ['user'], capabilities: ['CAP_NET_BIND_SERVIC' as 'CAP_NET_RAW'] })).toThrow(/did you mean 'CAP_NET_BIND_SERVICE'/);
+  it('capabilities: an unknown name is ERR_INVALID_ARG with the nearest names', () => {
+    expect(() => spawn('true', [], { namespaces: ['user'], capabilities: ['CAP_NET_BIND_SERVIC' as 'CAP_NET_RAW'] })).toThrow(
+      /did you mean 'CAP_NET_BIND_SERVICE'/,
+    );
   });
 });
 
 const SANDBOX: SpawnOptions = { namespaces: isRoot ? ['pid', 'mount', 'net'] : ['user', 'pid', 'mount', 'net'] };
 
 describe.each(makers)('attacks from inside fail, in a sandbox made by %s', (_maker, maker) => {
-
   it('/proc/sys and /proc/sysrq-trigger cannot be written (the value is written back as it was)', async () => {
     const sysrq = fs.existsSync('/proc/sysrq-trigger'); // CONFIG_MAGIC_SYSRQ
-    const r = await maker.run('sh', ['-c', `v=$(cat /proc/sys/kernel/core_pattern); printf "%s\\n" "$v" > /proc/sys/kernel/core_pattern && echo WROTE; ${sysrq ? 'echo h > /proc/sysrq-trigger && echo WROTE-SYSRQ;' : ''} true`], SANDBOX);
+    const r = await maker.run(
+      'sh',
+      [
+        '-c',
+        `v=$(cat /proc/sys/kernel/core_pattern); printf "%s\\n" "$v" > /proc/sys/kernel/core_pattern && echo WROTE; ${sysrq ? 'echo h > /proc/sysrq-trigger && echo WROTE-SYSRQ;' : ''} true`,
+      ],
+      SANDBOX,
+    );
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(/core_pattern: Read-only file system/);
     if (sysrq) expect(r.stderr).toMatch(/sysrq-trigger: (Read-only file system|Permission denied)/);
@@ -248,9 +275,35 @@ describe.each(makers)('attacks from inside fail, in a sandbox made by %s', (_mak
   });
 
   it('the system calls of the default filter are refused inside (the kernel answers EPERM, clone3 ENOSYS)', async () => {
-    const names = ['keyctl', 'add_key', 'request_key', 'bpf', 'perf_event_open', 'userfaultfd', 'io_uring_setup', 'open_by_handle_at', 'kexec_load', 'init_module', 'reboot', 'swapon', 'settimeofday', 'acct', 'unshare', 'clone', 'clone3', 'ioctl', 'getpid', 'openat'];
+    const names = [
+      'keyctl',
+      'add_key',
+      'request_key',
+      'bpf',
+      'perf_event_open',
+      'userfaultfd',
+      'io_uring_setup',
+      'open_by_handle_at',
+      'kexec_load',
+      'init_module',
+      'reboot',
+      'swapon',
+      'settimeofday',
+      'acct',
+      'unshare',
+      'clone',
+      'clone3',
+      'ioctl',
+      'getpid',
+      'openat',
+    ];
     const r = await maker.run(probe, names, SANDBOX);
-    const seen = Object.fromEntries(r.stdout.trim().split('\n').map((l) => l.split(' ')));
+    const seen = Object.fromEntries(
+      r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.split(' ')),
+    );
     for (const n of names.slice(0, 16)) expect([n, seen[n]]).toEqual([n, 'EPERM']); // unshare/clone: with CLONE_NEWUSER
     expect(seen.clone3).toBe('ENOSYS');
     expect(seen.ioctl).toBe('EPERM'); // TIOCSTI
@@ -269,18 +322,29 @@ describe.each(makers)('attacks from inside fail, in a sandbox made by %s', (_mak
   it('the init cannot be read or ptraced by the command; a sibling of the same uid can (the oracle works)', async () => {
     // /proc/PID/environ needs ptrace read access: refused for a non-dumpable process to a
     // command without CAP_SYS_PTRACE, granted for a dumpable one of the same uid
-    const r = await maker.run('sh', ['-c', 'sleep 5 & s=$!; sleep 0.1; head -c1 /proc/$s/environ >/dev/null && echo SIBLING-READ; head -c1 /proc/1/environ 2>&1; head -c1 /proc/1/mem 2>&1; kill $s'], SANDBOX);
+    const r = await maker.run(
+      'sh',
+      [
+        '-c',
+        'sleep 5 & s=$!; sleep 0.1; head -c1 /proc/$s/environ >/dev/null && echo SIBLING-READ; head -c1 /proc/1/environ 2>&1; head -c1 /proc/1/mem 2>&1; kill $s',
+      ],
+      SANDBOX,
+    );
     expect(r.stdout).toMatch(/^SIBLING-READ\n/);
     expect(r.stdout).toMatch(/\/proc\/1\/environ.*Permission denied/);
     expect(r.stdout).toMatch(/\/proc\/1\/mem.*Permission denied/);
   });
 
   it('rlimits: set as given, core 0 by default; a file over fsize is refused by the kernel (SIGXFSZ)', async () => {
-    const r = await maker.run('sh', ['-c', 'grep -E "^Max (open files|file size|core file size)" /proc/self/limits; head -c 2097152 /dev/zero > /tmp/big; echo "exit $?"'], {
-      ...SANDBOX,
-      rlimits: { nofile: 64, fsize: '1M' },
-      mounts: [{ type: 'tmpfs', target: '/tmp' }],
-    });
+    const r = await maker.run(
+      'sh',
+      ['-c', 'grep -E "^Max (open files|file size|core file size)" /proc/self/limits; head -c 2097152 /dev/zero > /tmp/big; echo "exit $?"'],
+      {
+        ...SANDBOX,
+        rlimits: { nofile: 64, fsize: '1M' },
+        mounts: [{ type: 'tmpfs', target: '/tmp' }],
+      },
+    );
     const lines = r.stdout.trim().split('\n');
     expect(lines[0]).toMatch(/^Max file size\s+1048576\s+1048576\s+bytes/);
     expect(lines[1]).toMatch(/^Max core file size\s+0\s+0\s+bytes/);
@@ -308,7 +372,7 @@ describe('attacks from inside fail: the keyring, and bad input', () => {
     expect(() => spawn('true', [], { ...SANDBOX, rlimits: { fsize: '1Q' } })).toThrow(/fsize/);
   });
 
-  it("seccomp needs no_new_privs: noNewPrivileges: false with the default filter is refused before anything runs", () => {
+  it('seccomp needs no_new_privs: noNewPrivileges: false with the default filter is refused before anything runs', () => {
     expect(() => spawn('true', [], { ...SANDBOX, noNewPrivileges: false })).toThrow(/seccomp filter needs noNewPrivileges/);
   });
 });
@@ -316,12 +380,15 @@ describe('attacks from inside fail: the keyring, and bad input', () => {
 afterAll(async () => {
   await closePools();
   // nothing of ours may be left running
-  const leftovers = fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n)).filter((n) => {
-    try {
-      return fs.readFileSync(`/proc/${n}/cmdline`, 'utf8').includes(scratch);
-    } catch {
-      return false;
-    }
-  });
+  const leftovers = fs
+    .readdirSync('/proc')
+    .filter((n) => /^\d+$/.test(n))
+    .filter((n) => {
+      try {
+        return fs.readFileSync(`/proc/${n}/cmdline`, 'utf8').includes(scratch);
+      } catch {
+        return false;
+      }
+    });
   expect(leftovers).toEqual([]);
 });

@@ -103,7 +103,7 @@ describe('the channel is sealed: nothing of the library is reachable from the co
   }
 });
 
-it('the init has exec\'d before the command starts: pid 1 is never a copy of Node (100 sandboxes look at once)', async () => {
+it("the init has exec'd before the command starts: pid 1 is never a copy of Node (100 sandboxes look at once)", async () => {
   // the command's first act: what is pid 1 made of, and what does it hold? With every capability
   // kept, so that only the order of the spawn stands between it and the answer (without them,
   // ptrace access to pid 1 is refused anyway: see hostile.privileges.test.ts)
@@ -131,7 +131,11 @@ describe('forging through every fd the command can reach changes nothing', () =>
         '  printf "$FORGED" 2>/dev/null > "$f" && n=$((n+1)); ' +
         '  head -c 4096 /dev/zero 2>/dev/null > "$f"; ' +
         'done; echo "RESULT wrote=$n init_fds=$(ls /proc/1/fd | wc -l)"; exit 7';
-      const p = spawn('sh', ['-c', script], { ...options, env: { PATH: process.env.PATH, FORGED: printable(forgeries()) }, stdio: ['ignore', 'pipe', 'ignore'] });
+      const p = spawn('sh', ['-c', script], {
+        ...options,
+        env: { PATH: process.env.PATH, FORGED: printable(forgeries()) },
+        stdio: ['ignore', 'pipe', 'ignore'],
+      });
       let out = '';
       p.stdout!.on('data', (d: Buffer) => (out += d.toString('latin1')));
       await once(p, 'spawn');

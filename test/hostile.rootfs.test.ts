@@ -16,7 +16,10 @@ import { isRoot, itIf } from './helpers/host';
 const hasBusybox = busyboxAvailable();
 const ENV = { PATH: '/bin' };
 const LANES: Array<[string, SpawnOptions['namespaces']]> = isRoot
-  ? [['root, no user namespace', ['pid', 'mount', 'net']], ['root, user namespace', ['user', 'pid', 'mount', 'net']]]
+  ? [
+      ['root, no user namespace', ['pid', 'mount', 'net']],
+      ['root, user namespace', ['user', 'pid', 'mount', 'net']],
+    ]
   : [['rootless', ['user', 'pid', 'mount', 'net']]];
 
 let scratch: string;
@@ -60,7 +63,10 @@ function replace(root: string, rel: string, make: (p: string) => void): void {
 
 /** What the host can see: the victim's entries, and every mount that mentions the scratch dir. */
 function hostView(): { victim: string[]; mounts: string[] } {
-  const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(scratch));
+  const mounts = fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((l) => l.includes(scratch));
   return { victim: fs.readdirSync(victim).sort(), mounts };
 }
 
@@ -125,7 +131,10 @@ for (const [lane, namespaces] of LANES) {
         fs.mkdirSync(path.join(r, name)); // where it leads inside the root
       });
       const before = hostView();
-      const r = await attempt({ namespaces, rootfs: root, mounts: [{ type: 'tmpfs', target: '/data' }] }, `grep " /${name} " /proc/self/mountinfo | cut -d" " -f5,9`);
+      const r = await attempt(
+        { namespaces, rootfs: root, mounts: [{ type: 'tmpfs', target: '/data' }] },
+        `grep " /${name} " /proc/self/mountinfo | cut -d" " -f5,9`,
+      );
       expect(r).toEqual({ stdout: `/${name} tmpfs\n` }); // the tmpfs is at the in-root path the symlink names
       expect(fs.existsSync(`/${name}`)).toBe(false);
       expect(hostView()).toEqual(before);
@@ -137,7 +146,10 @@ for (const [lane, namespaces] of LANES) {
         fs.mkdirSync(path.join(r, 'var'));
         fs.symlinkSync('../run', path.join(r, 'var', 'run'));
       });
-      const r = await attempt({ namespaces, rootfs: root, mounts: [{ type: 'tmpfs', target: '/var/run/app' }] }, 'grep " /run/app " /proc/self/mountinfo | cut -d" " -f5,9');
+      const r = await attempt(
+        { namespaces, rootfs: root, mounts: [{ type: 'tmpfs', target: '/var/run/app' }] },
+        'grep " /run/app " /proc/self/mountinfo | cut -d" " -f5,9',
+      );
       expect(r).toEqual({ stdout: '/run/app tmpfs\n' });
       expect(fs.existsSync(path.join(root, 'run', 'app'))).toBe(true); // made inside the root
     });
@@ -145,7 +157,10 @@ for (const [lane, namespaces] of LANES) {
 
   describe(`${lane}: an overlay whose lower layer is hostile`, () => {
     itIf(hasBusybox, 'needs busybox-static', 'tmp an absolute symlink, proc a file: refused, the host untouched', async () => {
-      for (const [dir, make] of [['tmp', (p: string) => fs.symlinkSync(victim, p)], ['proc', (p: string) => fs.writeFileSync(p, 'x')]] as const) {
+      for (const [dir, make] of [
+        ['tmp', (p: string) => fs.symlinkSync(victim, p)],
+        ['proc', (p: string) => fs.writeFileSync(p, 'x')],
+      ] as const) {
         const lower = rootfs((r) => replace(r, dir, make));
         const base = path.join(scratch, `ovl-${n++}`);
         for (const d of ['upper', 'work', 'merged']) fs.mkdirSync(path.join(base, d), { recursive: true });
@@ -169,10 +184,19 @@ describe('where the kernel lacks openat2, open_tree and mount_setattr (a seccomp
   const NR = { open_tree: 428, move_mount: 429, openat2: 437, mount_setattr: 442 };
   function underFilter(nrs: number[], script: string): string {
     const lib = JSON.stringify(path.join(__dirname, 'fixtures/lib.js'));
-    return execFileSync(enosys, [nrs.join(','), process.execPath, '-e', `const ns = require(${lib});\n(async () => {\n${script}\n})().catch((e) => { console.log(JSON.stringify({ error: e.code, path: e.path, message: e.message })); });`], {
-      encoding: 'utf8',
-      timeout: 30000,
-    });
+    return execFileSync(
+      enosys,
+      [
+        nrs.join(','),
+        process.execPath,
+        '-e',
+        `const ns = require(${lib});\n(async () => {\n${script}\n})().catch((e) => { console.log(JSON.stringify({ error: e.code, path: e.path, message: e.message })); });`,
+      ],
+      {
+        encoding: 'utf8',
+        timeout: 30000,
+      },
+    );
   }
   const namespaces = LANES[LANES.length - 1][1];
 
@@ -180,11 +204,17 @@ describe('where the kernel lacks openat2, open_tree and mount_setattr (a seccomp
     const plain = rootfs(() => {});
     const hostile = rootfs((r) => fs.symlinkSync(victim, path.join(r, 'data')));
     const before = hostView();
-    const out = underFilter([NR.openat2], `
+    const out = underFilter(
+      [NR.openat2],
+      `
       const ok = await ns.run('/bin/sh', ['-c', 'echo fine'], { env: { PATH: '/bin' }, namespaces: ${JSON.stringify(namespaces)}, rootfs: ${JSON.stringify(plain)}, mounts: [{ type: 'tmpfs', target: '/mnt/x' }] });
       console.log(JSON.stringify({ ok: ok.stdout }));
-      await ns.run('/bin/sh', ['-c', 'true'], { env: { PATH: '/bin' }, namespaces: ${JSON.stringify(namespaces)}, rootfs: ${JSON.stringify(hostile)}, mounts: [{ type: 'tmpfs', target: '/data/sub' }] });`);
-    const [first, second] = out.trim().split('\n').map((l) => JSON.parse(l));
+      await ns.run('/bin/sh', ['-c', 'true'], { env: { PATH: '/bin' }, namespaces: ${JSON.stringify(namespaces)}, rootfs: ${JSON.stringify(hostile)}, mounts: [{ type: 'tmpfs', target: '/data/sub' }] });`,
+    );
+    const [first, second] = out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(first).toEqual({ ok: 'fine\n' });
     expect(second).toMatchObject({ error: 'ERR_INVALID_ARG', path: '/data/sub' });
     expect(second.message).toMatch(/no openat2/);
@@ -196,10 +226,13 @@ describe('where the kernel lacks openat2, open_tree and mount_setattr (a seccomp
     const data = path.join(scratch, `data-${n++}`);
     fs.mkdirSync(data);
     fs.chmodSync(data, 0o755);
-    const out = underFilter([NR.open_tree, NR.mount_setattr, NR.move_mount], `
+    const out = underFilter(
+      [NR.open_tree, NR.mount_setattr, NR.move_mount],
+      `
       const r = await ns.run('/bin/sh', ['-c', 'grep " /data " /proc/self/mountinfo | cut -d" " -f6; touch /data/x 2>&1 || echo refused'],
         { env: { PATH: '/bin' }, namespaces: ${JSON.stringify(namespaces)}, rootfs: ${JSON.stringify(root)}, readonly: true, mounts: [{ type: 'bind', source: ${JSON.stringify(data)}, target: '/data', readonly: true }] });
-      console.log(JSON.stringify(r.stdout));`);
+      console.log(JSON.stringify(r.stdout));`,
+    );
     const stdout = JSON.parse(out.trim()) as string;
     const [opts] = stdout.split('\n');
     expect(opts.split(',')).toEqual(expect.arrayContaining(['ro', 'nosuid', 'nodev']));

@@ -29,7 +29,9 @@ function lsns(): Lsns[] {
   let out: { namespaces: Lsns[] } | undefined;
   for (let attempt = 0; !out; attempt++) {
     try {
-      out = JSON.parse(execFileSync('lsns', ['-J', '-o', 'NS,TYPE,NPROCS,PID,UID,USER,COMMAND,PNS,ONS'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }));
+      out = JSON.parse(
+        execFileSync('lsns', ['-J', '-o', 'NS,TYPE,NPROCS,PID,UID,USER,COMMAND,PNS,ONS'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }),
+      );
     } catch (err) {
       if (attempt >= 4) throw err;
     }
@@ -127,11 +129,11 @@ it('rows are consistent: sorted unique members, the lowest first, a path that op
     expect(e.pid).toBe(e.pids[0] ?? null);
     expect(e.namespace.type).toBe(e.type);
   }
-  const row = find(list, 'net', (list.find((e) => e.pids.includes(other.pid!) && e.type === 'net'))!.inode)!;
+  const row = find(list, 'net', list.find((e) => e.pids.includes(other.pid!) && e.type === 'net')!.inode)!;
   expect(fs.statSync(row.namespace.path).ino).toBe(row.inode);
 });
 
-it("says which processes it could not read instead of failing (each really is unreadable)", () => {
+it('says which processes it could not read instead of failing (each really is unreadable)', () => {
   for (const pid of list.unreadable) {
     let code: string | undefined;
     try {

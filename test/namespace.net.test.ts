@@ -153,37 +153,43 @@ describeRoot('veth pairs between namespaces', () => {
 });
 
 describeRoot('a bridge in a namespace the test owns', () => {
-  itRoot('ports attach and detach; sandboxes on it talk TCP', async () => {
-    const hub = await netns('h');
-    const x = await netns('x');
-    const y = await netns('y');
-    await hub.links.addBridge('nsg-br');
-    await hub.links.up('nsg-br');
-    for (const [port, peer, side] of [
-      ['nsg-hx', 'nsg-x', x],
-      ['nsg-hy', 'nsg-y', y],
-    ] as const) {
-      await hub.links.addVeth(port, { peer, peerNamespace: side.ns });
-      await hub.links.set(port, { master: 'nsg-br', up: true });
-      await side.links.up(peer);
-    }
-    await x.links.addAddress('nsg-x', '10.200.2.1/24');
-    await y.links.addAddress('nsg-y', '10.200.2.2/24');
-    const ports = ip<IpLink[]>(hub.name, 'link', 'show', 'master', 'nsg-br').map((l) => l.ifname).sort();
-    expect(ports).toEqual(['nsg-hx', 'nsg-hy']);
-    expect((await hub.links.get('nsg-hx')).master).toBe('nsg-br');
+  itRoot(
+    'ports attach and detach; sandboxes on it talk TCP',
+    async () => {
+      const hub = await netns('h');
+      const x = await netns('x');
+      const y = await netns('y');
+      await hub.links.addBridge('nsg-br');
+      await hub.links.up('nsg-br');
+      for (const [port, peer, side] of [
+        ['nsg-hx', 'nsg-x', x],
+        ['nsg-hy', 'nsg-y', y],
+      ] as const) {
+        await hub.links.addVeth(port, { peer, peerNamespace: side.ns });
+        await hub.links.set(port, { master: 'nsg-br', up: true });
+        await side.links.up(peer);
+      }
+      await x.links.addAddress('nsg-x', '10.200.2.1/24');
+      await y.links.addAddress('nsg-y', '10.200.2.2/24');
+      const ports = ip<IpLink[]>(hub.name, 'link', 'show', 'master', 'nsg-br')
+        .map((l) => l.ifname)
+        .sort();
+      expect(ports).toEqual(['nsg-hx', 'nsg-hy']);
+      expect((await hub.links.get('nsg-hx')).master).toBe('nsg-br');
 
-    const server = await startServer(y.name, '10.200.2.2', 7071);
-    try {
-      expect(await tcpClient(x.name, '10.200.2.2', 7071)).toBe(`HELLO from ${String(y.ns)}`);
-    } finally {
-      await stopServer(server);
-    }
+      const server = await startServer(y.name, '10.200.2.2', 7071);
+      try {
+        expect(await tcpClient(x.name, '10.200.2.2', 7071)).toBe(`HELLO from ${String(y.ns)}`);
+      } finally {
+        await stopServer(server);
+      }
 
-    await hub.links.set('nsg-hx', { master: null });
-    expect(ip<IpLink[]>(hub.name, 'link', 'show', 'master', 'nsg-br').map((l) => l.ifname)).toEqual(['nsg-hy']);
-    expect((await hub.links.get('nsg-hx')).master).toBeNull();
-  }, 30000);
+      await hub.links.set('nsg-hx', { master: null });
+      expect(ip<IpLink[]>(hub.name, 'link', 'show', 'master', 'nsg-br').map((l) => l.ifname)).toEqual(['nsg-hy']);
+      expect((await hub.links.get('nsg-hx')).master).toBeNull();
+    },
+    30000,
+  );
 });
 
 describeRoot("a veth end in a running sandbox's namespace", () => {

@@ -119,7 +119,7 @@ describe('pin, open, unpin', () => {
     expect(fs.existsSync(file)).toBe(false);
   });
 
-  itRoot("a net namespace pinned under /run/netns/NAME is the one `ip netns exec NAME` runs in", async () => {
+  itRoot('a net namespace pinned under /run/netns/NAME is the one `ip netns exec NAME` runs in', async () => {
     fs.mkdirSync('/run/netns', { recursive: true }); // as ip netns add does; left in place for others
     const name = netnsName('x');
     const file = `/run/netns/${name}`;
@@ -183,51 +183,55 @@ describe('Namespace.create', () => {
     });
   }
 
-  itRoot('a pid pin never outlives its holder: removed when its creator exits, kept (and unpinnable from elsewhere) when it is killed', async () => {
-    // the library bundled for a second Node process, which creates the pins
-    const bundleDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsgroups-bundle-'));
-    try {
-      fs.symlinkSync(path.join(__dirname, '..', 'build'), `${bundleDir}/build`); // native() looks in ../build
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      require('esbuild').buildSync({
-        entryPoints: [path.join(__dirname, '..', 'lib', 'index.ts')],
-        bundle: true,
-        platform: 'node',
-        format: 'cjs',
-        outfile: `${bundleDir}/out/index.cjs`,
-        logLevel: 'error',
-      });
-      const creator = (file: string, thenWait: boolean) =>
-        `require(${JSON.stringify(`${bundleDir}/out/index.cjs`)}).Namespace.create('pid', { pin: ${JSON.stringify(file)} })` +
-        `.then((ns) => { console.log(ns.inode); ${thenWait ? 'setInterval(() => {}, 1000);' : ''} })`;
+  itRoot(
+    'a pid pin never outlives its holder: removed when its creator exits, kept (and unpinnable from elsewhere) when it is killed',
+    async () => {
+      // the library bundled for a second Node process, which creates the pins
+      const bundleDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsgroups-bundle-'));
+      try {
+        fs.symlinkSync(path.join(__dirname, '..', 'build'), `${bundleDir}/build`); // native() looks in ../build
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        require('esbuild').buildSync({
+          entryPoints: [path.join(__dirname, '..', 'lib', 'index.ts')],
+          bundle: true,
+          platform: 'node',
+          format: 'cjs',
+          outfile: `${bundleDir}/out/index.cjs`,
+          logLevel: 'error',
+        });
+        const creator = (file: string, thenWait: boolean) =>
+          `require(${JSON.stringify(`${bundleDir}/out/index.cjs`)}).Namespace.create('pid', { pin: ${JSON.stringify(file)} })` +
+          `.then((ns) => { console.log(ns.inode); ${thenWait ? 'setInterval(() => {}, 1000);' : ''} })`;
 
-      // 1. the creator exits normally: spawn ends the holder, and the pin goes first
-      const exiting = `${dir}/pid-exit`;
-      const inode1 = Number(execFileSync(process.execPath, ['-e', creator(exiting, false)], { encoding: 'utf8', timeout: 20000 }).trim());
-      expect(inode1).toBeGreaterThan(0);
-      expect(nsfsMounts().has(exiting)).toBe(false);
-      expect(fs.existsSync(exiting)).toBe(false);
-      await waitFor(() => membersOfPidNs(inode1).length === 0, 5000, 'the holder to end');
+        // 1. the creator exits normally: spawn ends the holder, and the pin goes first
+        const exiting = `${dir}/pid-exit`;
+        const inode1 = Number(execFileSync(process.execPath, ['-e', creator(exiting, false)], { encoding: 'utf8', timeout: 20000 }).trim());
+        expect(inode1).toBeGreaterThan(0);
+        expect(nsfsMounts().has(exiting)).toBe(false);
+        expect(fs.existsSync(exiting)).toBe(false);
+        await waitFor(() => membersOfPidNs(inode1).length === 0, 5000, 'the holder to end');
 
-      // 2. the creator is killed: nothing ends the holder, the pin stays valid
-      const kept = `${dir}/pid-kept`;
-      const child = spawnChild(process.execPath, ['-e', creator(kept, true)], { stdio: ['ignore', 'pipe', 'inherit'] });
-      const [line] = (await once(child.stdout!, 'data')) as [Buffer];
-      const inode2 = Number(line.toString().trim());
-      child.kill('SIGKILL');
-      await once(child, 'exit');
-      expect(nsfsMounts().get(kept)).toBe(`pid:[${inode2}]`);
-      expect(membersOfPidNs(inode2).length).toBeGreaterThan(0);
-      const inside = execFileSync('nsenter', [`--pid=${kept}`, '--', 'readlink', '/proc/self/ns/pid'], { encoding: 'utf8' });
-      expect(inside.trim()).toBe(`pid:[${inode2}]`); // forking into it works: its init lives
-      // unpin from this process, which did not make it, finds the holder and ends it
-      await Namespace.unpin(kept, { remove: true });
-      await waitFor(() => membersOfPidNs(inode2).length === 0, 5000, 'the holder to end');
-      expect(fs.existsSync(kept)).toBe(false);
-    } finally {
-      fs.rmSync(bundleDir, { recursive: true, force: true });
-    }
-  }, 30000);
+        // 2. the creator is killed: nothing ends the holder, the pin stays valid
+        const kept = `${dir}/pid-kept`;
+        const child = spawnChild(process.execPath, ['-e', creator(kept, true)], { stdio: ['ignore', 'pipe', 'inherit'] });
+        const [line] = (await once(child.stdout!, 'data')) as [Buffer];
+        const inode2 = Number(line.toString().trim());
+        child.kill('SIGKILL');
+        await once(child, 'exit');
+        expect(nsfsMounts().get(kept)).toBe(`pid:[${inode2}]`);
+        expect(membersOfPidNs(inode2).length).toBeGreaterThan(0);
+        const inside = execFileSync('nsenter', [`--pid=${kept}`, '--', 'readlink', '/proc/self/ns/pid'], { encoding: 'utf8' });
+        expect(inside.trim()).toBe(`pid:[${inode2}]`); // forking into it works: its init lives
+        // unpin from this process, which did not make it, finds the holder and ends it
+        await Namespace.unpin(kept, { remove: true });
+        await waitFor(() => membersOfPidNs(inode2).length === 0, 5000, 'the holder to end');
+        expect(fs.existsSync(kept)).toBe(false);
+      } finally {
+        fs.rmSync(bundleDir, { recursive: true, force: true });
+      }
+    },
+    30000,
+  );
 
   it("create('pid') without a pin holds the namespace and its init until close()", async () => {
     const ns = await Namespace.create('pid');
@@ -240,36 +244,33 @@ describe('Namespace.create', () => {
     await waitFor(() => membersOfPidNs(ns.inode).length === 0, 5000, 'the holder to end');
   });
 
-  it.each(['net', 'uts', 'ipc', 'user', 'mount', 'cgroup'] as const)(
-    "create('%s') without a pin is held by a close-on-exec fd until close()",
-    async (type) => {
-      const before = childPids();
-      const ns = await Namespace.create(type);
-      const fd = Number(/\/fd\/(\d+)$/.exec(ns.path)![1]);
-      expect(ns.path).toBe(`/proc/${process.pid}/fd/${fd}`);
-      expect(fs.readlinkSync(`/proc/self/fd/${fd}`)).toBe(String(ns));
-      expect(isCloexec(fd)).toBe(true);
-      expect(String(ns)).not.toBe(nsLink('self', procName(type)));
-      expect(childPids()).toEqual(before);
-      // rootless, a user namespace was made for it: its owner is new, and that one's parent is ours
-      const owner = await ns.owner();
-      if (type === 'user') {
-        expect(String(owner)).toBe(nsLink('self', 'user'));
-      } else if (isRoot) {
-        expect(String(owner)).toBe(nsLink('self', 'user'));
-      } else {
-        expect(String(owner)).not.toBe(nsLink('self', 'user'));
-        const grand = (await owner!.parent())!;
-        expect(String(grand)).toBe(nsLink('self', 'user'));
-        expect(await owner!.ownerUid()).toBe(process.geteuid!());
-        grand.close();
-      }
-      owner?.close();
-      ns.close();
-      const now = fs.existsSync(`/proc/self/fd/${fd}`) ? fs.readlinkSync(`/proc/self/fd/${fd}`) : null;
-      expect(now).not.toBe(String(ns));
-    },
-  );
+  it.each(['net', 'uts', 'ipc', 'user', 'mount', 'cgroup'] as const)("create('%s') without a pin is held by a close-on-exec fd until close()", async (type) => {
+    const before = childPids();
+    const ns = await Namespace.create(type);
+    const fd = Number(/\/fd\/(\d+)$/.exec(ns.path)![1]);
+    expect(ns.path).toBe(`/proc/${process.pid}/fd/${fd}`);
+    expect(fs.readlinkSync(`/proc/self/fd/${fd}`)).toBe(String(ns));
+    expect(isCloexec(fd)).toBe(true);
+    expect(String(ns)).not.toBe(nsLink('self', procName(type)));
+    expect(childPids()).toEqual(before);
+    // rootless, a user namespace was made for it: its owner is new, and that one's parent is ours
+    const owner = await ns.owner();
+    if (type === 'user') {
+      expect(String(owner)).toBe(nsLink('self', 'user'));
+    } else if (isRoot) {
+      expect(String(owner)).toBe(nsLink('self', 'user'));
+    } else {
+      expect(String(owner)).not.toBe(nsLink('self', 'user'));
+      const grand = (await owner!.parent())!;
+      expect(String(grand)).toBe(nsLink('self', 'user'));
+      expect(await owner!.ownerUid()).toBe(process.geteuid!());
+      grand.close();
+    }
+    owner?.close();
+    ns.close();
+    const now = fs.existsSync(`/proc/self/fd/${fd}`) ? fs.readlinkSync(`/proc/self/fd/${fd}`) : null;
+    expect(now).not.toBe(String(ns));
+  });
 
   itRoot("create('net') brings lo up; network: 'none' leaves it down (as ip netns add)", async () => {
     const up = await Namespace.create('net');

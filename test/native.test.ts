@@ -62,15 +62,18 @@ it('a build that does not load: ERR_UNSUPPORTED with the file and the loader’s
   const bogus = path.join(dir, 'nsgroups.glibc.node');
   fs.writeFileSync(bogus, 'not an ELF object');
   try {
-    withLoader(() => bogus, (native) => {
-      const s = native.addonStatus();
-      expect(s.loaded).toBe(false);
-      expect(s.file).toBe(bogus);
-      expect(s.error!.code).toBe('ERR_UNSUPPORTED');
-      expect(s.error!.message).toContain('nsgroups.glibc.node did not load');
-      expect(s.error!.message).toMatch(/invalid ELF header|file too short/); // dlopen's words
-      expect(s.error!.message).toContain('npm rebuild nsgroups');
-    });
+    withLoader(
+      () => bogus,
+      (native) => {
+        const s = native.addonStatus();
+        expect(s.loaded).toBe(false);
+        expect(s.file).toBe(bogus);
+        expect(s.error!.code).toBe('ERR_UNSUPPORTED');
+        expect(s.error!.message).toContain('nsgroups.glibc.node did not load');
+        expect(s.error!.message).toMatch(/invalid ELF header|file too short/); // dlopen's words
+        expect(s.error!.message).toContain('npm rebuild nsgroups');
+      },
+    );
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -131,7 +131,7 @@ describe('changes() after the kernel wrote the upper dir', () => {
     ]);
   });
 
-  itRoot("mount points the library made are not changes; everything else still is", async () => {
+  itRoot('mount points the library made are not changes; everything else still is', async () => {
     const options = layers();
     const ov = new OverlayMount(options);
     opened.push(ov);
@@ -150,18 +150,27 @@ describe('changes() after the kernel wrote the upper dir', () => {
     expect(await fresh.changes({ ignore: ['/dev', '/proc', '/tmp', '/etc/sub', '/etc/sub/mnt/'] })).toEqual([{ path: '/tmp/x', kind: 'added' }]);
   });
 
-  itIf(userNamespacesAllowed, 'unprivileged user namespaces are disabled', 'mount points prepared in upper show in a sandbox mount and are not changes', async () => {
-    const options = layers();
-    const ov = new OverlayMount(options);
-    expect(await ov._prepareMountpoints(['/proc', '/etc/mnt'])).toEqual([]);
-    const out = await inSandboxOverlay(ov._mountData({ userxattr: true }), options.target!, 'test -d proc && test -d etc/mnt && echo ok > etc/mnt/file && echo ok');
-    expect(out).toBe('ok\n');
-    // the mount point itself is no change, what was written into it is (and so its parents are)
-    expect(await ov.changes()).toEqual([
-      { path: '/etc', kind: 'modified' },
-      { path: '/etc/mnt/file', kind: 'added' },
-    ]);
-  });
+  itIf(
+    userNamespacesAllowed,
+    'unprivileged user namespaces are disabled',
+    'mount points prepared in upper show in a sandbox mount and are not changes',
+    async () => {
+      const options = layers();
+      const ov = new OverlayMount(options);
+      expect(await ov._prepareMountpoints(['/proc', '/etc/mnt'])).toEqual([]);
+      const out = await inSandboxOverlay(
+        ov._mountData({ userxattr: true }),
+        options.target!,
+        'test -d proc && test -d etc/mnt && echo ok > etc/mnt/file && echo ok',
+      );
+      expect(out).toBe('ok\n');
+      // the mount point itself is no change, what was written into it is (and so its parents are)
+      expect(await ov.changes()).toEqual([
+        { path: '/etc', kind: 'modified' },
+        { path: '/etc/mnt/file', kind: 'added' },
+      ]);
+    },
+  );
 
   it('changes() of a read-only overlay is empty; bad options are refused', async () => {
     const ro = new OverlayMount({ lower: [scratch.dir('a', { f: '1' }), scratch.dir('b')] });
@@ -173,13 +182,18 @@ describe('changes() after the kernel wrote the upper dir', () => {
     });
   });
 
-  itIf(userNamespacesAllowed, 'unprivileged user namespaces are disabled', 'inside a user namespace (userxattr, user.overlay.* markers): the same exact list', async () => {
-    const options = layers();
-    const ov = new OverlayMount(options);
-    await inSandboxOverlay(ov._mountData({ userxattr: true }), options.target!, EDITS);
-    expect(await ov.changes()).toEqual(EXPECTED);
-    expect(await new OverlayMount(options).changes()).toEqual(EXPECTED); // the prefix found in the upper dir
-  });
+  itIf(
+    userNamespacesAllowed,
+    'unprivileged user namespaces are disabled',
+    'inside a user namespace (userxattr, user.overlay.* markers): the same exact list',
+    async () => {
+      const options = layers();
+      const ov = new OverlayMount(options);
+      await inSandboxOverlay(ov._mountData({ userxattr: true }), options.target!, EDITS);
+      expect(await ov.changes()).toEqual(EXPECTED);
+      expect(await new OverlayMount(options).changes()).toEqual(EXPECTED); // the prefix found in the upper dir
+    },
+  );
 });
 
 describe('changes() over an upper dir built by hand (both lanes: whiteouts are 0/0 devices anyone may create)', () => {

@@ -32,8 +32,14 @@ function layout(extra: Partial<OverlayMountOptions> = {}): OverlayMountOptions {
 async function refusedOnDisk(options: OverlayMountOptions, code: string, message: RegExp): Promise<NsgroupsError> {
   const before = mountinfoLines(scratch.root);
   const ov = new OverlayMount(options);
-  const checked = await ov._check().then(() => null, (e: unknown) => e);
-  const mounted = await ov.mount().then(() => null, (e: unknown) => e);
+  const checked = await ov._check().then(
+    () => null,
+    (e: unknown) => e,
+  );
+  const mounted = await ov.mount().then(
+    () => null,
+    (e: unknown) => e,
+  );
   for (const err of [checked, mounted]) {
     expect(err).toBeInstanceOf(NsgroupsError);
     expect(err).toMatchObject({ code });
@@ -70,7 +76,7 @@ describe('layers checked on disk before mounting', () => {
     await refusedOnDisk(options, 'ERR_INVALID_ARG', /work .* must be empty.*contains 'stray'/);
   });
 
-  it("a work dir that holds only what overlayfs left there is fine", async () => {
+  it('a work dir that holds only what overlayfs left there is fine', async () => {
     const options = layout();
     fs.mkdirSync(`${options.work}/work`);
     await expect(new OverlayMount(options)._check()).resolves.toBeUndefined();
@@ -89,7 +95,11 @@ describe('layers checked on disk before mounting', () => {
     const l1 = scratch.dir('l1');
     fs.mkdirSync(`${l1}/inner`);
     fs.symlinkSync(`${l1}/inner`, scratch.path('sneaky'));
-    await refusedOnDisk(layout({ lower: [l1, scratch.dir('l2')], upper: scratch.path('sneaky') }), 'ERR_INVALID_ARG', /upper .* lies inside lower\[0\].* once symlinks are resolved/);
+    await refusedOnDisk(
+      layout({ lower: [l1, scratch.dir('l2')], upper: scratch.path('sneaky') }),
+      'ERR_INVALID_ARG',
+      /upper .* lies inside lower\[0\].* once symlinks are resolved/,
+    );
   });
 
   it('the marker of a volatile mount that was not cleanly unmounted', async () => {
@@ -102,7 +112,10 @@ describe('layers checked on disk before mounting', () => {
     const before = mountinfoLines(scratch.root);
     const ov = new OverlayMount(layout());
     await expect(ov._check()).resolves.toBeUndefined();
-    const err = await ov.mount().then(() => null, (e: unknown) => e as NsgroupsError);
+    const err = await ov.mount().then(
+      () => null,
+      (e: unknown) => e as NsgroupsError,
+    );
     expect(err).toBeInstanceOf(NsgroupsError);
     expect(err).toMatchObject({ code: 'ERR_PERMISSION', errno: -1, syscall: 'mount' });
     expect(err!.message).toMatch(/needs root.*spawn\(\{ rootfs \}\)/);

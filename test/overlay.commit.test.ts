@@ -80,8 +80,16 @@ describe('commit() round trip (root lane)', () => {
     expect(fs.readFileSync(`${layer}/renamed/inner/deep`, 'utf8')).toBe('d');
     expect(xattr(`${layer}/big`, 'trusted.overlay.metacopy')).toBeNull();
     expect(fs.readFileSync(`${layer}/big`).equals(Buffer.alloc(1 << 16, 5))).toBe(true);
-    expect(native().llistxattr(layer).filter((n) => n.startsWith('trusted.overlay.'))).toEqual([]);
-    expect(native().llistxattr(`${layer}/etc`).filter((n) => n.startsWith('trusted.overlay.'))).toEqual([]);
+    expect(
+      native()
+        .llistxattr(layer)
+        .filter((n) => n.startsWith('trusted.overlay.')),
+    ).toEqual([]);
+    expect(
+      native()
+        .llistxattr(`${layer}/etc`)
+        .filter((n) => n.startsWith('trusted.overlay.')),
+    ).toEqual([]);
 
     const view = track(new OverlayMount({ lower: [layer, ...options.lower], target: scratch.dir('merged2') }));
     await view.mount();
@@ -153,7 +161,10 @@ describe('commit() in both lanes', () => {
     const ov = new OverlayMount(options);
     const full = scratch.dir('full', { x: '1' });
     await expect(ov.commit(full)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG', message: expect.stringMatching(/not an empty directory/) });
-    await expect(ov.commit(`${options.lower[0]}/layer`)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG', message: expect.stringMatching(/lies inside lower\[0\]/) });
+    await expect(ov.commit(`${options.lower[0]}/layer`)).rejects.toMatchObject({
+      code: 'ERR_INVALID_ARG',
+      message: expect.stringMatching(/lies inside lower\[0\]/),
+    });
     await expect(ov.commit(scratch.path('no/parent'))).rejects.toMatchObject({ code: 'ERR_NOT_FOUND' });
     await expect(new OverlayMount({ lower: options.lower }).commit(scratch.path('l'))).rejects.toMatchObject({
       code: 'ERR_INVALID_ARG',
@@ -179,26 +190,34 @@ describe('commit() in both lanes', () => {
     native().lsetxattr(`${options.upper}/dir`, 'user.overlay.opaque', Buffer.from('y'), 0);
     fs.writeFileSync(`${options.upper}/dir/f`, 'f');
     const ov = new OverlayMount(options);
-    const err = await ov.commit(scratch.path('layer'), { userxattr: false }).then(() => null, (e: unknown) => e);
+    const err = await ov.commit(scratch.path('layer'), { userxattr: false }).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(err).toMatchObject({ code: 'ERR_PERMISSION', syscall: 'lsetxattr', message: expect.stringMatching(/userxattr: true/) });
     expect(fs.existsSync(scratch.path('layer'))).toBe(false);
     await expect(ov.commit(scratch.path('layer'))).resolves.toBe(scratch.path('layer')); // user.overlay.* like the upper dir
     expect(xattr(`${scratch.path('layer')}/dir`, 'user.overlay.opaque')).toBe('y');
   });
 
-  itIf(userNamespacesAllowed, 'unprivileged user namespaces are disabled', 'round trip inside a user namespace: the committed layer shows the same listing', async () => {
-    const options = layers();
-    const ov = new OverlayMount(options);
-    const before = await inSandboxOverlay(ov._mountData({ userxattr: true }), options.target!, `${EDITS} && ${LIST_SCRIPT}`);
-    expect(before).toContain('./dir/three file');
-    expect(before).not.toContain('./gone');
-    const layer = await ov.commit(scratch.path('layer'));
-    expect(xattr(`${layer}/dir`, 'user.overlay.opaque')).toBe('y');
-    const view = new OverlayMount({ lower: [layer, ...options.lower] });
-    const after = await inSandboxOverlay(view._mountData({ userxattr: true }), options.target!, LIST_SCRIPT);
-    expect(after).toBe(before);
-    expect(fs.statSync(`${layer}/new`).uid).toBe(process.getuid!()); // root inside is the caller outside
-  });
+  itIf(
+    userNamespacesAllowed,
+    'unprivileged user namespaces are disabled',
+    'round trip inside a user namespace: the committed layer shows the same listing',
+    async () => {
+      const options = layers();
+      const ov = new OverlayMount(options);
+      const before = await inSandboxOverlay(ov._mountData({ userxattr: true }), options.target!, `${EDITS} && ${LIST_SCRIPT}`);
+      expect(before).toContain('./dir/three file');
+      expect(before).not.toContain('./gone');
+      const layer = await ov.commit(scratch.path('layer'));
+      expect(xattr(`${layer}/dir`, 'user.overlay.opaque')).toBe('y');
+      const view = new OverlayMount({ lower: [layer, ...options.lower] });
+      const after = await inSandboxOverlay(view._mountData({ userxattr: true }), options.target!, LIST_SCRIPT);
+      expect(after).toBe(before);
+      expect(fs.statSync(`${layer}/new`).uid).toBe(process.getuid!()); // root inside is the caller outside
+    },
+  );
 });
 
 describe('commit() keeps sub-second times', () => {

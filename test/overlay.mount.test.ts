@@ -171,7 +171,10 @@ describe('mount and unmount rules (root lane)', () => {
     await ov.mount();
     await expect(ov.mount()).rejects.toMatchObject({ code: 'ERR_BUSY' });
     const twin = overlay({ ...options, target: scratch.dir('merged2') });
-    const err = await twin.mount().then(() => null, (e: unknown) => e as NsgroupsError);
+    const err = await twin.mount().then(
+      () => null,
+      (e: unknown) => e as NsgroupsError,
+    );
     expect(err).toBeInstanceOf(NsgroupsError);
     expect(err!.code).toBe('ERR_BUSY');
     expect(err!.message).toMatch(/already the upper dir of the overlay mounted at/);
@@ -319,9 +322,13 @@ describe('examples/cow-view.js (root lane)', () => {
   itRoot('prints the changes a command made to a copy-on-write view and leaves the directory untouched', () => {
     const dir = scratch.dir('original', { keep: 'k', edit: 'e', 'sub/drop': 'd' });
     const before = snapshot(dir, true);
-    const out = execFileSync(process.execPath, [path.join(__dirname, '..', 'examples', 'cow-view.js'), dir, '--', 'sh', '-c', 'echo E > edit && rm sub/drop && echo n > new'], {
-      encoding: 'utf8',
-    });
+    const out = execFileSync(
+      process.execPath,
+      [path.join(__dirname, '..', 'examples', 'cow-view.js'), dir, '--', 'sh', '-c', 'echo E > edit && rm sub/drop && echo n > new'],
+      {
+        encoding: 'utf8',
+      },
+    );
     expect(out).toBe(`4 change(s) to ${dir}, which itself is untouched:\nC /edit\nA /new\nC /sub\nD /sub/drop\n`);
     expect(snapshot(dir, true)).toEqual(before);
     expect(mountsUnder(scratch.root)).toEqual([]);
@@ -329,23 +336,28 @@ describe('examples/cow-view.js (root lane)', () => {
 });
 
 describe('the merged view inside a user namespace (both lanes: mounted with the rendered data and userxattr)', () => {
-  itIf(userNamespacesAllowed, 'unprivileged user namespaces are disabled', 'unites the layers, copies writes up and leaves whiteouts; the host sees no mount', async () => {
-    const before = mountinfoLines(scratch.root);
-    const options = threeLayers();
-    const ov = new OverlayMount(options);
-    await ov._check();
-    const out = await inSandboxOverlay(
-      ov._mountData({ userxattr: true }),
-      options.target!,
-      'cat shared; echo; ls etc | tr "\\n" " "; echo; echo new > new; echo more >> etc/base.conf; rm gone; rm -rf dir; mkdir dir',
-    );
-    expect(out).toBe('from top\nbase.conf mid.conf top.conf \n');
-    expect(mountinfoLines(scratch.root)).toEqual(before);
-    expect(fs.readFileSync(`${options.upper}/new`, 'utf8')).toBe('new\n');
-    expect(fs.readFileSync(`${options.upper}/etc/base.conf`, 'utf8')).toBe('bmore\n');
-    expect(fs.readFileSync(`${options.lower[2]}/etc/base.conf`, 'utf8')).toBe('b');
-    expect(isWhiteoutAt(`${options.upper}/gone`)).toBe(true);
-    expect(fs.readFileSync(`${options.lower[2]}/gone`, 'utf8')).toBe('g');
-    expect(xattr(`${options.upper}/dir`, 'user.overlay.opaque')).toBe('y');
-  });
+  itIf(
+    userNamespacesAllowed,
+    'unprivileged user namespaces are disabled',
+    'unites the layers, copies writes up and leaves whiteouts; the host sees no mount',
+    async () => {
+      const before = mountinfoLines(scratch.root);
+      const options = threeLayers();
+      const ov = new OverlayMount(options);
+      await ov._check();
+      const out = await inSandboxOverlay(
+        ov._mountData({ userxattr: true }),
+        options.target!,
+        'cat shared; echo; ls etc | tr "\\n" " "; echo; echo new > new; echo more >> etc/base.conf; rm gone; rm -rf dir; mkdir dir',
+      );
+      expect(out).toBe('from top\nbase.conf mid.conf top.conf \n');
+      expect(mountinfoLines(scratch.root)).toEqual(before);
+      expect(fs.readFileSync(`${options.upper}/new`, 'utf8')).toBe('new\n');
+      expect(fs.readFileSync(`${options.upper}/etc/base.conf`, 'utf8')).toBe('bmore\n');
+      expect(fs.readFileSync(`${options.lower[2]}/etc/base.conf`, 'utf8')).toBe('b');
+      expect(isWhiteoutAt(`${options.upper}/gone`)).toBe(true);
+      expect(fs.readFileSync(`${options.lower[2]}/gone`, 'utf8')).toBe('g');
+      expect(xattr(`${options.upper}/dir`, 'user.overlay.opaque')).toBe('y');
+    },
+  );
 });

@@ -10,19 +10,65 @@ import { buildPlan } from '../lib/spawn/plan';
 // Compile-time exhaustive lists: ts-jest fails to compile this file when a key is added to or
 // removed from the declarations without being listed here.
 const PLAN_KEYS = {
-  cloneFlags: true, cgroupFd: true, procsFds: true, useVm: true, stdio: true, joins: true, nondumpable: true, unshareUser: true,
-  unshareFlags: true, forkIntoPidns: true, init: true, unshareTime: true, unshareCgroupLate: true, earlyIds: true,
-  earlyUid: true, earlyGid: true, ops: true, cwd: true, candidates: true, argv: true, inheritEnv: true, envp: true, setGroups: true,
-  groups: true, setIds: true, uid: true, gid: true, pdeathsig: true, newSession: true, newKeyring: true, rlimits: true,
-  dropCapabilities: true, keepCapabilities: true, noNewPrivs: true, seccompFilter: true, seccompFlags: true,
-  park: true, seccompAtHandover: true,
+  cloneFlags: true,
+  cgroupFd: true,
+  procsFds: true,
+  useVm: true,
+  stdio: true,
+  joins: true,
+  nondumpable: true,
+  unshareUser: true,
+  unshareFlags: true,
+  forkIntoPidns: true,
+  init: true,
+  unshareTime: true,
+  unshareCgroupLate: true,
+  earlyIds: true,
+  earlyUid: true,
+  earlyGid: true,
+  ops: true,
+  cwd: true,
+  candidates: true,
+  argv: true,
+  inheritEnv: true,
+  envp: true,
+  setGroups: true,
+  groups: true,
+  setIds: true,
+  uid: true,
+  gid: true,
+  pdeathsig: true,
+  newSession: true,
+  newKeyring: true,
+  rlimits: true,
+  dropCapabilities: true,
+  keepCapabilities: true,
+  noNewPrivs: true,
+  seccompFilter: true,
+  seccompFlags: true,
+  park: true,
+  seccompAtHandover: true,
 } satisfies Record<keyof NativePlan, true>;
 const HANDOVER_KEYS = {
-  cwd: true, candidates: true, argv: true, inheritEnv: true, envp: true, stdio: true,
+  cwd: true,
+  candidates: true,
+  argv: true,
+  inheritEnv: true,
+  envp: true,
+  stdio: true,
 } satisfies Record<keyof NativeHandover, true>;
 const OP_KEYS = {
-  kind: true, source: true, target: true, fstype: true, data: true, flags: true, attr: true, mode: true,
-  recursive: true, inRoot: true, noSymlinks: true,
+  kind: true,
+  source: true,
+  target: true,
+  fstype: true,
+  data: true,
+  flags: true,
+  attr: true,
+  mode: true,
+  recursive: true,
+  inRoot: true,
+  noSymlinks: true,
 } satisfies Record<keyof NativeOp, true>;
 const JOIN_KEYS = { fd: true, nstype: true } satisfies Record<keyof NativeJoin, true>;
 const STDIO_KEYS = { kind: true, fd: true, childReads: true } satisfies Record<keyof NativeStdio, true>;
@@ -35,16 +81,29 @@ const keysOf = (fields: Array<[string, string]>): string[] => fields.map(([k]) =
 function fits(type: string, value: unknown): boolean {
   const int = (v: unknown, lo: number, hi: number): boolean => typeof v === 'number' && Number.isInteger(v) && v >= lo && v <= hi;
   switch (type) {
-    case 'BOOL': return typeof value === 'boolean';
-    case 'I32': return int(value, -(2 ** 31), 2 ** 31 - 1);
-    case 'U32': return int(value, 0, 2 ** 32 - 1);
-    case 'U64': return int(value, 0, Number.MAX_SAFE_INTEGER);
-    case 'STR': return value === null || typeof value === 'string';
-    case 'STRS': return Array.isArray(value) && value.every((s) => typeof s === 'string');
-    case 'U32S': return Array.isArray(value) && value.every((n) => int(n, 0, 2 ** 32 - 1));
-    case 'OPS': case 'JOINS': case 'STDIO': case 'RLIMITS': return Array.isArray(value);
-    case 'BYTES': return value instanceof Uint8Array;
-    default: return false;
+    case 'BOOL':
+      return typeof value === 'boolean';
+    case 'I32':
+      return int(value, -(2 ** 31), 2 ** 31 - 1);
+    case 'U32':
+      return int(value, 0, 2 ** 32 - 1);
+    case 'U64':
+      return int(value, 0, Number.MAX_SAFE_INTEGER);
+    case 'STR':
+      return value === null || typeof value === 'string';
+    case 'STRS':
+      return Array.isArray(value) && value.every((s) => typeof s === 'string');
+    case 'U32S':
+      return Array.isArray(value) && value.every((n) => int(n, 0, 2 ** 32 - 1));
+    case 'OPS':
+    case 'JOINS':
+    case 'STDIO':
+    case 'RLIMITS':
+      return Array.isArray(value);
+    case 'BYTES':
+      return value instanceof Uint8Array;
+    default:
+      return false;
   }
 }
 
@@ -88,9 +147,15 @@ describe('plans built by lib/spawn/plan.ts fit the schema', () => {
 describe('the reader refuses a plan that does not fit, before anything is cloned', () => {
   const good = (): Record<string, unknown> => ({ ...buildPlan(resolveSpawn('true', [], { stdio: 'ignore' })).plan });
   const refuses = (plan: Record<string, unknown>, message: RegExp): void => {
-    const before = fs.readdirSync(`/proc/self/task`).map((t) => fs.readFileSync(`/proc/self/task/${t}/children`, 'utf8')).join(' ');
+    const before = fs
+      .readdirSync(`/proc/self/task`)
+      .map((t) => fs.readFileSync(`/proc/self/task/${t}/children`, 'utf8'))
+      .join(' ');
     expect(() => native().spawn(plan as unknown as NativePlan)).toThrow(message);
-    const after = fs.readdirSync(`/proc/self/task`).map((t) => fs.readFileSync(`/proc/self/task/${t}/children`, 'utf8')).join(' ');
+    const after = fs
+      .readdirSync(`/proc/self/task`)
+      .map((t) => fs.readFileSync(`/proc/self/task/${t}/children`, 'utf8'))
+      .join(' ');
     expect(after).toBe(before); // no child was made
   };
 
@@ -124,7 +189,19 @@ describe('the reader refuses a plan that does not fit, before anything is cloned
   });
 
   it('an op with a missing or unknown field, and an entry that is not an object', () => {
-    const op = { kind: native().constants.ops.loopbackUp, source: null, target: null, fstype: null, data: null, flags: 0, attr: 0, mode: 0, recursive: false, inRoot: false, noSymlinks: false };
+    const op = {
+      kind: native().constants.ops.loopbackUp,
+      source: null,
+      target: null,
+      fstype: null,
+      data: null,
+      flags: 0,
+      attr: 0,
+      mode: 0,
+      recursive: false,
+      inRoot: false,
+      noSymlinks: false,
+    };
     const { noSymlinks: _n, ...short } = op;
     refuses({ ...good(), ops: [short] }, /plan\.ops\[0\] lacks the key 'noSymlinks'/);
     refuses({ ...good(), ops: [{ ...op, a: 'x' }] }, /plan\.ops\[0\] has an unknown key 'a'/);

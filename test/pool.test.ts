@@ -68,9 +68,11 @@ describe('bad input is refused before anything is made', () => {
     expect(sandboxChildren()).toEqual([]);
   });
 
-  it('a run given an option of the sandbox is told it is the pool\'s', async () => {
+  it("a run given an option of the sandbox is told it is the pool's", async () => {
     const p = await pool({ size: 1, ...SANDBOX });
-    await expect(p.run('true', [], { namespaces: ['user'] } as never)).rejects.toThrow(/'namespaces' describes the sandbox, which is the pool's: give it to createPool/);
+    await expect(p.run('true', [], { namespaces: ['user'] } as never)).rejects.toThrow(
+      /'namespaces' describes the sandbox, which is the pool's: give it to createPool/,
+    );
     expect(() => p.spawn('true', [], { mounts: [] } as never)).toThrow(/'mounts' describes the sandbox/);
     expect(() => p.spawn('true', [], { limits: {} } as never)).toThrow(/limits are applied before the hand-over/);
     await expect(p.run('true', [], { limits: { pids: { max: 3 } } })).rejects.toThrow(/this pool has no cgroup per sandbox/);
@@ -133,7 +135,12 @@ describe('a pooled sandbox', () => {
   });
 
   itRoot('a parked copy of our memory (a fork-style child: another uid) is not dumpable: no ptrace, no /proc/PID/mem', async () => {
-    const p = await pool({ size: 1, namespaces: ['user', 'pid', 'mount'], uidMap: [{ inside: 0, outside: 100000, count: 65536 }], gidMap: [{ inside: 0, outside: 100000, count: 65536 }] });
+    const p = await pool({
+      size: 1,
+      namespaces: ['user', 'pid', 'mount'],
+      uidMap: [{ inside: 0, outside: 100000, count: 65536 }],
+      gidMap: [{ inside: 0, outside: 100000, count: 65536 }],
+    });
     await p.ready(1);
     const parked = sandboxChildren().filter((pid) => fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8') !== 'nsgroups-init\0');
     expect(parked).toHaveLength(1);
@@ -272,7 +279,7 @@ describe('a pooled run is judged as a spawned one (docs/judge.md)', () => {
 });
 
 describe('a pool with a cgroup per sandbox', () => {
-  itRoot('each sandbox is in a cgroup of its own, with the pool\'s limits; a run may tighten them', async () => {
+  itRoot("each sandbox is in a cgroup of its own, with the pool's limits; a run may tighten them", async () => {
     const p = await pool({ size: 2, ...SANDBOX, limits: { pids: { max: 32 }, memory: { max: '64M' } } });
     const [a, b] = await Promise.all([p.run('cat', ['/proc/self/cgroup']), p.run('cat', ['/proc/self/cgroup'])]);
     expect(a.stdout).not.toBe(b.stdout);
@@ -282,62 +289,75 @@ describe('a pool with a cgroup per sandbox', () => {
     expect(tight.stats?.pids.max).toBe(4);
   });
 
-  itRoot('1000 runs leave nothing behind: fds, processes, cgroups, mounts', async () => {
-    // what the library opens once per process (the init's memfd) is opened before we count
-    const warm = await createPool({ size: 1, ...SANDBOX, limits: { pids: { max: 16 } } });
-    await warm.run('true', [], { stdio: 'ignore' });
-    await warm.close();
-    const fdsBefore = fs.readdirSync('/proc/self/fd').length;
-    const mountsBefore = fs.readFileSync('/proc/self/mountinfo', 'utf8');
-    const p = await createPool({ size: 4, ...SANDBOX, limits: { pids: { max: 16 } } });
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < 1000) {
-        next++;
-        const r = await p.run('true', [], { stdio: 'ignore' });
-        if (r.code !== 0) throw new Error(`run ${next}: ${JSON.stringify(r)}`);
-      }
-    };
-    await Promise.all([worker(), worker(), worker(), worker()]);
-    expect(p.stats()).toMatchObject({ handedOver: 1000, failed: 0 });
-    await p.close();
-    expect(sandboxChildren()).toEqual([]);
-    expect(poolCgroups()).toEqual([]);
-    expect(fs.readdirSync('/proc/self/fd').length).toBeLessThanOrEqual(fdsBefore);
-    expect(fs.readFileSync('/proc/self/mountinfo', 'utf8')).toBe(mountsBefore);
-  }, 300_000);
+  itRoot(
+    '1000 runs leave nothing behind: fds, processes, cgroups, mounts',
+    async () => {
+      // what the library opens once per process (the init's memfd) is opened before we count
+      const warm = await createPool({ size: 1, ...SANDBOX, limits: { pids: { max: 16 } } });
+      await warm.run('true', [], { stdio: 'ignore' });
+      await warm.close();
+      const fdsBefore = fs.readdirSync('/proc/self/fd').length;
+      const mountsBefore = fs.readFileSync('/proc/self/mountinfo', 'utf8');
+      const p = await createPool({ size: 4, ...SANDBOX, limits: { pids: { max: 16 } } });
+      let next = 0;
+      const worker = async (): Promise<void> => {
+        while (next < 1000) {
+          next++;
+          const r = await p.run('true', [], { stdio: 'ignore' });
+          if (r.code !== 0) throw new Error(`run ${next}: ${JSON.stringify(r)}`);
+        }
+      };
+      await Promise.all([worker(), worker(), worker(), worker()]);
+      expect(p.stats()).toMatchObject({ handedOver: 1000, failed: 0 });
+      await p.close();
+      expect(sandboxChildren()).toEqual([]);
+      expect(poolCgroups()).toEqual([]);
+      expect(fs.readdirSync('/proc/self/fd').length).toBeLessThanOrEqual(fdsBefore);
+      expect(fs.readFileSync('/proc/self/mountinfo', 'utf8')).toBe(mountsBefore);
+    },
+    300_000,
+  );
 
-  itRoot('a crash of Node takes its sandboxes with it; the next pool removes the cgroups left', async () => {
-    const lib = path.join(__dirname, 'fixtures/lib.js');
-    const script = `
+  itRoot(
+    'a crash of Node takes its sandboxes with it; the next pool removes the cgroups left',
+    async () => {
+      const lib = path.join(__dirname, 'fixtures/lib.js');
+      const script = `
       const { createPool } = require(${JSON.stringify(lib)});
       createPool({ size: 2, namespaces: ['user', 'pid', 'mount', 'net'], limits: { pids: { max: 8 } } }).then(async (p) => {
         await p.ready(2);
         p.spawn('sleep', ['1000'], { stdio: 'ignore' });
         setTimeout(() => { console.log('ready'); }, 50);
       });`;
-    const child = cpSpawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-    await new Promise<void>((resolve) => child.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve()));
-    const crashed = child.pid!;
-    const theirs = (): number[] => fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n)).map(Number).filter((pid) => {
-      try {
-        return /^PPid:\s*(\d+)$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] === String(crashed);
-      } catch {
-        return false;
-      }
-    });
-    expect(theirs().length).toBeGreaterThanOrEqual(3); // an init and a command, two parked, their inits
-    const left = (): string[] => fs.readdirSync('/sys/fs/cgroup/pids/nsgroups').filter((d) => d.startsWith(`nsgroups-pool-${crashed}-`));
-    expect(left()).toHaveLength(1);
-    process.kill(crashed, 'SIGKILL');
-    await new Promise((r) => child.once('exit', r));
-    for (let i = 0; i < 100 && theirs().length; i++) await new Promise((r) => setTimeout(r, 20));
-    expect(theirs()).toEqual([]); // the parent-death signal took every one
-    expect(left()).toHaveLength(1); // its cgroups are still there, empty
-    const p = await pool({ size: 1, ...SANDBOX, limits: { pids: { max: 8 } } });
-    expect(left()).toEqual([]);
-    expect((await p.run('true')).code).toBe(0);
-  }, 60_000);
+      const child = cpSpawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+      await new Promise<void>((resolve) => child.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve()));
+      const crashed = child.pid!;
+      const theirs = (): number[] =>
+        fs
+          .readdirSync('/proc')
+          .filter((n) => /^\d+$/.test(n))
+          .map(Number)
+          .filter((pid) => {
+            try {
+              return /^PPid:\s*(\d+)$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] === String(crashed);
+            } catch {
+              return false;
+            }
+          });
+      expect(theirs().length).toBeGreaterThanOrEqual(3); // an init and a command, two parked, their inits
+      const left = (): string[] => fs.readdirSync('/sys/fs/cgroup/pids/nsgroups').filter((d) => d.startsWith(`nsgroups-pool-${crashed}-`));
+      expect(left()).toHaveLength(1);
+      process.kill(crashed, 'SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+      for (let i = 0; i < 100 && theirs().length; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(theirs()).toEqual([]); // the parent-death signal took every one
+      expect(left()).toHaveLength(1); // its cgroups are still there, empty
+      const p = await pool({ size: 1, ...SANDBOX, limits: { pids: { max: 8 } } });
+      expect(left()).toEqual([]);
+      expect((await p.run('true')).code).toBe(0);
+    },
+    60_000,
+  );
 });
 
 if (!isRoot) {
@@ -347,4 +367,3 @@ if (!isRoot) {
     expect(r.stdout).toBe('0\n');
   });
 }
-

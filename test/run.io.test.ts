@@ -35,7 +35,10 @@ describe('encoding: every Node BufferEncoding, and buffer', () => {
       expect(Buffer.isBuffer(r.stdout)).toBe(true);
       expect(r.stdout.equals(bytes)).toBe(true);
     }
-    await expect(run('true', [], { encoding: 'utf9' as BufferEncoding })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG', message: expect.stringMatching(/encoding/) });
+    await expect(run('true', [], { encoding: 'utf9' as BufferEncoding })).rejects.toMatchObject({
+      code: 'ERR_INVALID_ARG',
+      message: expect.stringMatching(/encoding/),
+    });
   });
 });
 
@@ -74,7 +77,10 @@ describe('input', () => {
       },
     });
     await expect(run('cat', [], { ...sandbox, input: failing })).rejects.toThrow('disk on fire');
-    await expect(run('cat', [], { input: 'x', stdio: ['inherit', 'pipe', 'pipe'] })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG', message: expect.stringMatching(/stdio\[0\]/) });
+    await expect(run('cat', [], { input: 'x', stdio: ['inherit', 'pipe', 'pipe'] })).rejects.toMatchObject({
+      code: 'ERR_INVALID_ARG',
+      message: expect.stringMatching(/stdio\[0\]/),
+    });
     await expect(run('cat', [], { input: 42 as unknown as string })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG' });
   });
 });

@@ -26,7 +26,7 @@ function ownPeakRss(): number {
   return Number(/^VmHWM:\s+(\d+) kB$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'))![1]) * 1024;
 }
 
-describe('usage: the kernel\'s rusage of the run', () => {
+describe("usage: the kernel's rusage of the run", () => {
   it('a loop of known CPU: the CPU the command counted itself, within tolerance; wall time covers it', async () => {
     const r = await run(process.execPath, ['-e', burn(400)], ns);
     const own = Number(r.stdout) / 1000; // ms, as the command saw it (its own getrusage)
@@ -61,7 +61,7 @@ describe('usage: the kernel\'s rusage of the run', () => {
     expect(r.usage.maxRssBytes).toBeLessThan(size + 160 * MiB); // node's own baseline on top
   });
 
-  it('with an init, the orphans it reaped count; without a pid namespace they are not the run\'s', async () => {
+  it("with an init, the orphans it reaped count; without a pid namespace they are not the run's", async () => {
     // the subshell exits at once: its child, burning 300 ms, is an orphan
     const script = (pidns: boolean) => `(${process.execPath} -e '${burn(300)}' &); ${pidns ? 'sleep 2' : 'true'}`;
     const withInit = await run('sh', ['-c', script(true)], ns);

@@ -164,7 +164,8 @@ describe("'cpuTime': CPU seconds, watched by the parent, plus RLIMIT_CPU per pro
     const cg = await Cgroup.create('cpu', { root, pids: { max: 16 } });
     try {
       // ns: v1 cpuacct.usage, v2 cpu.stat usage_usec
-      const usage = () => (hostMode === 'v2' ? flat(cgRead('cpu', rel('cpu'), 'cpu.stat')).usage_usec * 1000 : Number(cgRead('cpuacct', rel('cpu'), 'cpuacct.usage')));
+      const usage = () =>
+        hostMode === 'v2' ? flat(cgRead('cpu', rel('cpu'), 'cpu.stat')).usage_usec * 1000 : Number(cgRead('cpuacct', rel('cpu'), 'cpuacct.usage'));
       const before = usage();
       const r = await run('sh', ['-c', `sh -c '${BUSY}' & sh -c '${BUSY}' & wait`], { ...sandbox, cgroup: cg, cpuTime: 0.6 });
       const after = usage();
@@ -262,14 +263,18 @@ describe("'output': maxBuffer per stream, and RLIMIT_FSIZE's SIGXFSZ", () => {
 
 describe('the hardened defaults stay on with every judge option', () => {
   it('no capabilities, no_new_privs, the seccomp filter, core 0, and the limits, inside', async () => {
-    const r = await run('sh', ['-c', 'grep -E "^(CapEff|CapPrm|NoNewPrivs|Seccomp):" /proc/self/status; grep -E "^Max (core file size|cpu time)" /proc/self/limits'], {
-      ...sandbox,
-      cpuTime: 5,
-      extraTime: 1,
-      timeout: 10000,
-      killAfter: 500,
-      maxBuffer: 1 << 20,
-    });
+    const r = await run(
+      'sh',
+      ['-c', 'grep -E "^(CapEff|CapPrm|NoNewPrivs|Seccomp):" /proc/self/status; grep -E "^Max (core file size|cpu time)" /proc/self/limits'],
+      {
+        ...sandbox,
+        cpuTime: 5,
+        extraTime: 1,
+        timeout: 10000,
+        killAfter: 500,
+        maxBuffer: 1 << 20,
+      },
+    );
     expect(r.status).toBe('ok');
     expect(r.stdout).toMatch(/^CapPrm:\s+0+$/m);
     expect(r.stdout).toMatch(/^CapEff:\s+0+$/m);

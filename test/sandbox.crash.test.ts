@@ -43,7 +43,11 @@ it('a crash of the Node process leaves no process, mount, directory or cgroup of
   child.kill('SIGKILL');
   await new Promise((resolve) => child.once('exit', resolve));
   await eventually(() => made.pidns.every((ns) => pidsInNamespace(ns).length === 0), 10000, 'the sandboxes’ processes to die');
-  await eventually(() => !fs.existsSync(`/proc/${janitor[0]}`) || fs.readFileSync(`/proc/${janitor[0]}/stat`, 'utf8').includes(') Z'), 20000, 'the janitor to finish');
+  await eventually(
+    () => !fs.existsSync(`/proc/${janitor[0]}`) || fs.readFileSync(`/proc/${janitor[0]}/stat`, 'utf8').includes(') Z'),
+    20000,
+    'the janitor to finish',
+  );
   for (const d of made.dirs) expect(fs.existsSync(d)).toBe(false);
   for (const c of made.cgroups) expect(fs.existsSync(c)).toBe(false);
   for (const d of made.dirs) expect(hostMountsMentioning(d)).toEqual([]);

@@ -21,7 +21,10 @@ describe('Sandbox: the workspace', () => {
   it("the commands' writes never reach the host's workspace; changes() lists them; path() reads them", async () => {
     const before = snapshot(ws);
     await using sb = await Sandbox.create({ workspace: ws });
-    const r = await sh(sb, 'echo changed > README && echo new > added && mkdir -p out/deep && echo x > out/deep/f && rm obsolete && chmod 600 src/main.c && mv src/main.c src/moved.c && pwd');
+    const r = await sh(
+      sb,
+      'echo changed > README && echo new > added && mkdir -p out/deep && echo x > out/deep/f && rm obsolete && chmod 600 src/main.c && mv src/main.c src/moved.c && pwd',
+    );
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe(`${ws}\n`); // commands start in the workspace, at its own path
     expect(snapshot(ws)).toEqual(before);
@@ -60,7 +63,10 @@ describe('Sandbox: the rest of the filesystem', () => {
   it("the host's filesystem is read-only, /tmp and /run are the sandbox's own, and nothing reaches the host's mount table", async () => {
     const marker = `nsgroups-sb-${process.pid}-${Date.now()}`;
     await using sb = await Sandbox.create({ workspace: ws });
-    const r = await sh(sb, `touch /usr/${marker} 2>&1; touch /etc/${marker} 2>&1; echo t > /tmp/${marker} && ls -A /tmp; echo r > /run/${marker} && ls -A /run; grep -E " / | /run | /tmp " /proc/self/mountinfo | cut -d" " -f5,6`);
+    const r = await sh(
+      sb,
+      `touch /usr/${marker} 2>&1; touch /etc/${marker} 2>&1; echo t > /tmp/${marker} && ls -A /tmp; echo r > /run/${marker} && ls -A /run; grep -E " / | /run | /tmp " /proc/self/mountinfo | cut -d" " -f5,6`,
+    );
     const lines = r.stdout.trim().split('\n');
     expect(lines[0]).toMatch(/Read-only file system/);
     expect(lines[1]).toMatch(/Read-only file system/);

@@ -18,14 +18,24 @@ function homes(): string[] {
   return fs
     .readdirSync(os.tmpdir())
     .filter((n) => n.startsWith(`nsgroups-sandboxes-${process.pid}-`))
-    .flatMap((n) => fs.readdirSync(path.join(os.tmpdir(), n)).filter((e) => e.startsWith('sb-')).map((e) => path.join(n, e)));
+    .flatMap((n) =>
+      fs
+        .readdirSync(path.join(os.tmpdir(), n))
+        .filter((e) => e.startsWith('sb-'))
+        .map((e) => path.join(n, e)),
+    );
 }
 
 /** The sandbox cgroups of this process, in every hierarchy (as root: under /nsgroups). */
 function sandboxCgroups(): string[] {
   return mounts.flatMap((m) => {
     const home = path.join(m.mountPoint, 'nsgroups', `sandboxes-${process.pid}-0`);
-    return fs.existsSync(home) ? fs.readdirSync(home, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => path.join(home, e.name)) : [];
+    return fs.existsSync(home)
+      ? fs
+          .readdirSync(home, { withFileTypes: true })
+          .filter((e) => e.isDirectory())
+          .map((e) => path.join(home, e.name))
+      : [];
   });
 }
 
@@ -86,7 +96,10 @@ describe('command options', () => {
   it('a command may not choose what the sandbox decides; bad options throw before anything runs', async () => {
     await using sb = await Sandbox.create({});
     expect(() => sb.spawn('true', [], { namespaces: ['net'] } as never)).toThrow(/the sandbox decides namespaces for all its commands/);
-    await expect(sb.run('true', [], { mounts: [] } as never)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG', message: expect.stringMatching(/the sandbox decides mounts/) });
+    await expect(sb.run('true', [], { mounts: [] } as never)).rejects.toMatchObject({
+      code: 'ERR_INVALID_ARG',
+      message: expect.stringMatching(/the sandbox decides mounts/),
+    });
     expect(() => sb.spawn('true', [], { input: 'x' } as never)).toThrow(/with sb.spawn\(\) write to p.stdin/);
     expect(sb.report().commands).toBe(0);
   });

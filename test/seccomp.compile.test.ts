@@ -225,7 +225,43 @@ describe.each(ARCHES)('the default profile on %s (interpreted)', (arch) => {
   });
 
   it('what a normal program and the spawn itself use is allowed', () => {
-    for (const name of ['read', 'write', 'openat', 'close', 'mmap', 'mprotect', 'brk', 'execve', 'execveat', 'exit_group', 'exit', 'rt_sigprocmask', 'rt_sigaction', 'rt_sigreturn', 'futex', 'wait4', 'pipe2', 'dup3', 'fcntl', 'getpid', 'prctl', 'seccomp', 'socket', 'mount', 'setns', 'ptrace', 'adjtimex', 'clock_adjtime', 'getrandom', 'pidfd_open', 'close_range', 'statx', 'newfstatat', 'set_robust_list', 'rseq']) {
+    for (const name of [
+      'read',
+      'write',
+      'openat',
+      'close',
+      'mmap',
+      'mprotect',
+      'brk',
+      'execve',
+      'execveat',
+      'exit_group',
+      'exit',
+      'rt_sigprocmask',
+      'rt_sigaction',
+      'rt_sigreturn',
+      'futex',
+      'wait4',
+      'pipe2',
+      'dup3',
+      'fcntl',
+      'getpid',
+      'prctl',
+      'seccomp',
+      'socket',
+      'mount',
+      'setns',
+      'ptrace',
+      'adjtimex',
+      'clock_adjtime',
+      'getrandom',
+      'pidfd_open',
+      'close_range',
+      'statx',
+      'newfstatat',
+      'set_robust_list',
+      'rseq',
+    ]) {
       expect([name, run(nr(name), [0, 0, 0])]).toEqual([name, 'ALLOW']);
     }
   });
@@ -257,7 +293,7 @@ describe('changed profiles (interpreted)', () => {
     expect(run(f, 'open')).toEqual(EPERM);
   });
 
-  it('a call one architecture lacks is simply not in that architecture\'s filter', () => {
+  it("a call one architecture lacks is simply not in that architecture's filter", () => {
     const p = resolveSeccomp({ deny: ['open', 'mount'] })!;
     const arm = compileSeccomp(p, 'aarch64').filter;
     const plain = compileSeccomp(resolveSeccomp({ deny: ['mount'] })!, 'aarch64').filter;

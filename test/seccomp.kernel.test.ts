@@ -124,7 +124,12 @@ it('the other ABIs of this kernel: x32 and i386 calls are killed, where the host
 
 it('busybox sh, coreutils and node run normally under it', () => {
   if (!busyboxAvailable()) throw new Error(`${BUSYBOX} (Debian's busybox-static) is needed`);
-  const bb = underFilter(defaults.filter, defaults.flags, [BUSYBOX, 'sh', '-c', 'echo $((6*7)); for i in 1 2; do busybox true; done | busybox cat; busybox ls / >/dev/null && busybox sleep 0.01 && echo "$(busybox grep -c ^Seccomp: /proc/self/status) done"']);
+  const bb = underFilter(defaults.filter, defaults.flags, [
+    BUSYBOX,
+    'sh',
+    '-c',
+    'echo $((6*7)); for i in 1 2; do busybox true; done | busybox cat; busybox ls / >/dev/null && busybox sleep 0.01 && echo "$(busybox grep -c ^Seccomp: /proc/self/status) done"',
+  ]);
   expect([bb.status, bb.stdout, bb.stderr]).toEqual([0, '42\n1 done\n', '']);
 
   const tmp = fs.mkdtempSync(path.join(buildSeccompFixtures().dir, 'work-'));
@@ -208,32 +213,36 @@ it('log: the kernel takes SECCOMP_FILTER_FLAG_LOG, and refusals still answer the
 
 // The kernel log needs CAP_SYSLOG (kernel.dmesg_restrict); without auditd, kauditd prints the
 // audit records there (type=1326 is AUDIT_SECCOMP).
-itRoot('log: refused calls are in the kernel log with log: true, not without', async () => {
-  const { dir, probe: bin } = buildSeccompFixtures();
-  const withLog = path.join(dir, 'probe-logged');
-  const without = path.join(dir, 'probe-quiet');
-  fs.copyFileSync(bin, withLog);
-  fs.copyFileSync(bin, without);
-  fs.chmodSync(withLog, 0o755);
-  fs.chmodSync(without, 0o755);
-  const acct = syscallNumber('acct', arch);
-  const seen = (exe: string): boolean =>
-    readKernelLog().some((l) => l.includes('type=1326') && l.includes(`exe="${exe}"`) && l.includes(`syscall=${acct} `) && l.includes('code=0x50000'));
-  const logged = compile({ log: true });
-  const quiet = compile({});
-  let found = false;
-  for (let attempt = 0; attempt < 3 && !found; attempt++) {
-    if (attempt) await new Promise((r) => setTimeout(r, 5500)); // printk_ratelimit: 10 lines per 5 s
-    expect(probe(['acct'], quiet.filter, quiet.flags, without)).toEqual({ acct: 'EPERM' });
-    expect(probe(['acct'], logged.filter, logged.flags, withLog)).toEqual({ acct: 'EPERM' });
-    for (let i = 0; i < 30 && !found; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      found = seen(withLog);
+itRoot(
+  'log: refused calls are in the kernel log with log: true, not without',
+  async () => {
+    const { dir, probe: bin } = buildSeccompFixtures();
+    const withLog = path.join(dir, 'probe-logged');
+    const without = path.join(dir, 'probe-quiet');
+    fs.copyFileSync(bin, withLog);
+    fs.copyFileSync(bin, without);
+    fs.chmodSync(withLog, 0o755);
+    fs.chmodSync(without, 0o755);
+    const acct = syscallNumber('acct', arch);
+    const seen = (exe: string): boolean =>
+      readKernelLog().some((l) => l.includes('type=1326') && l.includes(`exe="${exe}"`) && l.includes(`syscall=${acct} `) && l.includes('code=0x50000'));
+    const logged = compile({ log: true });
+    const quiet = compile({});
+    let found = false;
+    for (let attempt = 0; attempt < 3 && !found; attempt++) {
+      if (attempt) await new Promise((r) => setTimeout(r, 5500)); // printk_ratelimit: 10 lines per 5 s
+      expect(probe(['acct'], quiet.filter, quiet.flags, without)).toEqual({ acct: 'EPERM' });
+      expect(probe(['acct'], logged.filter, logged.flags, withLog)).toEqual({ acct: 'EPERM' });
+      for (let i = 0; i < 30 && !found; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        found = seen(withLog);
+      }
     }
-  }
-  expect(found).toBe(true);
-  expect(seen(without)).toBe(false);
-}, 30_000);
+    expect(found).toBe(true);
+    expect(seen(without)).toBe(false);
+  },
+  30_000,
+);
 
 function readKernelLog(): string[] {
   const fd = fs.openSync('/dev/kmsg', fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);

@@ -88,7 +88,7 @@ describe('resolveSeccomp', () => {
     expect(refusal({ deny: ['uretprobe'] }).message).toMatch(/'uretprobe' cannot be denied: the kernel lets it past every seccomp filter/);
   });
 
-  it('errno: a name (the kernel\'s, also those Node lacks) or 1..4095', () => {
+  it("errno: a name (the kernel's, also those Node lacks) or 1..4095", () => {
     const errno = (v: unknown): number => (resolveSeccomp({ errno: v }) as { errno: number }).errno;
     expect(errno('EPERM')).toBe(1);
     expect(errno('EACCES')).toBe(13);
@@ -135,17 +135,71 @@ describe('a raw filter', () => {
 });
 
 describe('the tables and the default list', () => {
-  it('are what tools/gen-syscalls.js writes from this machine\'s headers', () => {
+  it("are what tools/gen-syscalls.js writes from this machine's headers", () => {
     expect(() => execFileSync(process.execPath, [path.join(__dirname, '../tools/gen-syscalls.js'), '--check'], { stdio: 'pipe' })).not.toThrow();
   });
 
-  it('have the kernel\'s numbers (spot checks against arch/x86/entry/syscalls/syscall_64.tbl and scripts/syscall.tbl)', () => {
-    const x86: Record<string, number> = { read: 0, ioctl: 16, clone: 56, execve: 59, personality: 135, reboot: 169, unshare: 272, open_by_handle_at: 304, bpf: 321, io_uring_setup: 425, clone3: 435, quotactl_fd: 443, memfd_secret: 447, cachestat: 451, uretprobe: 335, uprobe: 336, mseal: 462, file_setattr: 469 };
-    const arm: Record<string, number> = { io_setup: 0, ioctl: 29, renameat: 38, nfsservctl: 42, fstat: 80, newfstatat: 79, sync_file_range: 84, personality: 92, unshare: 97, reboot: 142, getrlimit: 163, clone: 220, execve: 221, mmap: 222, bpf: 280, kexec_file_load: 294, io_uring_setup: 425, clone3: 435, memfd_secret: 447, set_mempolicy_home_node: 450, cachestat: 451, file_setattr: 469 };
+  it("have the kernel's numbers (spot checks against arch/x86/entry/syscalls/syscall_64.tbl and scripts/syscall.tbl)", () => {
+    const x86: Record<string, number> = {
+      read: 0,
+      ioctl: 16,
+      clone: 56,
+      execve: 59,
+      personality: 135,
+      reboot: 169,
+      unshare: 272,
+      open_by_handle_at: 304,
+      bpf: 321,
+      io_uring_setup: 425,
+      clone3: 435,
+      quotactl_fd: 443,
+      memfd_secret: 447,
+      cachestat: 451,
+      uretprobe: 335,
+      uprobe: 336,
+      mseal: 462,
+      file_setattr: 469,
+    };
+    const arm: Record<string, number> = {
+      io_setup: 0,
+      ioctl: 29,
+      renameat: 38,
+      nfsservctl: 42,
+      fstat: 80,
+      newfstatat: 79,
+      sync_file_range: 84,
+      personality: 92,
+      unshare: 97,
+      reboot: 142,
+      getrlimit: 163,
+      clone: 220,
+      execve: 221,
+      mmap: 222,
+      bpf: 280,
+      kexec_file_load: 294,
+      io_uring_setup: 425,
+      clone3: 435,
+      memfd_secret: 447,
+      set_mempolicy_home_node: 450,
+      cachestat: 451,
+      file_setattr: 469,
+    };
     for (const [n, v] of Object.entries(x86)) expect([n, syscallNumber(n, 'x86_64')]).toEqual([n, v]);
     for (const [n, v] of Object.entries(arm)) expect([n, syscallNumber(n, 'aarch64')]).toEqual([n, v]);
     // what the generic table has only for 32-bit ABIs, or other architectures, arm64 does not
-    for (const n of ['open', 'stat', 'fork', 'fcntl64', 'mmap2', 'sync_file_range2', 'clock_gettime64', 'arch_specific_syscall', 'syscalls', 'uretprobe', 'iopl']) {
+    for (const n of [
+      'open',
+      'stat',
+      'fork',
+      'fcntl64',
+      'mmap2',
+      'sync_file_range2',
+      'clock_gettime64',
+      'arch_specific_syscall',
+      'syscalls',
+      'uretprobe',
+      'iopl',
+    ]) {
       expect([n, syscallNumber(n, 'aarch64')]).toEqual([n, undefined]);
     }
     expect(syscallNumber('toString', 'x86_64')).toBeUndefined();

@@ -81,7 +81,12 @@ describe('id ranges as root', () => {
       { inside: 1000, outside: 0, count: 1 },
     ];
     const r = await run('cat', ['/proc/self/uid_map'], { namespaces: ['user'], uidMap, gidMap: RANGE });
-    expect(r.stdout.trim().split('\n').map((l) => l.trim().split(/\s+/))).toEqual([
+    expect(
+      r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.trim().split(/\s+/)),
+    ).toEqual([
       ['0', '200000', '1000'],
       ['1000', '0', '1'],
     ]);
@@ -90,8 +95,26 @@ describe('id ranges as root', () => {
 
 describe('id ranges: bad input', () => {
   const bad: Array<[string, object, RegExp]> = [
-    ['overlapping ranges inside', { uidMap: [{ inside: 0, outside: 1, count: 10 }, { inside: 5, outside: 100, count: 1 }] }, /overlap inside/],
-    ['overlapping ranges outside', { uidMap: [{ inside: 0, outside: 100, count: 10 }, { inside: 20, outside: 105, count: 1 }] }, /overlap outside/],
+    [
+      'overlapping ranges inside',
+      {
+        uidMap: [
+          { inside: 0, outside: 1, count: 10 },
+          { inside: 5, outside: 100, count: 1 },
+        ],
+      },
+      /overlap inside/,
+    ],
+    [
+      'overlapping ranges outside',
+      {
+        uidMap: [
+          { inside: 0, outside: 100, count: 10 },
+          { inside: 20, outside: 105, count: 1 },
+        ],
+      },
+      /overlap outside/,
+    ],
     ['an empty map', { uidMap: [] }, /at least one range/],
     ['a zero count', { uidMap: [{ inside: 0, outside: 0, count: 0 }] }, /count must be between 1/],
     ['an unknown key', { uidMap: [{ inside: 0, outside: 0, count: 1, size: 2 }] }, /unknown option 'size'/],
@@ -121,7 +144,10 @@ describe('id ranges for an unprivileged caller', () => {
   const me = os.userInfo().username;
   const subuid = (file: string): { start: number; count: number } | null => {
     try {
-      const line = fs.readFileSync(file, 'utf8').split('\n').find((l) => l.startsWith(`${me}:`));
+      const line = fs
+        .readFileSync(file, 'utf8')
+        .split('\n')
+        .find((l) => l.startsWith(`${me}:`));
       if (!line) return null;
       const [, start, count] = line.split(':');
       return { start: Number(start), count: Number(count) };
@@ -134,10 +160,19 @@ describe('id ranges for an unprivileged caller', () => {
   const helpers = fs.existsSync('/usr/bin/newuidmap') && fs.existsSync('/usr/bin/newgidmap');
 
   if (process.geteuid!() !== 0) {
-    itIf(helpers && sub !== null && subg !== null, 'needs newuidmap/newgidmap (package uidmap) and /etc/subuid, /etc/subgid entries for this user',
-      'ranges from /etc/subuid through newuidmap/newgidmap', async () => {
-        const uidMap = [{ inside: 0, outside: process.geteuid!(), count: 1 }, { inside: 1, outside: sub!.start, count: 1000 }];
-        const gidMap = [{ inside: 0, outside: process.getegid!(), count: 1 }, { inside: 1, outside: subg!.start, count: 1000 }];
+    itIf(
+      helpers && sub !== null && subg !== null,
+      'needs newuidmap/newgidmap (package uidmap) and /etc/subuid, /etc/subgid entries for this user',
+      'ranges from /etc/subuid through newuidmap/newgidmap',
+      async () => {
+        const uidMap = [
+          { inside: 0, outside: process.geteuid!(), count: 1 },
+          { inside: 1, outside: sub!.start, count: 1000 },
+        ];
+        const gidMap = [
+          { inside: 0, outside: process.getegid!(), count: 1 },
+          { inside: 1, outside: subg!.start, count: 1000 },
+        ];
         const r = await run('sh', ['-c', 'cat /proc/self/uid_map; id -u'], { namespaces: ['user'], uidMap, gidMap });
         expect(r.code).toBe(0);
         const lines = r.stdout.trim().split('\n');
@@ -146,7 +181,8 @@ describe('id ranges for an unprivileged caller', () => {
           ['1', String(sub!.start), '1000'],
         ]);
         expect(lines[2]).toBe('0');
-      });
+      },
+    );
   }
 
   itRootless('a range that is not ours: ERR_PERMISSION from newuidmap, nothing left behind', async () => {

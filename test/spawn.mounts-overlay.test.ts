@@ -10,10 +10,19 @@ import { isRoot } from './helpers/host';
 let dir: string;
 const userns: SpawnOptions = { namespaces: isRoot ? [] : ['user'] };
 /** The host's mounts under our test directory. */
-const hostMounts = (): string[] => fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.split(' ')[4]?.startsWith(dir));
+const hostMounts = (): string[] =>
+  fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((l) => l.split(' ')[4]?.startsWith(dir));
 
 function layers(name: string): { lower: string; upper: string; work: string; target: string } {
-  const l = { lower: path.join(dir, name, 'lower'), upper: path.join(dir, name, 'upper'), work: path.join(dir, name, 'work'), target: path.join(dir, name, 'target') };
+  const l = {
+    lower: path.join(dir, name, 'lower'),
+    upper: path.join(dir, name, 'upper'),
+    work: path.join(dir, name, 'work'),
+    target: path.join(dir, name, 'target'),
+  };
   for (const d of Object.values(l)) fs.mkdirSync(d, { recursive: true });
   fs.writeFileSync(path.join(l.lower, 'kept'), 'lower\n');
   fs.writeFileSync(path.join(l.lower, 'gone'), 'lower\n');
@@ -32,7 +41,12 @@ function systemRoot(root: string): string {
   return root;
 }
 function systemMounts(): Array<{ type: 'bind'; source: string; target: string; readonly: true }> {
-  return SYSTEM.filter((n) => fs.lstatSync(`/${n}`, { throwIfNoEntry: false })?.isDirectory()).map((n) => ({ type: 'bind', source: `/${n}`, target: `/${n}`, readonly: true }));
+  return SYSTEM.filter((n) => fs.lstatSync(`/${n}`, { throwIfNoEntry: false })?.isDirectory()).map((n) => ({
+    type: 'bind',
+    source: `/${n}`,
+    target: `/${n}`,
+    readonly: true,
+  }));
 }
 
 beforeAll(() => {
@@ -65,7 +79,7 @@ describe("mounts: { type: 'overlay' }", () => {
     expect(hostMounts()).toEqual([]);
   });
 
-  it("changes() reads the upper dir the sandbox wrote, without the mount points of the mounts inside it", async () => {
+  it('changes() reads the upper dir the sandbox wrote, without the mount points of the mounts inside it', async () => {
     const l = layers('changes');
     const ov = new OverlayMount({ lower: [l.lower], upper: l.upper, work: l.work });
     const inner = path.join(l.target, 'cache');
@@ -86,8 +100,12 @@ describe("mounts: { type: 'overlay' }", () => {
   it('is refused when the OverlayMount is mounted on the host, or a layer is missing', async () => {
     const l = layers('refused');
     const missing = new OverlayMount({ lower: [path.join(dir, 'nope')], upper: l.upper, work: l.work });
-    await expect(run('true', [], { ...userns, mounts: [{ type: 'overlay', overlay: missing, target: l.target }] })).rejects.toMatchObject({ code: 'ERR_NOT_FOUND' });
-    await expect(run('true', [], { ...userns, mounts: [{ type: 'overlay', overlay: 'x' as never, target: l.target }] })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG' });
+    await expect(run('true', [], { ...userns, mounts: [{ type: 'overlay', overlay: missing, target: l.target }] })).rejects.toMatchObject({
+      code: 'ERR_NOT_FOUND',
+    });
+    await expect(run('true', [], { ...userns, mounts: [{ type: 'overlay', overlay: 'x' as never, target: l.target }] })).rejects.toMatchObject({
+      code: 'ERR_INVALID_ARG',
+    });
     // a tmpfs upper is a rootfs's (made on the root before the overlay covers it): not a mount's
     const throwAway = new OverlayMount({ lower: [l.lower], tmpfs: true });
     await expect(run('true', [], { ...userns, mounts: [{ type: 'overlay', overlay: throwAway, target: l.target }] })).rejects.toMatchObject({
@@ -115,11 +133,7 @@ describe('mount points under a tmpfs of the mounts', () => {
     const r = await run('/bin/sh', ['-c', 'cat /scratch/deep/in/f && grep -c " /scratch " /proc/self/mountinfo'], {
       namespaces: ['user'],
       rootfs: systemRoot(root),
-      mounts: [
-        ...systemMounts(),
-        { type: 'tmpfs', target: '/scratch' },
-        { type: 'bind', source: src, target: '/scratch/deep/in' },
-      ],
+      mounts: [...systemMounts(), { type: 'tmpfs', target: '/scratch' }, { type: 'bind', source: src, target: '/scratch/deep/in' }],
     });
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe('bound\n1\n');

@@ -10,7 +10,10 @@ let dir: string;
 const base: SpawnOptions = { namespaces: isRoot ? [] : ['user'] };
 /** The host's mounts under our test directory (other sessions mount elsewhere meanwhile). */
 const hostMounts = (): string[] =>
-  fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.split(' ')[4]?.startsWith(dir));
+  fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((l) => l.split(' ')[4]?.startsWith(dir));
 
 beforeAll(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsgroups-mounts-'));
@@ -93,7 +96,7 @@ describe('mounts', () => {
     }
   });
 
-  it('binds and tmpfs are nosuid and nodev unless asked; noexec when asked (the kernel\'s mount options)', async () => {
+  it("binds and tmpfs are nosuid and nodev unless asked; noexec when asked (the kernel's mount options)", async () => {
     const src = path.join(dir, 'src');
     const optionsOf = (target: string): string =>
       `grep " ${target} " /proc/self/mountinfo | cut -d" " -f6 | tr , "\\n" | grep -E "^(nosuid|nodev|noexec)$" | tr "\\n" " "; echo`;
@@ -110,8 +113,16 @@ describe('mounts', () => {
       mounts: [{ type: 'bind', source: src, target: path.join(dir, 'dst'), suid: true, dev: true, noexec: true }],
     });
     // flags the host's own mount of the source already has stay (the kernel locks them)
-    const hostFlags = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.split(' ')[4] === execFileSync('findmnt', ['-no', 'TARGET', '-T', src], { encoding: 'utf8' }).trim())!.split(' ')[5].split(',');
-    const expected = ['nosuid', 'nodev'].filter((f) => hostFlags.includes(f)).concat('noexec').join(' ');
+    const hostFlags = fs
+      .readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .find((l) => l.split(' ')[4] === execFileSync('findmnt', ['-no', 'TARGET', '-T', src], { encoding: 'utf8' }).trim())!
+      .split(' ')[5]
+      .split(',');
+    const expected = ['nosuid', 'nodev']
+      .filter((f) => hostFlags.includes(f))
+      .concat('noexec')
+      .join(' ');
     expect(relaxed.stdout.trim().split(' ').sort().join(' ')).toBe(expected.split(' ').sort().join(' '));
   });
 
@@ -171,7 +182,8 @@ describe('mounts: refused before anything is created', () => {
     refuse([{ type: 'tmpfs', target }], 'ERR_NOT_FOUND', /does not exist.*never creates directories/);
     expect(fs.existsSync(target)).toBe(false);
   });
-  it('a bind source that does not exist', () => refuse([{ type: 'bind', source: '/nonexistent-src', target: path.join(dir, 'dst') }], 'ERR_NOT_FOUND', /source/));
+  it('a bind source that does not exist', () =>
+    refuse([{ type: 'bind', source: '/nonexistent-src', target: path.join(dir, 'dst') }], 'ERR_NOT_FOUND', /source/));
   it('a directory onto a file', () =>
     refuse([{ type: 'bind', source: path.join(dir, 'src'), target: path.join(dir, 'target-file') }], 'ERR_INVALID_ARG', /cannot bind a directory/));
   it('a relative target', () => refuse([{ type: 'tmpfs', target: 'tmp' }], 'ERR_INVALID_ARG', /absolute path/));

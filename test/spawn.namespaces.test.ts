@@ -62,9 +62,12 @@ describe('pid 1 and /proc', () => {
     expect(cmdline).toBe('nsgroups-init'); // no arguments, nothing of the command's
   });
 
-  it('a fresh /proc shows only the sandbox\'s processes', async () => {
+  it("a fresh /proc shows only the sandbox's processes", async () => {
     const r = await run('sh', ['-c', 'ls -d /proc/[0-9]*'], { namespaces: ['user', 'pid'] });
-    const pids = r.stdout.trim().split('\n').map((p) => Number(path.basename(p)));
+    const pids = r.stdout
+      .trim()
+      .split('\n')
+      .map((p) => Number(path.basename(p)));
     // the init, the shell, and ls itself: nothing of the host's
     expect(pids.every((p) => p <= 10)).toBe(true);
     expect(pids).toContain(1);
@@ -133,10 +136,13 @@ describe('pid 1 and /proc', () => {
       }
     };
     const ours = nsLink('self', 'pid');
-    const left = fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).filter((d) => {
-      const ns = nsOf(d);
-      return ns !== null && ns !== ours && fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').startsWith('sleep\x0060');
-    });
+    const left = fs
+      .readdirSync('/proc')
+      .filter((d) => /^\d+$/.test(d))
+      .filter((d) => {
+        const ns = nsOf(d);
+        return ns !== null && ns !== ours && fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').startsWith('sleep\x0060');
+      });
     expect(left).toEqual([]);
     expect(out.trim()).toBe('3');
   });
@@ -157,21 +163,32 @@ describe('isolation', () => {
     const down = await run('ip', ['-o', 'link', 'show', 'lo'], { namespaces: ['user'], network: 'none' });
     expect(down.stdout).toMatch(/<LOOPBACK>/);
     const ping = (network: 'none' | 'loopback') =>
-      run(process.execPath, ['-e', `require('net').createServer().listen(0,'127.0.0.1',function(){const s=require('net').connect(this.address().port,'127.0.0.1',()=>{console.log('ok');process.exit(0)});s.on('error',e=>{console.log(e.code);process.exit(0)})}).on('error',e=>{console.log(e.code);process.exit(0)})`], {
-        namespaces: ['user'],
-        network,
-      });
+      run(
+        process.execPath,
+        [
+          '-e',
+          `require('net').createServer().listen(0,'127.0.0.1',function(){const s=require('net').connect(this.address().port,'127.0.0.1',()=>{console.log('ok');process.exit(0)});s.on('error',e=>{console.log(e.code);process.exit(0)})}).on('error',e=>{console.log(e.code);process.exit(0)})`,
+        ],
+        {
+          namespaces: ['user'],
+          network,
+        },
+      );
     expect((await ping('loopback')).stdout.trim()).toBe('ok');
     expect((await ping('none')).stdout.trim()).toMatch(/^E(ADDRNOTAVAIL|NETUNREACH)$/);
   });
 
   it('a new net namespace has only lo', async () => {
     const r = await run('cat', ['/proc/net/dev'], { namespaces: ['user', 'net'] });
-    const ifaces = r.stdout.split('\n').slice(2).filter(Boolean).map((l) => l.split(':')[0].trim());
+    const ifaces = r.stdout
+      .split('\n')
+      .slice(2)
+      .filter(Boolean)
+      .map((l) => l.split(':')[0].trim());
     expect(ifaces).toEqual(['lo']);
   });
 
-  it('a mount made inside is absent from the host\'s mountinfo', async () => {
+  it("a mount made inside is absent from the host's mountinfo", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsgroups-mnt-'));
     try {
       const r = await run('sh', ['-c', `mount -t tmpfs nsgroups-test ${dir} && grep -c " ${dir} " /proc/self/mountinfo`], {

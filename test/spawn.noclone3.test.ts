@@ -17,10 +17,14 @@ afterAll(() => fs.rmSync(path.dirname(helper), { recursive: true, force: true })
 
 function underFilter(script: string): string {
   const lib = JSON.stringify(path.join(__dirname, 'fixtures/lib.js'));
-  return execFileSync(helper, [process.execPath, '-e', `const ns = require(${lib});\n(async () => {\n${script}\n})().catch((e) => { console.error(e); process.exit(1); });`], {
-    encoding: 'utf8',
-    timeout: 20000,
-  });
+  return execFileSync(
+    helper,
+    [process.execPath, '-e', `const ns = require(${lib});\n(async () => {\n${script}\n})().catch((e) => { console.error(e); process.exit(1); });`],
+    {
+      encoding: 'utf8',
+      timeout: 20000,
+    },
+  );
 }
 
 it('the filter really refuses clone3, and capabilities() says so', () => {

@@ -61,7 +61,7 @@ describe('stdio handed over from Node streams is blocking in the command', () =>
     expect(count.trim()).toBe('1000');
   });
 
-  it('process.stdin (a pipe Node made non-blocking) as the command\'s stdin', () => {
+  it("process.stdin (a pipe Node made non-blocking) as the command's stdin", () => {
     const lib = JSON.stringify(path.join(__dirname, 'fixtures/lib.js'));
     const script =
       `const p = require(${lib}).spawn('sh', ['-c', 'tr a-z A-Z | wc -l'], { stdio: [process.stdin, 'pipe', 'inherit'], namespaces: ${JSON.stringify(NS)} });` +

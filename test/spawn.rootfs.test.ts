@@ -44,7 +44,11 @@ function freshOverlay(lowers = [path.join(scratch, 'app'), lower]): OverlayMount
   return new OverlayMount({ lower: lowers, upper: path.join(base, 'upper'), work: path.join(base, 'work'), target: path.join(base, 'merged') });
 }
 
-const ourMounts = (): string[] => fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(scratch));
+const ourMounts = (): string[] =>
+  fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((l) => l.includes(scratch));
 
 const needBusybox = (name: string, fn: () => Promise<void>): void => itIf(hasBusybox, 'needs /bin/busybox (Debian package busybox-static)', name, fn);
 
@@ -52,7 +56,11 @@ describe('an overlay root', () => {
   needBusybox('sees the merged layers (topmost lower wins) and writes land in upper only', async () => {
     fs.writeFileSync(path.join(lower, 'etc/motd'), 'from busybox\n');
     const ov = freshOverlay();
-    const r = await run('sh', ['-c', 'cat /etc/motd /etc/only-app; ls /bin/sh; echo new > /etc/added; rm /etc/only-app'], { rootfs: ov, namespaces: NS, env: ENV });
+    const r = await run('sh', ['-c', 'cat /etc/motd /etc/only-app; ls /bin/sh; echo new > /etc/added; rm /etc/only-app'], {
+      rootfs: ov,
+      namespaces: NS,
+      env: ENV,
+    });
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe('from the app layer\napp\n/bin/sh\n');
     expect(fs.readFileSync(path.join(ov.upper!, 'etc/added'), 'utf8')).toBe('new\n');
@@ -77,7 +85,10 @@ describe('an overlay root', () => {
       const [tmp, procs, mounts] = r.stdout.split('---\n');
       expect(tmp).toMatch(/No such file or directory/);
       expect(Number(procs.trim())).toBeLessThanOrEqual(4);
-      const points = mounts.trim().split('\n').map((l) => l.split(' ')[2]);
+      const points = mounts
+        .trim()
+        .split('\n')
+        .map((l) => l.split(' ')[2]);
       expect(points[0]).toBe('/');
       // the library's own, and the kernel paths it hides or makes read-only (those this kernel has)
       const library = ['/', '/proc', '/tmp', '/dev', '/dev/pts', '/dev/shm', '/dev/null', '/dev/zero', '/dev/full', '/dev/random', '/dev/urandom', '/dev/tty'];
@@ -108,17 +119,37 @@ describe('an overlay root', () => {
 
   needBusybox('a minimal /dev: null, zero, full, random, urandom, tty, pts, shm, fd links', async () => {
     const ov = freshOverlay();
-    const script = 'ls /dev | tr "\\n" " "; echo; echo x > /dev/null && head -c 4 /dev/zero | wc -c; readlink /dev/fd; readlink /dev/ptmx; touch /dev/shm/x && echo shm-ok';
+    const script =
+      'ls /dev | tr "\\n" " "; echo; echo x > /dev/null && head -c 4 /dev/zero | wc -c; readlink /dev/fd; readlink /dev/ptmx; touch /dev/shm/x && echo shm-ok';
     const r = await run('sh', ['-c', script], { rootfs: ov, namespaces: NS, env: ENV });
     expect(r.stderr).toBe('');
     const [devs, ...rest] = r.stdout.trim().split('\n');
-    expect(devs.trim().split(' ').sort()).toEqual(['fd', 'full', 'null', 'ptmx', 'pts', 'random', 'shm', 'stderr', 'stdin', 'stdout', 'tty', 'urandom', 'zero']);
+    expect(devs.trim().split(' ').sort()).toEqual([
+      'fd',
+      'full',
+      'null',
+      'ptmx',
+      'pts',
+      'random',
+      'shm',
+      'stderr',
+      'stdin',
+      'stdout',
+      'tty',
+      'urandom',
+      'zero',
+    ]);
     expect(rest.map((l) => l.trim())).toEqual(['4', '/proc/self/fd', 'pts/ptmx', 'shm-ok']);
   });
 
   needBusybox('readonly: the root refuses writes; /tmp and /dev stay writable', async () => {
     const ov = freshOverlay();
-    const r = await run('sh', ['-c', 'touch /etc/x 2>&1; touch /tmp/x && echo tmp-ok; echo > /dev/null && echo dev-ok'], { rootfs: ov, namespaces: NS, env: ENV, readonly: true });
+    const r = await run('sh', ['-c', 'touch /etc/x 2>&1; touch /tmp/x && echo tmp-ok; echo > /dev/null && echo dev-ok'], {
+      rootfs: ov,
+      namespaces: NS,
+      env: ENV,
+      readonly: true,
+    });
     expect(r.stdout).toMatch(/Read-only file system/);
     expect(r.stdout).toContain('tmp-ok');
     expect(r.stdout).toContain('dev-ok');
@@ -183,12 +214,17 @@ describe('rootfs: refused before anything is created', () => {
     expect(() => spawn('sh', [], { rootfs: '/etc/hostname' })).toThrow(/not a directory/);
   });
   it('an overlay whose layer does not exist: ERR_NOT_FOUND', () => {
-    const ov = new OverlayMount({ lower: [path.join(scratch, 'missing')], upper: path.join(scratch, 'u'), work: path.join(scratch, 'w'), target: path.join(scratch, 'app') });
+    const ov = new OverlayMount({
+      lower: [path.join(scratch, 'missing')],
+      upper: path.join(scratch, 'u'),
+      work: path.join(scratch, 'w'),
+      target: path.join(scratch, 'app'),
+    });
     expect(() => spawn('sh', [], { rootfs: ov, namespaces: NS })).toThrow(expect.objectContaining({ code: 'ERR_NOT_FOUND' }));
   });
 
   it('an overlay without a target', () => {
-    const ov = new OverlayMount({ lower: [path.join(scratch, 'app')] , upper: path.join(scratch, 'u'), work: path.join(scratch, 'w') } as never);
+    const ov = new OverlayMount({ lower: [path.join(scratch, 'app')], upper: path.join(scratch, 'u'), work: path.join(scratch, 'w') } as never);
     expect(() => spawn('sh', [], { rootfs: ov, namespaces: NS })).toThrow(NsgroupsError);
   });
   it('readonly or sysfs without a rootfs', () => {

@@ -48,11 +48,9 @@ describe('no fd leaks into the command', () => {
 
 /** A Node process that spawns `sleep 60` in a sandbox with `options`; resolves with both pids. */
 async function sandboxInAnotherNode(options: object): Promise<{ fixture: ReturnType<typeof cpSpawn>; pid: number }> {
-  const fixture = cpSpawn(
-    process.execPath,
-    [path.join(fixtures, 'spawn-and-report.js'), JSON.stringify({ command: 'sleep', args: ['60'], options })],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
+  const fixture = cpSpawn(process.execPath, [path.join(fixtures, 'spawn-and-report.js'), JSON.stringify({ command: 'sleep', args: ['60'], options })], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const pid = await new Promise<number>((resolve, reject) => {
     fixture.stdout!.once('data', (d) => resolve(Number(String(d).trim())));
     fixture.once('exit', (code) => reject(new Error(`fixture exited with ${code}`)));
@@ -125,8 +123,7 @@ describe('coexistence with child_process', () => {
     const ours = Array.from({ length: 10 }, (_, i) => run('sh', ['-c', `exit ${i}`], sandboxed));
     const theirs = Array.from(
       { length: 10 },
-      (_, i) =>
-        new Promise<number | null>((resolve) => cpSpawn('sh', ['-c', `exit ${i}`]).once('exit', (code) => resolve(code))),
+      (_, i) => new Promise<number | null>((resolve) => cpSpawn('sh', ['-c', `exit ${i}`]).once('exit', (code) => resolve(code))),
     );
     expect((await Promise.all(ours)).map((r) => r.code)).toEqual([...Array(10).keys()]);
     expect(await Promise.all(theirs)).toEqual([...Array(10).keys()]);

@@ -64,7 +64,8 @@ describe.each(sandboxes)('stdio (%s)', (_label, base) => {
 
   it("'inherit' hands the command our own fds 0-2", () => {
     // In another Node process whose stdout is a pipe we read: what the sandbox writes lands there.
-    const script = `require(${JSON.stringify(path.join(__dirname, 'fixtures/lib.js'))})` +
+    const script =
+      `require(${JSON.stringify(path.join(__dirname, 'fixtures/lib.js'))})` +
       `.run('sh', ['-c', 'echo inherited; echo on-stderr >&2'], { stdio: 'inherit', namespaces: ${JSON.stringify(opts.namespaces ?? [])} })`;
     const out = execFileSync(process.execPath, ['-e', script], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     expect(out).toBe('inherited\n');
@@ -130,7 +131,10 @@ describe('environment, cwd, argv0', () => {
 
   it('a new session, no controlling terminal', async () => {
     const r = await run('sh', ['-c', 'ps -o sid= -p $$; echo $$'], {});
-    const [sid, pid] = r.stdout.trim().split('\n').map((s) => s.trim());
+    const [sid, pid] = r.stdout
+      .trim()
+      .split('\n')
+      .map((s) => s.trim());
     expect(sid).toBe(pid);
   });
 });

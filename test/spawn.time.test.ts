@@ -82,7 +82,11 @@ describe('time namespace', () => {
   it('the offsets are in /proc/PID/timens_offsets, negative and fractional ones included', async () => {
     const p = spawn('sleep', ['5'], { namespaces: ['user', 'time', 'pid'], timeOffsets: { monotonic: -1.5, boottime: 10 }, stdio: 'ignore' });
     await new Promise((r) => p.once('spawn', r));
-    const lines = fs.readFileSync(`/proc/${p.pid}/timens_offsets`, 'utf8').trim().split('\n').map((l) => l.trim().split(/\s+/));
+    const lines = fs
+      .readFileSync(`/proc/${p.pid}/timens_offsets`, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/));
     expect(lines).toEqual([
       ['monotonic', '-2', '500000000'],
       ['boottime', '10', '0'],

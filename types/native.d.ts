@@ -186,7 +186,6 @@ export interface NativeConstants {
   violations: { malformed: number; tooMany: number; outOfState: number; notOurChild: number };
 }
 
-
 /** A link as rtnetlink reports it (RTM_NEWLINK). */
 export interface NativeLink {
   index: number;

@@ -23,7 +23,7 @@ export function checkCgroupName(value: unknown, what = 'cgroup name'): string[] 
   const segments = name.split('/');
   if (name.endsWith('/')) segments.pop();
   for (const seg of segments) {
-    if (seg === '' ) throw invalidArg(`${what} ${JSON.stringify(name)} has an empty path segment ('//')`);
+    if (seg === '') throw invalidArg(`${what} ${JSON.stringify(name)} has an empty path segment ('//')`);
     if (seg === '.' || seg === '..') throw invalidArg(`${what} ${JSON.stringify(name)} must not contain '.' or '..' segments (path traversal)`);
     if (/[\x00-\x1f\x7f]/.test(seg)) throw invalidArg(`${what} ${JSON.stringify(name)} must not contain control characters`);
     if (Buffer.byteLength(seg) > 255) throw invalidArg(`${what}: segment '${seg.slice(0, 20)}…' is longer than 255 bytes`);

@@ -15,24 +15,8 @@ import { CGROUPFS_MIGRATION_FIX, migrationBlock, migrationError } from './delega
 import { checkDriver, checkScopeLimits, chooseDriver, driverFromEnv, systemdUnavailable, type CgroupDriverName, type DriverDecision } from './driver';
 import { CgroupEventStream, type CgroupEvent, type CgroupEventsOptions } from './events';
 import { descendantsDeepestFirst, isErrno, rmdirRetrying } from './fsops';
-import {
-  detectCgroupLayoutSync,
-  hierarchyDir,
-  parseProcCgroup,
-  procPathIn,
-  type CgroupHierarchy,
-  type CgroupLayout,
-} from './layout';
-import {
-  controllersFor,
-  emptyLimits,
-  LIMIT_KEYS,
-  NOT_ON_V2,
-  resolveLimits,
-  type CgroupLimits,
-  type CgroupLimitsInForce,
-  type ResolvedLimits,
-} from './limits';
+import { detectCgroupLayoutSync, hierarchyDir, parseProcCgroup, procPathIn, type CgroupHierarchy, type CgroupLayout } from './layout';
+import { controllersFor, emptyLimits, LIMIT_KEYS, NOT_ON_V2, resolveLimits, type CgroupLimits, type CgroupLimitsInForce, type ResolvedLimits } from './limits';
 import { BASIC_DEVICES, devicePermissionError, devicePrivilegeProblem, resolveDevices } from './devices';
 import { netUnsupported } from './net';
 import type { PeakProbe, RunCounters } from './run-usage';
@@ -239,7 +223,7 @@ function planCreate(
     const base = chooseBase(h, rootOption, selfCgroup);
     if (!base) {
       if (optional) return null;
-      throw permissionError(lay, h, 'no writable cgroup was found (this process\'s own cgroup and its ancestors are not writable)');
+      throw permissionError(lay, h, "no writable cgroup was found (this process's own cgroup and its ancestors are not writable)");
     }
     const rel = path.posix.join(base.rel, name);
     const dir = hierarchyDir(h, rel);
@@ -286,7 +270,9 @@ function planCreate(
     }
   }
   if (limits.devices && byBpf && !lay.unified) {
-    throw unsupported(`a device policy needs the v1 devices controller or a cgroup2 hierarchy (for a BPF program), and this ${lay.mode} host has neither mounted`);
+    throw unsupported(
+      `a device policy needs the v1 devices controller or a cgroup2 hierarchy (for a BPF program), and this ${lay.mode} host has neither mounted`,
+    );
   }
   // the unified directory carries the device program where there is no v1 devices hierarchy
   let tracking = lay.unified ? dirIn(lay.unified, !(limits.devices && byBpf)) : null;
@@ -320,7 +306,11 @@ function planCreate(
     plans,
     backend: (dirs) => {
       const unified = dirs.find((d) => d.h.version === 2) ?? null;
-      return new V1Backend(dirs.filter((d) => d.h.version === 1), unified, byBpf);
+      return new V1Backend(
+        dirs.filter((d) => d.h.version === 1),
+        unified,
+        byBpf,
+      );
     },
   };
 }
@@ -390,7 +380,7 @@ export class Cgroup {
     const what = 'Cgroup.create options';
     const opts = options === undefined ? {} : checkObject(options, what);
     checkKeys(opts, [...LIMIT_KEYS, 'root', 'controllers', 'driver', 'slice', 'scopeLimits'], what, {
-      memoryMax: "use memory: { max }",
+      memoryMax: 'use memory: { max }',
       cpus: 'use cpu: { max } (in CPUs)',
       Slice: "use 'slice'",
     });
@@ -404,7 +394,13 @@ export class Cgroup {
     const lay = layout();
     checkDevicePrivilege(lay, limits);
     const selfCgroup = selfCgroupReader();
-    const decision = chooseDriver(lay, requested, rootOption, selfCgroup, slice !== undefined ? 'slice' : opts.scopeLimits !== undefined ? 'scopeLimits' : null);
+    const decision = chooseDriver(
+      lay,
+      requested,
+      rootOption,
+      selfCgroup,
+      slice !== undefined ? 'slice' : opts.scopeLimits !== undefined ? 'scopeLimits' : null,
+    );
 
     let scope: SystemdScope | null = null;
     if (decision.driver === 'systemd') {
@@ -442,8 +438,12 @@ export class Cgroup {
     } catch (err) {
       // on a systemd host, what starts this user's manager (nothing changes elsewhere)
       if (decision.driver === null && decision.fix && systemdBooted() && err instanceof NsgroupsError && err.code === 'ERR_PERMISSION') {
-        throw new NsgroupsError('ERR_PERMISSION', `${err.message}
-  - or let nsgroups ask systemd for a delegated scope: ${decision.fix}`, { path: err.path });
+        throw new NsgroupsError(
+          'ERR_PERMISSION',
+          `${err.message}
+  - or let nsgroups ask systemd for a delegated scope: ${decision.fix}`,
+          { path: err.path },
+        );
       }
       throw err;
     }
@@ -470,7 +470,12 @@ export class Cgroup {
       const backend = makeBackend(dirs);
       backend.setUp(limits);
       backend.apply(limits);
-      return new Cgroup(segments.join('/'), backend, ours.filter((d) => !leaves.has(d)), scope);
+      return new Cgroup(
+        segments.join('/'),
+        backend,
+        ours.filter((d) => !leaves.has(d)),
+        scope,
+      );
     } catch (err) {
       undoDirs(made);
       throw err;
@@ -512,7 +517,10 @@ export class Cgroup {
       const d = backend ? null : find(lay.unified!);
       if (d) backend = new V2Backend(d, null);
     } else {
-      const v1 = lay.v1.filter((h) => h.controllers.some((c) => V1_DRIVEN.includes(c))).map(find).filter((d): d is CgroupDir => d !== null);
+      const v1 = lay.v1
+        .filter((h) => h.controllers.some((c) => V1_DRIVEN.includes(c)))
+        .map(find)
+        .filter((d): d is CgroupDir => d !== null);
       const unified = lay.unified ? find(lay.unified) : null;
       if (v1.length) backend = new V1Backend(v1, unified, devicesByBpf(lay));
     }
@@ -548,7 +556,10 @@ export class Cgroup {
       // net_cls, net_prio) only where the process sits in the same cgroup as in those (a cgroup
       // made with them), not in whatever cgroup of theirs it happens to be (the root, mostly)
       const always = ['memory', 'pids', 'cpu', 'cpuacct'];
-      const usual = lay.v1.filter((h) => h.controllers.some((c) => always.includes(c))).map(at).filter((d): d is CgroupDir => d !== null);
+      const usual = lay.v1
+        .filter((h) => h.controllers.some((c) => always.includes(c)))
+        .map(at)
+        .filter((d): d is CgroupDir => d !== null);
       const same = new Set(usual.map((d) => d.rel));
       const onRequest = lay.v1
         .filter((h) => !usual.some((d) => d.h === h) && h.controllers.some((c) => V1_CONTROLLERS.includes(c) || V1_ON_REQUEST.includes(c)))
@@ -667,9 +678,7 @@ export class Cgroup {
     checkKeys(opts, ['signal', 'pollInterval'], what);
     if (opts.signal !== undefined && !(opts.signal instanceof AbortSignal)) throw invalidArg(`${what}.signal must be an AbortSignal`);
     const pollMs = opts.pollInterval === undefined ? 100 : checkInteger(opts.pollInterval, `${what}.pollInterval`, 1, 3600000);
-    const stream = new CgroupEventStream(this.#backend.eventPlan(pollMs), this.name, opts.signal as AbortSignal | undefined, (s) =>
-      this.#streams.delete(s),
-    );
+    const stream = new CgroupEventStream(this.#backend.eventPlan(pollMs), this.name, opts.signal as AbortSignal | undefined, (s) => this.#streams.delete(s));
     this.#streams.add(stream);
     return stream;
   }
@@ -765,4 +774,3 @@ export class Cgroup {
     return { ...p, blocked: migrationError(block, `spawning into the cgroup '${this.name}'`, 'clone3', CGROUPFS_MIGRATION_FIX) };
   }
 }
-

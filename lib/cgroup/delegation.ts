@@ -66,7 +66,7 @@ export function migrationError(block: MigrationBlock, doing: string, syscall: st
 /** What fixes a blocked move for a cgroup of the cgroupfs driver (a subtree root chowned to the user). */
 export const CGROUPFS_MIGRATION_FIX =
   'Fix: run this program inside that subtree (move its own process there first: echo $$ > SUBTREE/cgroup.procs, as root if need be), ' +
-  'or, on a systemd host, leave NSGROUPS_CGROUP_ROOT and the root option unset so that nsgroups asks systemd for a delegated scope (driver: \'systemd\').';
+  "or, on a systemd host, leave NSGROUPS_CGROUP_ROOT and the root option unset so that nsgroups asks systemd for a delegated scope (driver: 'systemd').";
 
 /** The drop-in that delegates every controller nsgroups uses to a user's manager (systemd.resource-control(5) Delegate=). */
 export function delegateDropIn(uid: number): string {

@@ -47,11 +47,14 @@ function loadError(err: unknown): NsgroupsError {
   // a refusal by the verifier carries its log after 'BPF_PROG_LOAD: ' (src-native/bpf.cc)
   const verifier = /BPF_PROG_LOAD: ./.test((err as Error).message ?? '');
   if (code === 'EPERM' || (code === 'EACCES' && !verifier)) {
-    return devicePermissionError(devicePrivilegeProblem('bpf') ?? 'the kernel refused to load the program (EPERM): bpf(2) may be restricted here (a seccomp filter, an LSM)', {
-      errno: (err as { errno?: number }).errno,
-      syscall: 'bpf',
-      cause: err,
-    });
+    return devicePermissionError(
+      devicePrivilegeProblem('bpf') ?? 'the kernel refused to load the program (EPERM): bpf(2) may be restricted here (a seccomp filter, an LSM)',
+      {
+        errno: (err as { errno?: number }).errno,
+        syscall: 'bpf',
+        cause: err,
+      },
+    );
   }
   if (code === 'ENOSYS') return unsupported('device policies on cgroup v2 need the bpf(2) system call, which this kernel lacks (CONFIG_BPF_SYSCALL)');
   if (code === 'EINVAL' && !verifier) {

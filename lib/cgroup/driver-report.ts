@@ -38,13 +38,22 @@ async function probeManager(kind: ManagerKind): Promise<CgroupDriverReport['syst
   if (!systemdBooted()) return { reachable: false, manager: kind, reason: 'systemd is not the init of this host (no /run/systemd/system)' };
   const endpoints = managerEndpoints(kind);
   if (!endpoints.length) {
-    const where = kind === 'user' ? `${process.env.XDG_RUNTIME_DIR || `/run/user/${process.geteuid!()}`}/systemd/private or …/bus` : '/run/systemd/private or /run/dbus/system_bus_socket';
+    const where =
+      kind === 'user'
+        ? `${process.env.XDG_RUNTIME_DIR || `/run/user/${process.geteuid!()}`}/systemd/private or …/bus`
+        : '/run/systemd/private or /run/dbus/system_bus_socket';
     return { reachable: false, manager: kind, reason: `no socket of the ${kind} manager (${where})` };
   }
   try {
     const m = await SystemdManager.connect(kind, 5000, endpoints);
     m.close();
-    return { reachable: true, manager: kind, address: m.endpoint.address, version: m.version, reason: `systemd ${m.version} answers at ${m.endpoint.address} (${m.endpoint.via})` };
+    return {
+      reachable: true,
+      manager: kind,
+      address: m.endpoint.address,
+      version: m.version,
+      reason: `systemd ${m.version} answers at ${m.endpoint.address} (${m.endpoint.via})`,
+    };
   } catch (err) {
     return { reachable: false, manager: kind, reason: (err as Error).message };
   }
@@ -72,7 +81,11 @@ export async function describeDriver(lay: CgroupLayout, probe: boolean): Promise
       cg = await Cgroup.create(`probe-${process.pid}-driver`, { driver: 'systemd' });
       const p = cg.path as string;
       const scopeDir = p.slice(0, p.indexOf(`/${cg.unit}`) + cg.unit!.length + 1);
-      report.subtree = { path: scopeDir, controllers: words(path.join(scopeDir, 'cgroup.controllers')), subtreeControl: words(path.join(scopeDir, 'cgroup.subtree_control')) };
+      report.subtree = {
+        path: scopeDir,
+        controllers: words(path.join(scopeDir, 'cgroup.controllers')),
+        subtreeControl: words(path.join(scopeDir, 'cgroup.subtree_control')),
+      };
     } catch (err) {
       report.name = null;
       report.reason = `${decision.reason}, but it failed: ${(err as Error).message}`;

@@ -182,7 +182,8 @@ export class CgroupEventStream implements AsyncIterableIterator<CgroupEvent> {
       this.push({ ...base, type: 'oom', limitedBy: this.limitedBy(), count: now.oom - prev.oom });
     }
     if (now.oomKill !== null && prev.oomKill !== null && now.oomKill > prev.oomKill) {
-      if (this.waitForOomNotification(time)) now.oomKill = prev.oomKill; // count it on the next look
+      if (this.waitForOomNotification(time))
+        now.oomKill = prev.oomKill; // count it on the next look
       else this.push({ ...base, type: 'oomKill', limitedBy: this.limitedBy(), count: now.oomKill - prev.oomKill });
     }
     if (now.populated !== null && prev.populated !== null && now.populated !== prev.populated) {

@@ -49,8 +49,7 @@ export function writeValue(file: string, value: string, what?: string): void {
     if (code === 'EINVAL' || code === 'ERANGE') {
       throw new NsgroupsError(
         'ERR_INVALID_ARG',
-        `the kernel refused ${what ?? JSON.stringify(value)} in ${path.basename(file)} (${code}): ` +
-          'the value is out of range for this cgroup or its parent',
+        `the kernel refused ${what ?? JSON.stringify(value)} in ${path.basename(file)} (${code}): ` + 'the value is out of range for this cgroup or its parent',
         { errno: (err as NodeJS.ErrnoException).errno, syscall: 'write', path: file, cause: err },
       );
     }

@@ -47,8 +47,17 @@ export interface CgroupLayout {
 // Superblock options of a v1 cgroup mount that are not controllers (see cgroup1_parse_param in
 // kernel/cgroup/cgroup-v1.c).
 const V1_NON_CONTROLLER_OPTIONS = new Set([
-  'rw', 'ro', 'none', 'all', 'noprefix', 'clone_children', 'cpuset_v2_mode', 'xattr', 'favordynmods',
-  'nofavordynmods', 'sane_behavior',
+  'rw',
+  'ro',
+  'none',
+  'all',
+  'noprefix',
+  'clone_children',
+  'cpuset_v2_mode',
+  'xattr',
+  'favordynmods',
+  'nofavordynmods',
+  'sane_behavior',
 ]);
 
 interface MountEntry {

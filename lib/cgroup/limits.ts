@@ -243,7 +243,8 @@ export function resolveLimits(options: Plain, what: string): ResolvedLimits {
   if (options.netCls !== undefined) {
     const n = checkObject(options.netCls, `${what}.netCls`);
     checkKeys(n, ['classid'], `${what}.netCls`);
-    if (n.classid !== undefined) out.netCls.classid = checkInteger(n.classid, `${what}.netCls.classid (a u32: 0xAAAABBBB is tc class AAAA:BBBB)`, 0, 0xffffffff);
+    if (n.classid !== undefined)
+      out.netCls.classid = checkInteger(n.classid, `${what}.netCls.classid (a u32: 0xAAAABBBB is tc class AAAA:BBBB)`, 0, 0xffffffff);
   }
   if (options.netPrio !== undefined) {
     const n = checkObject(options.netPrio, `${what}.netPrio`);

@@ -22,7 +22,10 @@ const V2_INSTEAD: Record<NetController, string> = {
 
 function inKernel(controller: NetController): boolean {
   try {
-    return fs.readFileSync('/proc/cgroups', 'utf8').split('\n').some((l) => l.split('\t')[0] === controller);
+    return fs
+      .readFileSync('/proc/cgroups', 'utf8')
+      .split('\n')
+      .some((l) => l.split('\t')[0] === controller);
   } catch {
     return true; // cannot tell: do not claim it is missing
   }
@@ -32,7 +35,9 @@ function inKernel(controller: NetController): boolean {
 export function netUnsupported(controller: NetController, mode: CgroupMode): NsgroupsError {
   const option = OPTION[controller];
   if (mode === 'v2') {
-    return unsupported(`${option} needs the ${controller} controller, and cgroup v2 has no such controller (it exists in cgroup v1 only): ${V2_INSTEAD[controller]}`);
+    return unsupported(
+      `${option} needs the ${controller} controller, and cgroup v2 has no such controller (it exists in cgroup v1 only): ${V2_INSTEAD[controller]}`,
+    );
   }
   if (!inKernel(controller)) {
     const config = controller === 'net_cls' ? 'CONFIG_CGROUP_NET_CLASSID' : 'CONFIG_CGROUP_NET_PRIO';

@@ -182,7 +182,9 @@ export class SystemdScope {
         );
       }
       if (l.expect !== null && text.trim().split(/\s+/)[0] !== l.expect) {
-        throw new NsgroupsError('ERR_SYSTEM', `scope limit ${name}: systemd left ${l.file} at '${text.trim()}', not ${l.expect}`, { path: path.join(this.dir, l.file) });
+        throw new NsgroupsError('ERR_SYSTEM', `scope limit ${name}: systemd left ${l.file} at '${text.trim()}', not ${l.expect}`, {
+          path: path.join(this.dir, l.file),
+        });
       }
     }
   }

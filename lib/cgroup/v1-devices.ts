@@ -59,8 +59,7 @@ function write(dir: string, file: 'devices.allow' | 'devices.deny', line: string
         /* the message does without it */
       }
       throw devicePermissionError(
-        `the parent cgroup ${parent} does not allow '${line}'${list}, and a cgroup cannot allow more than its parent ` +
-          '(cgroup-v1/devices.rst "Hierarchy")',
+        `the parent cgroup ${parent} does not allow '${line}'${list}, and a cgroup cannot allow more than its parent ` + '(cgroup-v1/devices.rst "Hierarchy")',
         details,
       );
     }

@@ -6,15 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NsgroupsError, unsupported } from '../errors';
-import {
-  missingFile,
-  waitUntil,
-  type CgroupBackend,
-  type CgroupDir,
-  type EventPlan,
-  type EventSnapshot,
-  type Placement,
-} from './backend';
+import { missingFile, waitUntil, type CgroupBackend, type CgroupDir, type EventPlan, type EventSnapshot, type Placement } from './backend';
 import { exists, parseFlatKeyed, readIds, readIfExists, readText, writeValue } from './fsops';
 import { hierarchyDir, parseProcCgroup, procPathIn } from './layout';
 import { cpuQuota, sharesToWeight, weightToShares, type CgroupLimitsInForce, type ResolvedLimits } from './limits';
@@ -86,10 +78,10 @@ export class V1Backend implements CgroupBackend {
 
   precheck(limits: ResolvedLimits): void {
     if (limits.memory.high !== undefined) {
-      throw unsupported('memory.high is not available with cgroup v1 memory (this host\'s memory controller is v1); use memory.max');
+      throw unsupported("memory.high is not available with cgroup v1 memory (this host's memory controller is v1); use memory.max");
     }
     if (limits.memory.low !== undefined) {
-      throw unsupported('memory.low is not available with cgroup v1 memory (this host\'s memory controller is v1)');
+      throw unsupported("memory.low is not available with cgroup v1 memory (this host's memory controller is v1)");
     }
     if (Object.keys(limits.memory).length) this.need('memory', 'a memory limit');
     if (Object.keys(limits.cpu).length) this.need('cpu', 'a cpu limit');
@@ -98,7 +90,8 @@ export class V1Backend implements CgroupBackend {
     if (Object.keys(limits.cpuset).length) this.need('cpuset', 'a cpuset');
     if (limits.devices) {
       if (!this.deviceBpf) this.need('devices', 'a device policy');
-      else if (!this.unified) throw unsupported('a device policy on this host needs its cgroup2 directory (there is no v1 devices hierarchy), and this cgroup has none');
+      else if (!this.unified)
+        throw unsupported('a device policy on this host needs its cgroup2 directory (there is no v1 devices hierarchy), and this cgroup has none');
     }
     if (Object.keys(limits.netCls).length) this.need('net_cls', 'netCls');
     if (Object.keys(limits.netPrio).length) this.need('net_prio', 'netPrio');
@@ -168,8 +161,10 @@ export class V1Backend implements CgroupBackend {
         writeValue(file, `${d.device} ${value === 'max' ? 0 : value}`, `io.max ${k} for ${d.device}`);
       }
     }
-    if (limits.cpuset.cpus !== undefined) writeValue(path.join(this.need('cpuset', 'cpuset'), 'cpuset.cpus'), limits.cpuset.cpus, `cpuset.cpus = ${limits.cpuset.cpus}`);
-    if (limits.cpuset.mems !== undefined) writeValue(path.join(this.need('cpuset', 'cpuset'), 'cpuset.mems'), limits.cpuset.mems, `cpuset.mems = ${limits.cpuset.mems}`);
+    if (limits.cpuset.cpus !== undefined)
+      writeValue(path.join(this.need('cpuset', 'cpuset'), 'cpuset.cpus'), limits.cpuset.cpus, `cpuset.cpus = ${limits.cpuset.cpus}`);
+    if (limits.cpuset.mems !== undefined)
+      writeValue(path.join(this.need('cpuset', 'cpuset'), 'cpuset.mems'), limits.cpuset.mems, `cpuset.mems = ${limits.cpuset.mems}`);
     if (limits.netCls.classid !== undefined) applyNetCls(this.need('net_cls', 'netCls'), limits.netCls.classid);
     if (limits.netPrio.ifpriomap) applyNetPrio(this.need('net_prio', 'netPrio'), limits.netPrio.ifpriomap);
     // last: a failure before it leaves the device policy untouched
@@ -382,14 +377,18 @@ export class V1Backend implements CgroupBackend {
     const dir = this.freezer();
     if (dir) return this.setFreezer(dir, 'FROZEN');
     if (this.unified) return v2Freeze(this.unified.dir, true);
-    throw unsupported(`freeze() needs the cgroup's directory in the v1 freezer hierarchy or in the cgroup2 tree, and this cgroup has neither: create it with controllers: [..., 'freezer'] (where the freezer is mounted and this process has a writable base in it)`);
+    throw unsupported(
+      `freeze() needs the cgroup's directory in the v1 freezer hierarchy or in the cgroup2 tree, and this cgroup has neither: create it with controllers: [..., 'freezer'] (where the freezer is mounted and this process has a writable base in it)`,
+    );
   }
 
   async thaw(): Promise<void> {
     const dir = this.freezer();
     if (dir) return this.setFreezer(dir, 'THAWED');
     if (this.unified) return v2Freeze(this.unified.dir, false);
-    throw unsupported(`thaw() needs the cgroup's directory in the v1 freezer hierarchy or in the cgroup2 tree, and this cgroup has neither: create it with controllers: [..., 'freezer'] (where the freezer is mounted and this process has a writable base in it)`);
+    throw unsupported(
+      `thaw() needs the cgroup's directory in the v1 freezer hierarchy or in the cgroup2 tree, and this cgroup has neither: create it with controllers: [..., 'freezer'] (where the freezer is mounted and this process has a writable base in it)`,
+    );
   }
 
   private allProcs(): number[] {

@@ -4,27 +4,8 @@
 // pids.peak … on the older one).
 import * as path from 'node:path';
 import { NsgroupsError, unsupported } from '../errors';
-import {
-  missingFile,
-  waitUntil,
-  killPids,
-  type CgroupBackend,
-  type CgroupDir,
-  type EventPlan,
-  type EventSnapshot,
-  type Placement,
-} from './backend';
-import {
-  descendantsDeepestFirst,
-  exists,
-  isErrno,
-  parseFlatKeyed,
-  parseNestedKeyed,
-  readIds,
-  readIfExists,
-  readText,
-  writeValue,
-} from './fsops';
+import { missingFile, waitUntil, killPids, type CgroupBackend, type CgroupDir, type EventPlan, type EventSnapshot, type Placement } from './backend';
+import { descendantsDeepestFirst, exists, isErrno, parseFlatKeyed, parseNestedKeyed, readIds, readIfExists, readText, writeValue } from './fsops';
 import { hierarchyDir } from './layout';
 import { controllersFor, cpuQuota, NOT_ON_V2, type CgroupLimitsInForce, type ResolvedLimits } from './limits';
 import { attachDevicePolicy, readDevicePolicy } from './device-bpf';
@@ -155,9 +136,7 @@ export class V2Backend implements CgroupBackend {
         if (!available.includes(c)) {
           throw unsupported(
             `the ${c} controller is not available to ${dir} (its cgroup.controllers lists: ${available.join(' ') || 'nothing'}); ` +
-              (this.missingFix
-                ? this.missingFix(c)
-                : `it must be enabled in the parent's cgroup.subtree_control or delegated (systemd: Delegate=${c})`),
+              (this.missingFix ? this.missingFix(c) : `it must be enabled in the parent's cgroup.subtree_control or delegated (systemd: Delegate=${c})`),
           );
         }
       }

@@ -19,7 +19,14 @@ interface Check {
 const both = (a: Feature, b: Feature): Feature =>
   a.supported && b.supported
     ? { supported: true, reason: a.reason === b.reason ? a.reason : [a.reason, b.reason].filter(Boolean).join('; ') }
-    : { supported: false, reason: [a, b].filter((f) => !f.supported).map((f) => f.reason).join('; '), fix: [a, b].find((f) => !f.supported)?.fix };
+    : {
+        supported: false,
+        reason: [a, b]
+          .filter((f) => !f.supported)
+          .map((f) => f.reason)
+          .join('; '),
+        fix: [a, b].find((f) => !f.supported)?.fix,
+      };
 
 const LIMIT_CHECKS: Array<[string, LimitName, string]> = [
   ['memory', 'memory.max', 'memory.max (run --memory)'],
@@ -38,8 +45,18 @@ export const CHECKS: Check[] = [
   { id: 'addon', section: 'nsgroups', title: 'native addon', get: (c) => c.addon },
   { id: 'userns', section: 'user namespaces', title: 'for this caller (probed)', get: (c) => c.userNamespaces.caller },
   { id: 'userns-unprivileged', section: 'user namespaces', title: 'for unprivileged users', get: (c) => c.userNamespaces.unprivileged },
-  { id: 'newuidmap', section: 'user namespaces', title: 'newuidmap and newgidmap (id ranges without root)', get: (c) => both(c.idMapping.newuidmap, c.idMapping.newgidmap) },
-  { id: 'subids', section: 'user namespaces', title: 'ranges in /etc/subuid and /etc/subgid for this user', get: (c) => both(c.idMapping.subuid, c.idMapping.subgid) },
+  {
+    id: 'newuidmap',
+    section: 'user namespaces',
+    title: 'newuidmap and newgidmap (id ranges without root)',
+    get: (c) => both(c.idMapping.newuidmap, c.idMapping.newgidmap),
+  },
+  {
+    id: 'subids',
+    section: 'user namespaces',
+    title: 'ranges in /etc/subuid and /etc/subgid for this user',
+    get: (c) => both(c.idMapping.subuid, c.idMapping.subgid),
+  },
   {
     id: 'overlay',
     section: 'filesystems',
@@ -64,7 +81,13 @@ export const CHECKS: Check[] = [
   { id: 'cgroups', section: 'cgroups', title: 'a base for new cgroups', get: baseFeature },
   { id: 'cgroup-driver', section: 'cgroups', title: 'cgroup driver', get: driverFeature },
   { id: 'delegation', section: 'cgroups', title: 'controllers in the delegated subtree', get: delegationFeature },
-  { id: 'cgroup-kill', section: 'cgroups', title: 'cgroup.kill', get: (c) => c.cgroup.kill, fix: 'Linux 5.14+ (kill() then freezes, signals and thaws instead)' },
+  {
+    id: 'cgroup-kill',
+    section: 'cgroups',
+    title: 'cgroup.kill',
+    get: (c) => c.cgroup.kill,
+    fix: 'Linux 5.14+ (kill() then freezes, signals and thaws instead)',
+  },
   { id: 'freeze', section: 'cgroups', title: 'freeze', get: (c) => c.cgroup.freeze, fix: 'Linux 5.2+ (cgroup.freeze) or the v1 freezer controller' },
   { id: 'psi', section: 'cgroups', title: 'pressure stall information (PSI)', get: (c) => c.cgroup.psi, fix: 'boot with psi=1 (CONFIG_PSI)' },
   { id: 'clone-into-cgroup', section: 'cgroups', title: 'born in the cgroup (CLONE_INTO_CGROUP)', get: (c) => c.cloneIntoCgroup },
@@ -81,9 +104,21 @@ export const CHECKS: Check[] = [
   },
   { id: 'pidfd', section: 'processes', title: 'pidfd', get: (c) => c.pidfd, fix: 'Linux 5.3+' },
   { id: 'time-ns', section: 'processes', title: 'time namespaces', get: (c) => c.timeNamespaces, fix: 'Linux 5.6+ with CONFIG_TIME_NS' },
-  { id: 'least-privilege', section: 'least privilege (a sandbox\'s command)', title: 'no capabilities, no_new_privs', get: (c) => c.leastPrivilege },
-  { id: 'seccomp', section: 'least privilege (a sandbox\'s command)', title: 'the default seccomp filter', get: (c) => c.seccomp, fix: 'a kernel with CONFIG_SECCOMP_FILTER; meanwhile spawn with seccomp: \'none\'' },
-  { id: 'landlock', section: 'least privilege (a sandbox\'s command)', title: 'Landlock (not used by nsgroups yet)', get: (c) => c.landlock, fix: 'Linux 5.13+ with landlock in the lsm= list' },
+  { id: 'least-privilege', section: "least privilege (a sandbox's command)", title: 'no capabilities, no_new_privs', get: (c) => c.leastPrivilege },
+  {
+    id: 'seccomp',
+    section: "least privilege (a sandbox's command)",
+    title: 'the default seccomp filter',
+    get: (c) => c.seccomp,
+    fix: "a kernel with CONFIG_SECCOMP_FILTER; meanwhile spawn with seccomp: 'none'",
+  },
+  {
+    id: 'landlock',
+    section: "least privilege (a sandbox's command)",
+    title: 'Landlock (not used by nsgroups yet)',
+    get: (c) => c.landlock,
+    fix: 'Linux 5.13+ with landlock in the lsm= list',
+  },
 ];
 
 /** Which driver Cgroup.create() uses, why, and whether a systemd manager answers. */
@@ -183,8 +218,7 @@ function userName(): string {
 }
 
 export function formatReport(c: HostCapabilities, checks: readonly Check[], delegation: string): string {
-  const fixFor = (check: Check, f: Feature): string | undefined =>
-    f.fix ?? check.fix ?? (check.id === 'cgroups' ? delegation : undefined);
+  const fixFor = (check: Check, f: Feature): string | undefined => f.fix ?? check.fix ?? (check.id === 'cgroups' ? delegation : undefined);
   const uid = process.geteuid!();
   const out = [`kernel ${c.kernel.release}, node ${process.version}, ${uid === 0 ? 'as root' : `as ${userName()} (uid ${uid})`}`];
   const sections = new Map<string, Check[]>();

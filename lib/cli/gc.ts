@@ -188,7 +188,12 @@ export async function pinLeftovers(): Promise<Leftover[]> {
     }
     const others = members.filter((p) => p !== holder && p !== init);
     if (others.length) {
-      keep(`${owner.reason}, but the namespace is in use (${others.slice(0, 5).map((p) => p.pid).join(', ')})`);
+      keep(
+        `${owner.reason}, but the namespace is in use (${others
+          .slice(0, 5)
+          .map((p) => p.pid)
+          .join(', ')})`,
+      );
       continue;
     }
     out.push({
@@ -273,6 +278,8 @@ export async function gc(argv: string[]): Promise<number> {
     }
   }
   const kept = found.length - removed - failed;
-  console.log(`${dryRun ? 'would remove' : 'removed'} ${removed}${failed ? `, failed ${failed}` : ''}; kept ${kept}${kept && !flags.has('verbose') ? ' (--verbose says why)' : ''}`);
+  console.log(
+    `${dryRun ? 'would remove' : 'removed'} ${removed}${failed ? `, failed ${failed}` : ''}; kept ${kept}${kept && !flags.has('verbose') ? ' (--verbose says why)' : ''}`,
+  );
   return failed ? 1 : 0;
 }

@@ -46,7 +46,14 @@ function pair(used: string, max: number | Max | null, fmt: (m: number) => string
 
 function table(rows: string[][]): string {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ').trimEnd()).join('\n');
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i])))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 /** Each starting process, its sandboxes below it, and their processes (COMMAND as the tree). */
@@ -112,7 +119,9 @@ export async function ls(argv: string[]): Promise<number> {
     console.log(LS_USAGE);
     return 0;
   }
-  const types = one('type').flatMap((v) => v.split(',')).map(nsTypeOf);
+  const types = one('type')
+    .flatMap((v) => v.split(','))
+    .map(nsTypeOf);
   const pids = one('pid').map((v) => {
     if (!/^\d+$/.test(v)) throw new UsageError(`-p: '${clip(v)}' is not a pid`);
     return Number(v);

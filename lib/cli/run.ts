@@ -109,7 +109,13 @@ export const RUN_OPTIONS: RunOption[] = [
     value: 'LIST',
     help: "namespaces to create, comma-separated, or 'none'\n(default user,pid,mount,uts,ipc,net; cgroup as well)",
     apply(v, d, text) {
-      d.namespaces = v === 'none' ? [] : v.split(',').filter(Boolean).map((n) => nsType(n, text));
+      d.namespaces =
+        v === 'none'
+          ? []
+          : v
+              .split(',')
+              .filter(Boolean)
+              .map((n) => nsType(n, text));
       d.sources.set('namespaces', text);
     },
   },
@@ -430,7 +436,21 @@ export interface ParsedRun {
 }
 
 function emptyDraft(): RunDraft {
-  return { join: [], idRanges: [], mounts: [], env: [], clearEnv: false, overlay: [], readonly: false, noInit: false, caps: null, rlimits: {}, help: false, json: false, sources: new Map() };
+  return {
+    join: [],
+    idRanges: [],
+    mounts: [],
+    env: [],
+    clearEnv: false,
+    overlay: [],
+    readonly: false,
+    noInit: false,
+    caps: null,
+    rlimits: {},
+    help: false,
+    json: false,
+    sources: new Map(),
+  };
 }
 
 /** Parses the arguments after `run` (pure: what is on the host is checked when the sandbox is made). */

@@ -159,7 +159,10 @@ async function usageOf(pid: number, ppid: number, nsgroupsName: string | undefin
 /** The innermost entry of NSpid (proc(5)): the process's pid in its own pid namespace. */
 function innerPid(pid: number): number | null {
   try {
-    const line = fs.readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('NSpid:'));
+    const line = fs
+      .readFileSync(`/proc/${pid}/status`, 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('NSpid:'));
     return line ? Number(line.trim().split(/\s+/).at(-1)) : null;
   } catch {
     return null;
@@ -231,10 +234,10 @@ export async function listSandboxes(): Promise<Sandbox[]> {
     const inner = new Map(members.map((m) => [m.pid, innerPid(m.pid)]));
     const init = members.find((m) => isInit(m) && inner.get(m.pid) === 1);
     // the command: pid 2 after an init, else pid 1 of the namespace, else the seed
-    const command = init ? members.find((m) => inner.get(m.pid) === 2) : members.find((m) => inner.get(m.pid) === 1) ?? members[0];
+    const command = init ? members.find((m) => inner.get(m.pid) === 2) : (members.find((m) => inner.get(m.pid) === 1) ?? members[0]);
     const outside = (m: ProcessInfo) => !members.some((o) => o.pid === m.ppid);
     // the top is the pid spawn() returned: the command when it is the starter's own child
-    const top = command && outside(command) ? command : init ?? members[0];
+    const top = command && outside(command) ? command : (init ?? members[0]);
     found.push({
       pid: top.pid,
       ppid: top.ppid,

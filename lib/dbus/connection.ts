@@ -83,7 +83,8 @@ export class DBusConnection extends EventEmitter {
   /** Connects, authenticates and (on a bus) says Hello. */
   static async open(address: string, options: { bus: boolean; timeoutMs?: number }): Promise<DBusConnection> {
     const paths = parseAddress(address);
-    if (!paths.length) throw new NsgroupsError('ERR_UNSUPPORTED', `D-Bus address '${address}' names no unix socket (only unix:path= and unix:abstract= are supported)`);
+    if (!paths.length)
+      throw new NsgroupsError('ERR_UNSUPPORTED', `D-Bus address '${address}' names no unix socket (only unix:path= and unix:abstract= are supported)`);
     const timeoutMs = options.timeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
     let last: unknown;
     for (const p of paths) {
@@ -229,12 +230,16 @@ function connectSocket(path: string, timeoutMs: number): Promise<net.Socket> {
     socket.once('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       reject(
-        new NsgroupsError(e.code === 'EACCES' || e.code === 'EPERM' ? 'ERR_PERMISSION' : e.code === 'ENOENT' || e.code === 'ECONNREFUSED' ? 'ERR_NOT_FOUND' : 'ERR_SYSTEM', `D-Bus: cannot connect to ${printable(path)}: ${e.code ?? e.message}`, {
-          errno: e.errno,
-          syscall: 'connect',
-          path: path.startsWith('\0') ? undefined : path,
-          cause: e,
-        }),
+        new NsgroupsError(
+          e.code === 'EACCES' || e.code === 'EPERM' ? 'ERR_PERMISSION' : e.code === 'ENOENT' || e.code === 'ECONNREFUSED' ? 'ERR_NOT_FOUND' : 'ERR_SYSTEM',
+          `D-Bus: cannot connect to ${printable(path)}: ${e.code ?? e.message}`,
+          {
+            errno: e.errno,
+            syscall: 'connect',
+            path: path.startsWith('\0') ? undefined : path,
+            cause: e,
+          },
+        ),
       );
     });
   });
@@ -255,7 +260,10 @@ function authenticate(socket: net.Socket, timeoutMs: number): Promise<void> {
       if (err) reject(err);
       else resolve();
     };
-    const timer = setTimeout(() => done(new NsgroupsError('ERR_SYSTEM', `D-Bus: no answer to AUTH within ${timeoutMs} ms`, { errno: -110, syscall: 'dbus' })), timeoutMs);
+    const timer = setTimeout(
+      () => done(new NsgroupsError('ERR_SYSTEM', `D-Bus: no answer to AUTH within ${timeoutMs} ms`, { errno: -110, syscall: 'dbus' })),
+      timeoutMs,
+    );
     const onError = (e: Error) => done(e);
     const onClose = () => done(new NsgroupsError('ERR_PERMISSION', 'D-Bus: the server closed the connection during authentication'));
     const onData = (d: Buffer) => {

@@ -53,7 +53,7 @@ function completeTypeEnd(sig: string, at: number, depth = 0): number {
 export function splitSignature(sig: string): string[] {
   if (sig.length > 255) throw wireError('a signature is at most 255 characters');
   const out: string[] = [];
-  for (let p = 0; p < sig.length; ) {
+  for (let p = 0; p < sig.length;) {
     const end = completeTypeEnd(sig, p);
     out.push(sig.slice(p, end));
     p = end;

@@ -117,7 +117,10 @@ async function sweepStaleProbes(): Promise<void> {
       /* not there */
     }
   }
-  for (const name of names) await Promise.resolve().then(() => Cgroup.open(name).delete({ kill: true })).catch(() => {});
+  for (const name of names)
+    await Promise.resolve()
+      .then(() => Cgroup.open(name).delete({ kill: true }))
+      .catch(() => {});
 }
 
 /** clone3 itself (spawn falls back to clone where it is refused, so a spawn says nothing). */
@@ -152,7 +155,7 @@ async function probeCloneIntoCgroup(): Promise<Feature> {
         reason:
           `not for this process: it may not move processes into ${cg.driver === 'systemd' ? `its systemd scope ${cg.unit}` : 'its cgroups'} ` +
           `(the common-ancestor rule of cgroup v2 delegation)${placement.attach ? ', so systemd moves each child there (AttachProcessesToUnit) before it execs' : ''}`,
-        fix: 'run the program inside the delegated subtree (for a user: in the user manager\'s tree, e.g. systemd-run --user --scope node …), then its children are born in their cgroup',
+        fix: "run the program inside the delegated subtree (for a user: in the user manager's tree, e.g. systemd-run --user --scope node …), then its children are born in their cgroup",
       };
     }
     if (!v2Dir) {
@@ -214,8 +217,7 @@ export function probeAddon(): Feature {
 
 export async function capabilities(): Promise<HostCapabilities> {
   const root = process.geteuid!() === 0;
-  const ns = (...types: NonNullable<SpawnOptions['namespaces']>): SpawnOptions['namespaces'] =>
-    root ? types : ['user', ...types];
+  const ns = (...types: NonNullable<SpawnOptions['namespaces']>): SpawnOptions['namespaces'] => (root ? types : ['user', ...types]);
   const sysctls = readUsernsSysctls();
   const decision = decideUnprivilegedUserns(sysctls);
   const addon = probeAddon();
@@ -234,7 +236,8 @@ export async function capabilities(): Promise<HostCapabilities> {
     const tmpfs = { type: 'tmpfs' as const, target: scratch };
     const layout = await cgroupCapabilities();
     // what the command of a default sandbox sees of itself (the kernel's words, /proc/self/status)
-    const status = (field: string, value: string): string => `test "$(grep '^${field}:' /proc/self/status | cut -f2)" = ${value} || { grep '^${field}:' /proc/self/status >&2; exit 1; }`;
+    const status = (field: string, value: string): string =>
+      `test "$(grep '^${field}:' /proc/self/status | cut -f2)" = ${value} || { grep '^${field}:' /proc/self/status >&2; exit 1; }`;
     const [cgroup, cloneIntoCgroup, caller, clone, overlayHere, overlayUserns, time, setattr, limits, seccomp, leastPrivilege] = await Promise.all([
       layout,
       ifAddon(probeCloneIntoCgroup),
@@ -249,11 +252,16 @@ export async function capabilities(): Promise<HostCapabilities> {
       ),
       probeLimits(layout.mode === 'v2'),
       ifAddon(() => probe(status('Seccomp', '2'), { namespaces: ns('mount') })),
-      ifAddon(() => probe(`${status('CapEff', '0000000000000000')} && ${status('CapBnd', '0000000000000000')} && ${status('NoNewPrivs', '1')}`, { namespaces: ns('mount') })),
+      ifAddon(() =>
+        probe(`${status('CapEff', '0000000000000000')} && ${status('CapBnd', '0000000000000000')} && ${status('NoNewPrivs', '1')}`, {
+          namespaces: ns('mount'),
+        }),
+      ),
     ]);
-    const unprivileged: Feature = root || !addon.supported
-      ? { supported: decision.allowed, reason: decision.reason ?? `decided from the sysctls (${root ? 'the caller is root' : 'not probed: no addon'})` }
-      : { supported: caller.supported, reason: caller.supported ? undefined : decision.reason ?? caller.reason };
+    const unprivileged: Feature =
+      root || !addon.supported
+        ? { supported: decision.allowed, reason: decision.reason ?? `decided from the sysctls (${root ? 'the caller is root' : 'not probed: no addon'})` }
+        : { supported: caller.supported, reason: caller.supported ? undefined : (decision.reason ?? caller.reason) };
     return {
       kernel: parseKernelRelease(os.release()),
       userNamespaces: { unprivileged, caller, sysctls },

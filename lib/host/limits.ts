@@ -111,7 +111,8 @@ export async function probeLimits(v2: boolean): Promise<Record<LimitName, Featur
         out[name] = { supported: false, reason: firstLine(err), ...(fix ? { fix } : {}) };
       }
     }
-    if (out['memory.swapMax'].supported && !activeSwap()) out['memory.swapMax'] = { supported: true, reason: 'no swap is active (/proc/swaps) to limit, though' };
+    if (out['memory.swapMax'].supported && !activeSwap())
+      out['memory.swapMax'] = { supported: true, reason: 'no swap is active (/proc/swaps) to limit, though' };
   } finally {
     await cg.delete({ kill: true }).catch(() => {});
   }

@@ -25,10 +25,7 @@ export interface OwnerRecord {
   extra: Record<string, string>;
 }
 
-export type OwnerState =
-  | { state: 'alive'; reason: string }
-  | { state: 'gone'; reason: string }
-  | { state: 'unknown'; reason: string };
+export type OwnerState = { state: 'alive'; reason: string } | { state: 'gone'; reason: string } | { state: 'unknown'; reason: string };
 
 /**
  * Field 22 of /proc/PID/stat (after the parenthesised comm, which may hold spaces); null if the

@@ -47,7 +47,10 @@ const HOLDER_PATH = '/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbi
 /** CAP_SYS_ADMIN in our effective set: what creating a namespace without a user namespace takes. */
 function hasSysAdmin(): boolean {
   try {
-    const line = fs.readFileSync('/proc/self/status', 'utf8').split('\n').find((l) => l.startsWith('CapEff:'));
+    const line = fs
+      .readFileSync('/proc/self/status', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('CapEff:'));
     return line !== undefined && ((BigInt(`0x${line.slice(7).trim()}`) >> 21n) & 1n) === 1n;
   } catch {
     return false;

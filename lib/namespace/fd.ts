@@ -44,11 +44,7 @@ export function identify(fd: number, path: string): Identity {
   } catch (err) {
     const e = err as NativeError;
     if (e.errno === -25 /* ENOTTY */ || e.errno === -22 /* EINVAL */) {
-      throw new NsgroupsError(
-        'ERR_INVALID_ARG',
-        `${path} is not a namespace: give a /proc/PID/ns/TYPE file or a file a namespace is pinned on`,
-        { path },
-      );
+      throw new NsgroupsError('ERR_INVALID_ARG', `${path} is not a namespace: give a /proc/PID/ns/TYPE file or a file a namespace is pinned on`, { path });
     }
     throw systemError(e.errno, e.syscall, `asking the type of namespace ${path}`, { path });
   }

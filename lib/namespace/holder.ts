@@ -39,7 +39,11 @@ export function registerHolder(pinPath: string, holder: PidHolder): void {
 
 async function statusField(pid: number, field: string): Promise<string | undefined> {
   const status = await fsp.readFile(`/proc/${pid}/status`, 'utf8');
-  return status.split('\n').find((l) => l.startsWith(`${field}:`))?.slice(field.length + 1).trim();
+  return status
+    .split('\n')
+    .find((l) => l.startsWith(`${field}:`))
+    ?.slice(field.length + 1)
+    .trim();
 }
 
 async function pidNamespaceInode(pid: number): Promise<number | undefined> {

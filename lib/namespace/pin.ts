@@ -72,11 +72,7 @@ export async function preparePinTarget(file: string): Promise<boolean> {
   }
   const top = topMountAt(await readMountinfo(), file);
   if (top) {
-    throw new NsgroupsError(
-      'ERR_BUSY',
-      `cannot pin on ${file}: it is already a mount point (${top.fstype} ${top.root}); unpin it first`,
-      { path: file },
-    );
+    throw new NsgroupsError('ERR_BUSY', `cannot pin on ${file}: it is already a mount point (${top.fstype} ${top.root}); unpin it first`, { path: file });
   }
   try {
     // mode 0, as ip netns add: the placeholder is never opened; the pin's inode is the namespace's
@@ -106,7 +102,7 @@ export function bindPin(fd: number, file: string, created: boolean): void {
     const e = err as NativeError;
     const hint =
       e.errno === -1 || e.errno === -13
-        ? 'a pin is a bind mount: it needs CAP_SYS_ADMIN over the caller\'s mount namespace (root); ' +
+        ? "a pin is a bind mount: it needs CAP_SYS_ADMIN over the caller's mount namespace (root); " +
           'without a pin, keep the Namespace object open (Namespace.create without pin holds it by an fd)'
         : e.errno === -22
           ? 'a mount namespace can be pinned only from a mount namespace older than itself (mount_namespaces(7))'
@@ -133,11 +129,9 @@ export async function unpinFile(target: unknown, options: unknown): Promise<void
   const top = topMountAt(await readMountinfo(), file);
   const pinned = top?.fstype === 'nsfs' ? parseNsLink(top.root) : undefined;
   if (!pinned) {
-    throw new NsgroupsError(
-      'ERR_NOT_FOUND',
-      `${file} is not a pinned namespace (${top ? `a ${top.fstype} is mounted there` : 'nothing is mounted there'})`,
-      { path: file },
-    );
+    throw new NsgroupsError('ERR_NOT_FOUND', `${file} is not a pinned namespace (${top ? `a ${top.fstype} is mounted there` : 'nothing is mounted there'})`, {
+      path: file,
+    });
   }
   try {
     native().nsUnpin(file);

@@ -82,11 +82,7 @@ function relatedInode(fd: number, op: 'nsGetUserns' | 'nsGetParent'): number | n
 }
 
 /** Owner and parent through a path that still opens the namespace `inode`; undefined if none does. */
-async function relations(
-  path: string,
-  type: NamespaceType,
-  inode: number,
-): Promise<{ owner: number | null; parent: number | null } | undefined> {
+async function relations(path: string, type: NamespaceType, inode: number): Promise<{ owner: number | null; parent: number | null } | undefined> {
   let handle: fsp.FileHandle;
   try {
     handle = await fsp.open(path, 'r');
@@ -108,7 +104,10 @@ export async function scanNamespaces(): Promise<ScanResult> {
   const types = NAMESPACE_TYPES.filter((t) => selfNs.includes(PROC_NS_NAME[t]));
   const dev = (await fsp.stat(`/proc/self/ns/${PROC_NS_NAME[types[0]]}`)).dev; // nsfs: one device
 
-  const pids = (await fsp.readdir('/proc')).filter((n) => /^\d+$/.test(n)).map(Number).sort((a, b) => a - b);
+  const pids = (await fsp.readdir('/proc'))
+    .filter((n) => /^\d+$/.test(n))
+    .map(Number)
+    .sort((a, b) => a - b);
   const unreadable: number[] = [];
   const groups = new Map<string, { type: NamespaceType; inode: number; members: ProcessNamespaces[]; pins: string[] }>();
   const groupOf = (type: NamespaceType, inode: number) => {

@@ -60,7 +60,7 @@ export function formatAddress(bytes: Uint8Array): string {
   }
   let bestStart = -1;
   let bestLen = 1; // a single zero group is not compressed
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (groups[i] !== 0) {
       i++;
       continue;

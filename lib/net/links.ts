@@ -84,7 +84,7 @@ function checkNetNamespace(value: unknown, what: string): Namespace {
 
 function hintFor(e: NativeError): string | undefined {
   if (e.syscall === 'setns' && (e.errno === -1 || e.errno === -13)) {
-    return 'configuring another network namespace needs CAP_SYS_ADMIN over it and in the caller\'s user namespace (root)';
+    return "configuring another network namespace needs CAP_SYS_ADMIN over it and in the caller's user namespace (root)";
   }
   if (e.errno === -1) return 'changing links needs CAP_NET_ADMIN in the namespace (root)';
   if (e.errno === -95) return 'the kernel lacks this link type (is its module loaded? e.g. modprobe veth, bridge)';
@@ -118,7 +118,11 @@ export class NetworkLinks {
   async addresses(name?: string): Promise<AddressInfo[]> {
     if (name !== undefined) checkLinkName(name, 'link name');
     return this.#run('listing addresses', (sock) => {
-      const names = new Map(native().netlinkGetLinks(sock).map((l) => [l.index, l.name]));
+      const names = new Map(
+        native()
+          .netlinkGetLinks(sock)
+          .map((l) => [l.index, l.name]),
+      );
       if (name !== undefined && ![...names.values()].includes(name)) this.#notFound(name);
       return native()
         .netlinkGetAddrs(sock)

@@ -59,11 +59,19 @@ export async function checkLayersOnDisk(o: ResolvedOverlay, withTarget: boolean)
     if (strangers.length > 0) {
       throw invalidArg(
         `OverlayMount: work (${o.work}) must be empty (it may hold only what overlayfs left there: work/, index/); ` +
-          `it contains ${strangers.slice(0, 3).map((s) => `'${s}'`).join(', ')}${strangers.length > 3 ? '…' : ''}`,
+          `it contains ${strangers
+            .slice(0, 3)
+            .map((s) => `'${s}'`)
+            .join(', ')}${strangers.length > 3 ? '…' : ''}`,
       );
     }
     const marker = path.join(o.work, VOLATILE_MARKER);
-    if (await fs.lstat(marker).then(() => true, () => false)) {
+    if (
+      await fs.lstat(marker).then(
+        () => true,
+        () => false,
+      )
+    ) {
       throw invalidArg(
         `OverlayMount: work (${o.work}) holds overlayfs' volatile marker: a volatile mount of these directories ` +
           'was not cleanly unmounted (a crash?), so upper may have lost writes. Start from a fresh upper and work, or, ' +

@@ -93,7 +93,8 @@ class LayerCopier {
       }
       if (stat.isFile() && markers?.metacopy) {
         const resolved = await stack.child(await view(), name, true);
-        if (!resolved?.data) throw new NsgroupsError('ERR_SYSTEM', `commit: the data of the metacopy file ${src} is missing from the lower layers`, { path: src });
+        if (!resolved?.data)
+          throw new NsgroupsError('ERR_SYSTEM', `commit: the data of the metacopy file ${src} is missing from the lower layers`, { path: src });
         await this.copyNode(entry, target, resolved.data.abs);
         continue;
       }

@@ -251,7 +251,10 @@ export class LayerStack {
         if (stat) seen.set(name, !isWhiteout(stat));
       }
     }
-    return [...seen].filter(([, visible]) => visible).map(([name]) => name).sort(compareNames);
+    return [...seen]
+      .filter(([, visible]) => visible)
+      .map(([name]) => name)
+      .sort(compareNames);
   }
 }
 

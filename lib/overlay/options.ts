@@ -54,18 +54,7 @@ export interface ResolvedOverlay {
   tmpfs: { size: number | null } | null;
 }
 
-export const OVERLAY_OPTION_KEYS = [
-  'lower',
-  'upper',
-  'work',
-  'target',
-  'readonly',
-  'userxattr',
-  'volatile',
-  'redirectDir',
-  'metacopy',
-  'tmpfs',
-] as const;
+export const OVERLAY_OPTION_KEYS = ['lower', 'upper', 'work', 'target', 'readonly', 'userxattr', 'volatile', 'redirectDir', 'metacopy', 'tmpfs'] as const;
 
 const NOTES: Record<string, string> = {
   lowerdir: "use lower: ['/top', '/bottom'] (an array, topmost first)",
@@ -209,9 +198,7 @@ export function checkFeatureCombination(o: ResolvedOverlay, userxattr: boolean):
     throw invalidArg('OverlayMount: metacopy cannot be combined with userxattr (overlayfs refuses it, like redirectDir)');
   }
   if (o.metacopy === true && o.redirectDir !== undefined && o.redirectDir !== 'on') {
-    throw invalidArg(
-      `OverlayMount: metacopy needs redirectDir 'on' (a metadata-only copy records where its data lives); got '${o.redirectDir}'`,
-    );
+    throw invalidArg(`OverlayMount: metacopy needs redirectDir 'on' (a metadata-only copy records where its data lives); got '${o.redirectDir}'`);
   }
 }
 

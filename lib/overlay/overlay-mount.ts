@@ -15,7 +15,15 @@ import { commitUpper, removeTree } from './commit';
 import { checkParameters, explainInvalidMount } from './features';
 import { detectMarkerPrefix, LayerStack, lstatOrNull, type MarkerPrefix, TRUSTED_PREFIX, USER_PREFIX } from './layers';
 import { readMountinfo, topMountAt } from './mountinfo';
-import { checkNoOverlap, layerNames, type MountDataOptions, type OverlayMountOptions, renderMountData, resolveOverlayOptions, type ResolvedOverlay } from './options';
+import {
+  checkNoOverlap,
+  layerNames,
+  type MountDataOptions,
+  type OverlayMountOptions,
+  renderMountData,
+  resolveOverlayOptions,
+  type ResolvedOverlay,
+} from './options';
 import { errnoOf, fsConstants, rethrowNative, setTimes } from './syscalls';
 
 export interface OverlayUnmountOptions {
@@ -94,7 +102,9 @@ export class OverlayMount {
       throw invalidArg("OverlayMount.mount(): no target; give { target: '/path/to/merged' } to mount on the host");
     }
     if (o.tmpfs) {
-      throw invalidArg('OverlayMount.mount(): a tmpfs upper is made inside the sandbox that uses the overlay as its rootfs; to mount it on the host, give upper and work');
+      throw invalidArg(
+        'OverlayMount.mount(): a tmpfs upper is made inside the sandbox that uses the overlay as its rootfs; to mount it on the host, give upper and work',
+      );
     }
     const data = renderMountData(o, { userxattr: o.userxattr });
     checkParameters(o);
@@ -114,7 +124,9 @@ export class OverlayMount {
         }
         this.#mount = { id: entry.id, point };
       } catch (err) {
-        await native().umount2(point, fsConstants().MNT_DETACH).catch(() => undefined); // nothing stays mounted
+        await native()
+          .umount2(point, fsConstants().MNT_DETACH)
+          .catch(() => undefined); // nothing stays mounted
         throw err;
       }
       if (o.upper !== undefined) this.#writer = o.userxattr ? USER_PREFIX : TRUSTED_PREFIX;
@@ -131,9 +143,13 @@ export class OverlayMount {
       case EINVAL:
         return explainInvalidMount(o, o.userxattr, err);
       case EPERM:
-        return rethrowAsError(err, what, o.target,
+        return rethrowAsError(
+          err,
+          what,
+          o.target,
           'mounting on the host needs root (CAP_SYS_ADMIN); without root, hand the OverlayMount to spawn({ rootfs }), ' +
-            'which mounts it inside the sandbox’s user namespace (Linux 5.11+)');
+            'which mounts it inside the sandbox’s user namespace (Linux 5.11+)',
+        );
       case ENODEV:
         return unsupported('overlayfs is not available on this kernel: load it (modprobe overlay) or build with CONFIG_OVERLAY_FS');
       case EBUSY:
@@ -220,7 +236,8 @@ export class OverlayMount {
       }
     }
     const { upper, lower } = this.#o;
-    if (this.#o.tmpfs) throw invalidArg('OverlayMount.changes(): a tmpfs upper is thrown away with its sandbox; give upper and work to keep (and list) what it wrote');
+    if (this.#o.tmpfs)
+      throw invalidArg('OverlayMount.changes(): a tmpfs upper is thrown away with its sandbox; give upper and work to keep (and list) what it wrote');
     if (upper === undefined) return [];
     const prefix = await this.#markerPrefix();
     return diffOverlay({ merged: new LayerStack([upper, ...lower], prefix), below: new LayerStack(lower, prefix), ignore });

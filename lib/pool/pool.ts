@@ -106,7 +106,8 @@ export class Pool {
     const o = checkObject(options, 'createPool options');
     const size = checkInteger(o.size, 'createPool options.size', 1, 256);
     const { size: _s, limits, signal, ...rest } = o as unknown as PoolOptions & Record<string, unknown>;
-    if (signal !== undefined) throw invalidArg('createPool options.signal: a signal belongs to a run (pool.run(cmd, args, { signal })); close the pool to end it all');
+    if (signal !== undefined)
+      throw invalidArg('createPool options.signal: a signal belongs to a run (pool.run(cmd, args, { signal })); close the pool to end it all');
     if (limits !== undefined && rest.cgroup !== undefined) {
       throw invalidArg('createPool options: limits gives each sandbox a cgroup of its own; cgroup puts them all in yours: choose one');
     }
@@ -174,7 +175,10 @@ export class Pool {
     if (args !== undefined && !Array.isArray(args) && options === undefined) [args, options] = [undefined, args as PoolSpawnOptions];
     if (this.#closed) throw closedError();
     const opts = options === undefined ? {} : checkObject(options, 'pool.spawn options');
-    if ('limits' in opts) throw invalidArg("pool.spawn options: limits are applied before the hand-over, which spawn() cannot wait for: use pool.run(), or give createPool the limits");
+    if ('limits' in opts)
+      throw invalidArg(
+        'pool.spawn options: limits are applied before the hand-over, which spawn() cannot wait for: use pool.run(), or give createPool the limits',
+      );
     const template = this.#template;
     const spec = resolveRun(template, command, args, { ...this.#runDefaults, ...opts }, 'pool.spawn options');
     for (;;) {
@@ -183,7 +187,11 @@ export class Pool {
         this.#refill();
         const { making, running } = this.stats();
         const last = this.#lastError ? `; the last one failed: ${this.#lastError.message}` : '';
-        throw new NsgroupsError('ERR_BUSY', `no sandbox of the pool is ready (${making} being made, ${running} running${last}): await pool.ready(1) first, or use pool.run(), which waits`, this.#lastError ? { cause: this.#lastError } : {});
+        throw new NsgroupsError(
+          'ERR_BUSY',
+          `no sandbox of the pool is ready (${making} being made, ${running} running${last}): await pool.ready(1) first, or use pool.run(), which waits`,
+          this.#lastError ? { cause: this.#lastError } : {},
+        );
       }
       const proc = this.#handOver(entry, spec);
       if (!proc) continue;
@@ -293,7 +301,9 @@ export class Pool {
       // a failure is the hooks' to report; no 'error' event may go unheard
       entry.proc.on('error', () => {});
     };
-    entry.started = start().catch((err: unknown) => this.#onEnded(entry, err instanceof NsgroupsError ? err : new NsgroupsError('ERR_SYSTEM', String(err), { cause: err })));
+    entry.started = start().catch((err: unknown) =>
+      this.#onEnded(entry, err instanceof NsgroupsError ? err : new NsgroupsError('ERR_SYSTEM', String(err), { cause: err })),
+    );
   }
 
   #onParked(entry: Entry): void {

@@ -53,7 +53,18 @@ export interface SandboxOptions {
 }
 
 export const SANDBOX_OPTION_KEYS = [
-  'workspace', 'network', 'limits', 'timeout', 'env', 'mounts', 'rootfs', 'hostname', 'rlimits', 'keep', 'name', 'scratch',
+  'workspace',
+  'network',
+  'limits',
+  'timeout',
+  'env',
+  'mounts',
+  'rootfs',
+  'hostname',
+  'rlimits',
+  'keep',
+  'name',
+  'scratch',
 ] as const;
 
 export interface ResolvedSandbox {
@@ -157,17 +168,67 @@ export function resolveSandboxOptions(options: unknown): ResolvedSandbox {
 /** sb.run()'s options: run()'s, less what the sandbox decides. */
 export type SandboxRunOptions = Pick<
   RunOptions,
-  | 'cwd' | 'env' | 'argv0' | 'stdio' | 'input' | 'encoding' | 'maxBuffer' | 'timeout' | 'signal' | 'killSignal' | 'killAfter'
-  | 'cpuTime' | 'extraTime' | 'user' | 'rlimits' | 'capabilities' | 'seccomp'
+  | 'cwd'
+  | 'env'
+  | 'argv0'
+  | 'stdio'
+  | 'input'
+  | 'encoding'
+  | 'maxBuffer'
+  | 'timeout'
+  | 'signal'
+  | 'killSignal'
+  | 'killAfter'
+  | 'cpuTime'
+  | 'extraTime'
+  | 'user'
+  | 'rlimits'
+  | 'capabilities'
+  | 'seccomp'
 >;
 export type SandboxSpawnOptions = Omit<SandboxRunOptions, 'input' | 'encoding' | 'maxBuffer'>;
 
 const RUN_KEYS = [
-  'cwd', 'env', 'argv0', 'stdio', 'input', 'encoding', 'maxBuffer', 'timeout', 'signal', 'killSignal', 'killAfter',
-  'cpuTime', 'extraTime', 'user', 'rlimits', 'capabilities', 'seccomp',
+  'cwd',
+  'env',
+  'argv0',
+  'stdio',
+  'input',
+  'encoding',
+  'maxBuffer',
+  'timeout',
+  'signal',
+  'killSignal',
+  'killAfter',
+  'cpuTime',
+  'extraTime',
+  'user',
+  'rlimits',
+  'capabilities',
+  'seccomp',
 ] as const;
 const RUN_ONLY = ['input', 'encoding', 'maxBuffer'];
-const SET_AT_CREATE = ['namespaces', 'join', 'uidMap', 'gidMap', 'hostname', 'network', 'mounts', 'cgroup', 'rootfs', 'readonly', 'sysfs', 'timeOffsets', 'init', 'maskedPaths', 'readonlyPaths', 'keyring', 'dieWithParent', 'newSession', 'noNewPrivileges'];
+const SET_AT_CREATE = [
+  'namespaces',
+  'join',
+  'uidMap',
+  'gidMap',
+  'hostname',
+  'network',
+  'mounts',
+  'cgroup',
+  'rootfs',
+  'readonly',
+  'sysfs',
+  'timeOffsets',
+  'init',
+  'maskedPaths',
+  'readonlyPaths',
+  'keyring',
+  'dieWithParent',
+  'newSession',
+  'noNewPrivileges',
+];
 
 /** Checks a command's options: only those a command may choose; cwd made absolute in the sandbox. */
 export function checkCommandOptions(options: unknown, spawnOnly: boolean, defaultCwd: string): Plain {

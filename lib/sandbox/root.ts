@@ -96,7 +96,12 @@ export function layOut(o: ResolvedSandbox, home: string, dir: string): SandboxLa
   if (o.rootfs.kind === 'dir') {
     // an image: its mount points go to a throw-away upper layer, never into the image itself
     mkdirs(dir, 'root', 'root-upper', 'root-work');
-    rootfs = new OverlayMount({ lower: [o.rootfs.dir], upper: path.join(dir, 'root-upper'), work: path.join(dir, 'root-work'), target: path.join(dir, 'root') });
+    rootfs = new OverlayMount({
+      lower: [o.rootfs.dir],
+      upper: path.join(dir, 'root-upper'),
+      work: path.join(dir, 'root-work'),
+      target: path.join(dir, 'root'),
+    });
   } else {
     rootfs = skeleton(home, o.rootfs.kind);
     mounts.push(...hostBinds(rootfs));

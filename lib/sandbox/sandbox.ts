@@ -47,7 +47,10 @@ const live = new Set<Sandbox>();
 let exitHook = false;
 function warnAtExit(): void {
   if (live.size === 0) return;
-  const names = [...live].map((s) => s.name ?? s.dir).slice(0, 5).join(', ');
+  const names = [...live]
+    .map((s) => s.name ?? s.dir)
+    .slice(0, 5)
+    .join(', ');
   process.stderr.write(
     `nsgroups: ${live.size} sandbox(es) were not disposed (${names}); their processes end with this process, ` +
       'and their files and cgroups are removed right after it\n',
@@ -345,7 +348,12 @@ export class Sandbox {
     const cg = this.#cgroup;
     await this.#refreshing;
     // a frozen cgroup holds still while it is listed: a fork bomb cannot outrun the list
-    const frozen = cg ? await cg.freeze().then(() => true, () => false) : false;
+    const frozen = cg
+      ? await cg.freeze().then(
+          () => true,
+          () => false,
+        )
+      : false;
     const last = await this.#holder.lastPid().catch(() => null);
     if (last !== null) this.#lastPid = Math.max(this.#lastPid ?? 0, last);
     const holderPid = this.#holder.pid;

@@ -42,9 +42,7 @@ export function syscallName(nr: number, arch: SeccompArch): string | undefined {
 }
 
 /** Every name some supported architecture knows, sorted (what option validation accepts). */
-export const KNOWN_SYSCALLS: readonly string[] = [
-  ...new Set(SECCOMP_ARCHES.flatMap((a) => Object.keys(TABLES[a]))),
-].sort();
+export const KNOWN_SYSCALLS: readonly string[] = [...new Set(SECCOMP_ARCHES.flatMap((a) => Object.keys(TABLES[a])))].sort();
 
 /** The architecture of this Node process, which is what its children run (a 32-bit Node is not served). */
 export function hostSeccompArch(): SeccompArch {

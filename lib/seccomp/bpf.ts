@@ -114,10 +114,7 @@ export const SECCOMP_CODES: ReadonlySet<number> = new Set([
   BPF_LDX | BPF_W | BPF_LEN,
   BPF_RET | BPF_K,
   BPF_RET | BPF_A,
-  ...[BPF_ADD, BPF_SUB, BPF_MUL, BPF_DIV, BPF_AND, BPF_OR, BPF_XOR, BPF_LSH, BPF_RSH].flatMap((op) => [
-    BPF_ALU | op | BPF_K,
-    BPF_ALU | op | BPF_X,
-  ]),
+  ...[BPF_ADD, BPF_SUB, BPF_MUL, BPF_DIV, BPF_AND, BPF_OR, BPF_XOR, BPF_LSH, BPF_RSH].flatMap((op) => [BPF_ALU | op | BPF_K, BPF_ALU | op | BPF_X]),
   BPF_ALU | BPF_NEG,
   BPF_LD | BPF_IMM,
   BPF_LDX | BPF_IMM,

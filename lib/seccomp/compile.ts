@@ -57,7 +57,8 @@ export function compileSeccomp(r: ResolvedSeccomp, arch: SeccompArch = hostSecco
   if (!byArch) compiled.set(r, (byArch = new Map()));
   let out = byArch.get(arch);
   if (!out) {
-    out = r.kind === 'raw' ? { filter: Buffer.from(r.filter), flags: 0 } : { filter: encode(profileProgram(r, arch)), flags: r.log ? SECCOMP_FILTER_FLAG_LOG : 0 };
+    out =
+      r.kind === 'raw' ? { filter: Buffer.from(r.filter), flags: 0 } : { filter: encode(profileProgram(r, arch)), flags: r.log ? SECCOMP_FILTER_FLAG_LOG : 0 };
     byArch.set(arch, out);
   }
   return out;
@@ -83,7 +84,8 @@ export function profileProgram(profile: SeccompProfile, arch: SeccompArch): Insn
   const program = [ldAbs(OFFSET_ARCH), jeq(AUDIT_ARCH[arch], 1, 0), ret(SECCOMP_RET_KILL_PROCESS), ldAbs(OFFSET_NR)];
   if (arch === 'x86_64') program.push(jset(X32_SYSCALL_BIT, 0, 1), ret(SECCOMP_RET_KILL_PROCESS));
   program.push(...search(entries, refuse));
-  if (program.length > BPF_MAXINSNS) throw invalidArg(`seccomp: the profile compiles to ${program.length} instructions, more than the kernel's ${BPF_MAXINSNS}`);
+  if (program.length > BPF_MAXINSNS)
+    throw invalidArg(`seccomp: the profile compiles to ${program.length} instructions, more than the kernel's ${BPF_MAXINSNS}`);
   const problem = checkProgram(program);
   if (problem) throw new Error(`seccomp: compiled an invalid filter (a bug): ${problem}`);
   return program;

@@ -67,10 +67,14 @@ export function resolveSeccomp(value: unknown, what = 'options.seccomp'): Resolv
   if (value instanceof Uint8Array) return resolveRaw(value, what);
   if (typeof value === 'string') {
     const guess = closest(value, ['default', 'none'], 1)[0];
-    throw invalidArg(`${what} must be 'default', 'none', { deny, allow, errno, log } or a Buffer of struct sock_filter, got the string ${JSON.stringify(value)}${guess ? ` (did you mean '${guess}'?)` : ''}`);
+    throw invalidArg(
+      `${what} must be 'default', 'none', { deny, allow, errno, log } or a Buffer of struct sock_filter, got the string ${JSON.stringify(value)}${guess ? ` (did you mean '${guess}'?)` : ''}`,
+    );
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw invalidArg(`${what} must be 'default', 'none', { deny, allow, errno, log } or a Buffer of struct sock_filter, got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`);
+    throw invalidArg(
+      `${what} must be 'default', 'none', { deny, allow, errno, log } or a Buffer of struct sock_filter, got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`,
+    );
   }
   return resolveRules(checkObject(value, what), what);
 }
@@ -84,7 +88,9 @@ function resolveRules(obj: Record<string, unknown>, what: string): SeccompProfil
   for (const name of deny) {
     if (allow.includes(name)) throw invalidArg(`${what}: '${name}' is in both deny and allow; keep it in one`);
     if (ESSENTIAL_SYSCALLS.includes(name)) {
-      throw invalidArg(`${what}.deny: '${name}' cannot be denied: the sandbox needs it after the filter is installed (to exec its command or report why it could not)`);
+      throw invalidArg(
+        `${what}.deny: '${name}' cannot be denied: the sandbox needs it after the filter is installed (to exec its command or report why it could not)`,
+      );
     }
     if (UNFILTERED_SYSCALLS.includes(name)) {
       throw invalidArg(`${what}.deny: '${name}' cannot be denied: the kernel lets it past every seccomp filter (it serves uprobes)`);
@@ -111,7 +117,7 @@ function syscallNames(value: unknown, what: string): string[] {
     const hint = [...near, ...containing];
     throw invalidArg(
       `${what}[${i}]: '${name}' is not a system call on x86_64 or aarch64` +
-        (hint.length ? ` (did you mean ${hint.map((h) => `'${h}'`).join(', ')}?)` : ' (names are the kernel\'s, as in syscalls(2): \'openat\', \'clone3\')'),
+        (hint.length ? ` (did you mean ${hint.map((h) => `'${h}'`).join(', ')}?)` : " (names are the kernel's, as in syscalls(2): 'openat', 'clone3')"),
     );
   });
   return [...new Set(names)];
@@ -123,7 +129,9 @@ function resolveErrno(value: unknown, what: string): number {
   const n = Object.prototype.hasOwnProperty.call(ERRNO_NUMBERS, name) ? ERRNO_NUMBERS[name] : undefined;
   if (n === undefined) {
     const near = closest(name.toUpperCase(), Object.keys(ERRNO_NUMBERS), 3);
-    throw invalidArg(`${what}: '${name}' is not an errno name${near.length ? ` (did you mean ${near.map((h) => `'${h}'`).join(', ')}?)` : ' (e.g. \'EPERM\', \'EACCES\', \'ENOSYS\')'}`);
+    throw invalidArg(
+      `${what}: '${name}' is not an errno name${near.length ? ` (did you mean ${near.map((h) => `'${h}'`).join(', ')}?)` : " (e.g. 'EPERM', 'EACCES', 'ENOSYS')"}`,
+    );
   }
   return n;
 }
@@ -136,7 +144,6 @@ function resolveRaw(value: Uint8Array, what: string): SeccompRawFilter {
   if (problem) throw invalidArg(`${what}: the kernel would refuse this filter: ${problem}`);
   return { kind: 'raw', filter: Buffer.from(value) };
 }
-
 
 function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object') {

@@ -94,14 +94,22 @@ function rootfsLayoutError(f: ChildFailure, stepName: string, op: PlannedOp | un
     why = `${where} moved out of the root while it was being resolved (a rename under a running sandbox?)`;
   }
   if (!why) return null;
-  return new NsgroupsError('ERR_INVALID_ARG', `${op.describe} failed: ${why}`, { errno: -Math.abs(f.errno), syscall: 'openat2', path: op.path, step: stepName });
+  return new NsgroupsError('ERR_INVALID_ARG', `${op.describe} failed: ${why}`, {
+    errno: -Math.abs(f.errno),
+    syscall: 'openat2',
+    path: op.path,
+    step: stepName,
+  });
 }
 
 export function childFailureError(f: ChildFailure, spec: ResolvedSpawn, ops: PlannedOp[], procsFiles: readonly string[] = []): NsgroupsError {
   const step = native().steps[f.step] ?? { name: `step ${f.step}`, syscall: 'unknown' };
   const listed = f.index >= 0 && f.index < ops.length ? ops[f.index] : undefined;
   // an op over a list failed on one entry: the error names that entry's path
-  const op = listed?.items && f.item >= 0 && f.item < listed.items.length ? { ...listed, path: listed.items[f.item], describe: `${listed.describe}: '${listed.items[f.item]}'` } : listed;
+  const op =
+    listed?.items && f.item >= 0 && f.item < listed.items.length
+      ? { ...listed, path: listed.items[f.item], describe: `${listed.describe}: '${listed.items[f.item]}'` }
+      : listed;
   const layout = rootfsLayoutError(f, step.name, op);
   if (layout) return layout;
   let what: string;
@@ -113,7 +121,7 @@ export function childFailureError(f: ChildFailure, spec: ResolvedSpawn, ops: Pla
       break;
     case 'chdir':
       what = op ? op.describe : `changing to the working directory '${spec.cwd}'`;
-      path = op ? op.path : spec.cwd ?? undefined;
+      path = op ? op.path : (spec.cwd ?? undefined);
       break;
     case 'stdio':
       what = `installing stdio[${f.index}]`;
@@ -143,7 +151,7 @@ export function cloneError(errno: number, syscall: string, spec: ResolvedSpawn):
   } else if (name === 'ENOSPC' || name === 'EUSERS') {
     hint = 'a namespace limit was reached (/proc/sys/user/max_*_namespaces, or user namespaces nested 32 deep)';
   } else if (name === 'EAGAIN') {
-    hint = 'a process limit was reached (RLIMIT_NPROC, or pids.max of the caller\'s cgroup)';
+    hint = "a process limit was reached (RLIMIT_NPROC, or pids.max of the caller's cgroup)";
   } else if (name === 'ENOSYS') {
     return new NsgroupsError('ERR_UNSUPPORTED', `${syscall} is not available: the kernel is older than 5.3 or a seccomp filter forbids it`, {
       errno: -Math.abs(errno),

@@ -76,8 +76,7 @@ export function planIdMaps(
 ): IdMaps {
   const { euid, egid } = caller;
   if (euid === 0) return { uid, gid, writer: 'direct', setgroups: 'allow' };
-  const own = (entries: IdMapEntry[], id: number): boolean =>
-    entries.length === 1 && entries[0].count === 1 && entries[0].outside === id;
+  const own = (entries: IdMapEntry[], id: number): boolean => entries.length === 1 && entries[0].count === 1 && entries[0].outside === id;
   if (own(uid, euid) && own(gid, egid)) return { uid, gid, writer: 'direct', setgroups: 'deny' };
   for (const tool of ['newuidmap', 'newgidmap']) {
     if (!findTool(tool)) {

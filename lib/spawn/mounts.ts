@@ -73,7 +73,8 @@ function kindOf(p: string, what: string): 'dir' | 'file' {
 
 function tmpfsSize(value: unknown, what: string): number {
   const size = parseByteSize(value, what);
-  if (size === 'max') throw new NsgroupsError('ERR_INVALID_ARG', `${what}: a tmpfs needs a size ('64M'), not 'max'; leave it out for the kernel's default (half the memory)`);
+  if (size === 'max')
+    throw new NsgroupsError('ERR_INVALID_ARG', `${what}: a tmpfs needs a size ('64M'), not 'max'; leave it out for the kernel's default (half the memory)`);
   return size;
 }
 
@@ -89,7 +90,8 @@ export function resolveMounts(value: unknown, underRootfs: boolean): ResolvedMou
     const m = checkObject(entry, what);
     const type = checkOneOf(m.type, ['bind', 'tmpfs', 'proc', 'overlay'] as const, `${what}.type`);
     const target = absolute(m.target, `${what}.target`);
-    if (target === '/') throw new NsgroupsError('ERR_INVALID_ARG', `${what}.target '/' is the root itself: mount below it, or give the directory as options.rootfs`);
+    if (target === '/')
+      throw new NsgroupsError('ERR_INVALID_ARG', `${what}.target '/' is the root itself: mount below it, or give the directory as options.rootfs`);
     if (type === 'bind') {
       checkKeys(m, ['type', 'source', 'target', 'recursive', ...FLAG_KEYS], what);
       const source = absolute(m.source, `${what}.source`);
@@ -97,7 +99,10 @@ export function resolveMounts(value: unknown, underRootfs: boolean): ResolvedMou
       if (checkPaths) {
         const t = kindOf(target, `${what}.target`);
         if (sourceKind !== t) {
-          throw new NsgroupsError('ERR_INVALID_ARG', `${what}: cannot bind a ${sourceKind === 'dir' ? 'directory' : 'file'} ('${source}') onto a ${t === 'dir' ? 'directory' : 'file'} ('${target}')`);
+          throw new NsgroupsError(
+            'ERR_INVALID_ARG',
+            `${what}: cannot bind a ${sourceKind === 'dir' ? 'directory' : 'file'} ('${source}') onto a ${t === 'dir' ? 'directory' : 'file'} ('${target}')`,
+          );
         }
       }
       return {

@@ -18,7 +18,6 @@ export const MS = {
 // mount_setattr(2) MOUNT_ATTR_* flags
 export const ATTR = { RDONLY: 0x1, NOSUID: 0x2, NODEV: 0x4, NOEXEC: 0x8 } as const;
 
-
 /** The op list with what each op stands for, so that a failure can name its path. */
 export interface PlannedOp extends NativeOp {
   /** what the user would call it: "mount proc on /proc" */
@@ -58,7 +57,9 @@ function mountAttr(m: { readonly: boolean; noexec: boolean; suid: boolean; dev: 
 }
 
 function attrToMs(attr: number): number {
-  return (attr & ATTR.RDONLY ? MS.RDONLY : 0) | (attr & ATTR.NOSUID ? MS.NOSUID : 0) | (attr & ATTR.NODEV ? MS.NODEV : 0) | (attr & ATTR.NOEXEC ? MS.NOEXEC : 0);
+  return (
+    (attr & ATTR.RDONLY ? MS.RDONLY : 0) | (attr & ATTR.NOSUID ? MS.NOSUID : 0) | (attr & ATTR.NODEV ? MS.NODEV : 0) | (attr & ATTR.NOEXEC ? MS.NOEXEC : 0)
+  );
 }
 
 /** One of the user's mounts at its target: inside the rootfs (inRoot), or a path of ours. */
@@ -69,15 +70,34 @@ export function userMountOps(m: ResolvedMount, k: Ops, inRoot: boolean): Planned
   }
   if (m.type === 'tmpfs') {
     const data = [m.size !== null ? `size=${m.size}` : '', m.mode !== null ? `mode=0${m.mode.toString(8)}` : ''].filter(Boolean).join(',');
-    return [op({ kind: k.mount, source: 'tmpfs', fstype: 'tmpfs', data: data || null, flags: attrToMs(mountAttr(m)), ...at, describe: `mount a tmpfs on '${m.target}'` })];
+    return [
+      op({
+        kind: k.mount,
+        source: 'tmpfs',
+        fstype: 'tmpfs',
+        data: data || null,
+        flags: attrToMs(mountAttr(m)),
+        ...at,
+        describe: `mount a tmpfs on '${m.target}'`,
+      }),
+    ];
   }
   if (m.type === 'overlay') {
     const lower = m.overlay.lower.join(':');
-    return [op({ kind: k.mount, source: 'overlay', fstype: 'overlay', data: m.data, flags: MS.NOSUID | MS.NODEV | (m.overlay.readonly ? MS.RDONLY : 0), ...at, describe: `mount the overlay (lower ${lower}) on '${m.target}'` })];
+    return [
+      op({
+        kind: k.mount,
+        source: 'overlay',
+        fstype: 'overlay',
+        data: m.data,
+        flags: MS.NOSUID | MS.NODEV | (m.overlay.readonly ? MS.RDONLY : 0),
+        ...at,
+        describe: `mount the overlay (lower ${lower}) on '${m.target}'`,
+      }),
+    ];
   }
   return [op({ kind: k.mount, source: 'proc', fstype: 'proc', flags: MS.NOSUID | MS.NODEV | MS.NOEXEC, ...at, describe: `mount proc on '${m.target}'` })];
 }
-
 
 /**
  * The kernel paths the command must not read (masked) or change (read-only), after /proc and
@@ -87,10 +107,27 @@ export function userMountOps(m: ResolvedMount, k: Ops, inRoot: boolean): Planned
 export function maskOps(spec: Pick<ResolvedSpawn, 'maskedPaths' | 'readonlyPaths'>, k: Ops, inRoot: boolean): PlannedOp[] {
   const ops: PlannedOp[] = [];
   if (spec.maskedPaths.length) {
-    ops.push(op({ kind: k.mask, source: '/dev/null', data: spec.maskedPaths.join('\n'), inRoot, describe: 'hide the masked paths (maskedPaths)', items: spec.maskedPaths }));
+    ops.push(
+      op({
+        kind: k.mask,
+        source: '/dev/null',
+        data: spec.maskedPaths.join('\n'),
+        inRoot,
+        describe: 'hide the masked paths (maskedPaths)',
+        items: spec.maskedPaths,
+      }),
+    );
   }
   if (spec.readonlyPaths.length) {
-    ops.push(op({ kind: k.readonly, data: spec.readonlyPaths.join('\n'), inRoot, describe: 'make the read-only paths read-only (readonlyPaths)', items: spec.readonlyPaths }));
+    ops.push(
+      op({
+        kind: k.readonly,
+        data: spec.readonlyPaths.join('\n'),
+        inRoot,
+        describe: 'make the read-only paths read-only (readonlyPaths)',
+        items: spec.readonlyPaths,
+      }),
+    );
   }
   return ops;
 }

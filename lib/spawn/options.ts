@@ -6,18 +6,7 @@ import * as path from 'node:path';
 import type { Stream } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { invalidArg } from '../errors';
-import {
-  checkArray,
-  checkBoolean,
-  checkId,
-  checkInteger,
-  checkKeys,
-  checkNumber,
-  checkObject,
-  checkOneOf,
-  checkString,
-  type Plain,
-} from '../util/validate';
+import { checkArray, checkBoolean, checkId, checkInteger, checkKeys, checkNumber, checkObject, checkOneOf, checkString, type Plain } from '../util/validate';
 import { outsideOf, planIdMaps, resolveIdMap, type IdMapEntry, type IdMaps } from './idmap';
 import { checkJoins, closeJoins, openJoins, type JoinTarget, type OpenJoin } from './joins';
 import { resolveMounts, type MountSpec, type ResolvedMount } from './mounts';
@@ -345,9 +334,7 @@ function resolveTimeOffsets(value: unknown): ResolvedSpawn['timeOffsets'] {
 
 export function resolveSpawn(command: unknown, args: unknown, options: unknown): ResolvedSpawn {
   const file = checkString(command, 'command');
-  const argList = (args === undefined || args === null ? [] : checkArray(args, 'args')).map((a, i) =>
-    checkString(a, `args[${i}]`, { allowEmpty: true }),
-  );
+  const argList = (args === undefined || args === null ? [] : checkArray(args, 'args')).map((a, i) => checkString(a, `args[${i}]`, { allowEmpty: true }));
   const o: Plain = options === undefined ? {} : checkObject(options, 'options');
   checkKeys(o, SPAWN_OPTION_KEYS, 'spawn options', UNSUPPORTED_NOTES);
 
@@ -368,7 +355,8 @@ export function resolveSpawn(command: unknown, args: unknown, options: unknown):
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalidArg('options.signal must be an AbortSignal');
   const killSignal = o.killSignal === undefined ? 'SIGTERM' : (o.killSignal as NodeJS.Signals | number);
   checkSignal(killSignal, 'options.killSignal');
-  const killAfter = o.killAfter === false ? null : o.killAfter === undefined ? DEFAULT_KILL_AFTER_MS : checkInteger(o.killAfter, 'options.killAfter', 0, 2 ** 31 - 1);
+  const killAfter =
+    o.killAfter === false ? null : o.killAfter === undefined ? DEFAULT_KILL_AFTER_MS : checkInteger(o.killAfter, 'options.killAfter', 0, 2 ** 31 - 1);
   const cpuTime = resolveCpuTime(o.cpuTime, o.extraTime);
   if (timeOffsets && !namespaces.has('time')) {
     throw invalidArg("options.timeOffsets needs a new time namespace: add 'time' to namespaces");
@@ -538,9 +526,7 @@ export const RUN_OPTION_KEYS = ['cwd', 'env', 'argv0', 'stdio', 'timeout', 'sign
  */
 export function resolveRun(base: ResolvedSpawn, command: unknown, args: unknown, options: unknown, what = 'run options'): ResolvedSpawn {
   const file = checkString(command, 'command');
-  const argList = (args === undefined || args === null ? [] : checkArray(args, 'args')).map((a, i) =>
-    checkString(a, `args[${i}]`, { allowEmpty: true }),
-  );
+  const argList = (args === undefined || args === null ? [] : checkArray(args, 'args')).map((a, i) => checkString(a, `args[${i}]`, { allowEmpty: true }));
   const o: Plain = options === undefined ? {} : checkObject(options, 'options');
   for (const key of Object.keys(o)) {
     if ((RUN_OPTION_KEYS as readonly string[]).includes(key)) continue;
@@ -553,7 +539,8 @@ export function resolveRun(base: ResolvedSpawn, command: unknown, args: unknown,
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalidArg('options.signal must be an AbortSignal');
   const killSignal = o.killSignal === undefined ? 'SIGTERM' : (o.killSignal as NodeJS.Signals | number);
   checkSignal(killSignal, 'options.killSignal');
-  const killAfter = o.killAfter === false ? null : o.killAfter === undefined ? DEFAULT_KILL_AFTER_MS : checkInteger(o.killAfter, 'options.killAfter', 0, 2 ** 31 - 1);
+  const killAfter =
+    o.killAfter === false ? null : o.killAfter === undefined ? DEFAULT_KILL_AFTER_MS : checkInteger(o.killAfter, 'options.killAfter', 0, 2 ** 31 - 1);
   const { envp, pathVar } = resolveEnv(o.env);
   const argv0 = o.argv0 === undefined ? file : checkString(o.argv0, 'options.argv0', { allowEmpty: true });
   return {

@@ -32,7 +32,17 @@ export function planOps(spec: ResolvedSpawn, earlyIds: boolean): PlannedOp[] {
   } else {
     if (earlyIds) ops.push(op({ kind: k.earlyIds, describe: "take the sandbox's identity" }));
     if (ns.has('pid') && ns.has('mount')) {
-      ops.push(op({ kind: k.mount, source: 'proc', target: '/proc', fstype: 'proc', flags: MS.NOSUID | MS.NODEV | MS.NOEXEC, describe: 'mount a fresh proc on /proc', path: '/proc' }));
+      ops.push(
+        op({
+          kind: k.mount,
+          source: 'proc',
+          target: '/proc',
+          fstype: 'proc',
+          flags: MS.NOSUID | MS.NODEV | MS.NOEXEC,
+          describe: 'mount a fresh proc on /proc',
+          path: '/proc',
+        }),
+      );
     }
     ops.push(...maskOps(spec, k, false));
     for (const m of spec.mounts) ops.push(...userMountOps(m, k, false));
@@ -61,8 +71,20 @@ export interface BuiltPlan {
 /** The system calls a parked sandbox makes after its hand-over (src-native/child.c
  *  park_then_exec): a filter installed before the hand-over must let them through. */
 export const HANDOVER_SYSCALLS: readonly string[] = [
-  'recvmsg', 'chdir', 'newfstatat', 'faccessat', 'fcntl', 'dup3', 'close', 'close_range', 'prlimit64',
-  'rt_sigprocmask', 'execve', 'write', 'exit', 'exit_group',
+  'recvmsg',
+  'chdir',
+  'newfstatat',
+  'faccessat',
+  'fcntl',
+  'dup3',
+  'close',
+  'close_range',
+  'prlimit64',
+  'rt_sigprocmask',
+  'execve',
+  'write',
+  'exit',
+  'exit_group',
 ];
 
 /** Does the filter have to wait until after the hand-over (it has a rule for a call made there)? */
@@ -74,7 +96,11 @@ export function seccompAtHandover(seccomp: ResolvedSeccomp | null): boolean {
 
 function nativeStdio(spec: ResolvedSpawn): NativeStdio[] {
   return spec.stdio.map((s) =>
-    s.kind === 'pipe' ? { kind: 'pipe', fd: -1, childReads: s.childReads } : s.kind === 'fd' ? { kind: 'fd', fd: s.fd, childReads: false } : { kind: 'null', fd: -1, childReads: false },
+    s.kind === 'pipe'
+      ? { kind: 'pipe', fd: -1, childReads: s.childReads }
+      : s.kind === 'fd'
+        ? { kind: 'fd', fd: s.fd, childReads: false }
+        : { kind: 'null', fd: -1, childReads: false },
   );
 }
 
@@ -126,9 +152,11 @@ export function buildPlan(spec: ResolvedSpawn, park = false): BuiltPlan {
   // Ids: with a new user namespace the caller's kuid maps to user.uid unless ranges say
   // otherwise; without one, a switch is a real setuid (root only).
   const userns = ns.has('user') || joinedTypes.has('user');
-  const changesKuid = user !== null && (spec.idMaps
-    ? outsideOf(spec.idMaps.uid, user.uid) !== process.geteuid!() || outsideOf(spec.idMaps.gid, user.gid) !== process.getegid!()
-    : !userns && (user.uid !== process.geteuid!() || user.gid !== process.getegid!()));
+  const changesKuid =
+    user !== null &&
+    (spec.idMaps
+      ? outsideOf(spec.idMaps.uid, user.uid) !== process.geteuid!() || outsideOf(spec.idMaps.gid, user.gid) !== process.getegid!()
+      : !userns && (user.uid !== process.geteuid!() || user.gid !== process.getegid!()));
   // A CLONE_VM child shares our memory: a credential change in it would reset the dumpable
   // flag of *our* mm (commit_creds); setns into a time namespace is refused in it; and a
   // member of a joined namespace could ptrace it. Those plans use a fork-style child.

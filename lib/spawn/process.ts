@@ -34,9 +34,7 @@ export interface ExitResult extends ExitInfo {
 
 const SIGKILL = osConstants.signals.SIGKILL;
 
-const signalNames = new Map<number, NodeJS.Signals>(
-  Object.entries(osConstants.signals).map(([name, num]) => [num, name as NodeJS.Signals]),
-);
+const signalNames = new Map<number, NodeJS.Signals>(Object.entries(osConstants.signals).map(([name, num]) => [num, name as NodeJS.Signals]));
 
 const CLD_EXITED = 1;
 const CLD_KILLED = 2;
@@ -284,7 +282,13 @@ export class SandboxProcess extends EventEmitter {
         (err: unknown) =>
           this._fail(
             err instanceof NsgroupsError
-              ? new NsgroupsError(err.code, `moving the sandbox into its cgroup: ${err.message}`, { errno: err.errno, syscall: err.syscall, path: err.path, step: 'cgroup', cause: err })
+              ? new NsgroupsError(err.code, `moving the sandbox into its cgroup: ${err.message}`, {
+                  errno: err.errno,
+                  syscall: err.syscall,
+                  path: err.path,
+                  step: 'cgroup',
+                  cause: err,
+                })
               : new NsgroupsError('ERR_SYSTEM', `moving the sandbox into its cgroup: ${String(err)}`, { step: 'cgroup' }),
           ),
       );
@@ -450,10 +454,18 @@ export class SandboxProcess extends EventEmitter {
       if (typeof e.errno !== 'number') throw err;
       const name = errnoName(e.errno);
       if (name === 'E2BIG') {
-        throw new NsgroupsError('ERR_INVALID_ARG', `the command's arguments and environment are too big for the hand-over (${e.message})`, { errno: e.errno, syscall: e.syscall, step: 'handover' });
+        throw new NsgroupsError('ERR_INVALID_ARG', `the command's arguments and environment are too big for the hand-over (${e.message})`, {
+          errno: e.errno,
+          syscall: e.syscall,
+          step: 'handover',
+        });
       }
       const gone = name === 'ESRCH' || name === 'EPIPE' || name === 'ECONNRESET' || name === 'ECONNREFUSED';
-      throw new NsgroupsError(gone ? 'ERR_BUSY' : 'ERR_SYSTEM', `handing the command to a pooled sandbox failed: ${e.message}`, { errno: e.errno, syscall: e.syscall, step: 'handover' });
+      throw new NsgroupsError(gone ? 'ERR_BUSY' : 'ERR_SYSTEM', `handing the command to a pooled sandbox failed: ${e.message}`, {
+        errno: e.errno,
+        syscall: e.syscall,
+        step: 'handover',
+      });
     }
     park.state = 'handed';
     for (const s of run.stdio) if (s.kind === 'fd' && s.shared) stopReading(s.shared);
@@ -621,7 +633,12 @@ function procsHint(err: unknown): string {
 }
 
 function stopReading(stream: object): void {
-  const s = stream as { readable?: boolean; pause?: () => void; _handle?: { reading?: boolean; readStop?: () => number }; _readableState?: { reading?: boolean; flowing?: boolean | null } };
+  const s = stream as {
+    readable?: boolean;
+    pause?: () => void;
+    _handle?: { reading?: boolean; readStop?: () => number };
+    _readableState?: { reading?: boolean; flowing?: boolean | null };
+  };
   if (!s.readable || typeof s._handle?.readStop !== 'function') return;
   handedOver.add(stream);
   s._handle.reading = false;
@@ -639,7 +656,15 @@ function stopReading(stream: object): void {
 
 function violationName(reason: number): string {
   const v = native().constants.violations;
-  return reason === v.malformed ? 'malformed' : reason === v.tooMany ? 'too many records' : reason === v.outOfState ? 'a pid report out of place' : reason === v.notOurChild ? 'a pid that is not our child' : `reason ${reason}`;
+  return reason === v.malformed
+    ? 'malformed'
+    : reason === v.tooMany
+      ? 'too many records'
+      : reason === v.outOfState
+        ? 'a pid report out of place'
+        : reason === v.notOurChild
+          ? 'a pid that is not our child'
+          : `reason ${reason}`;
 }
 
 /**
@@ -713,7 +738,7 @@ export function spawnResolved(spec: ResolvedSpawn, internal: SpawnInternals = {}
   } catch (err) {
     const file = (err as NodeJS.ErrnoException).path ?? built.cgroupDir ?? undefined;
     closeFds();
-    return failed(fromNodeError(err, 'opening the sandbox\'s cgroup', { path: file, step: 'cgroup', hint: procsHint(err) }));
+    return failed(fromNodeError(err, "opening the sandbox's cgroup", { path: file, step: 'cgroup', hint: procsHint(err) }));
   }
   // the cgroup's counters before the run's first process exists (run-usage.ts)
   const meter = spec.cgroup ? new CgroupMeter(spec.cgroup) : null;
@@ -741,9 +766,7 @@ export function spawnResolved(spec: ResolvedSpawn, internal: SpawnInternals = {}
     if (err instanceof NsgroupsError) return failed(err);
     const e = err as NativeError;
     return failed(
-      typeof e.errno === 'number'
-        ? cloneError(e.errno, e.syscall, spec)
-        : new NsgroupsError('ERR_SYSTEM', `spawn failed: ${e.message}`, { cause: err }),
+      typeof e.errno === 'number' ? cloneError(e.errno, e.syscall, spec) : new NsgroupsError('ERR_SYSTEM', `spawn failed: ${e.message}`, { cause: err }),
     );
   } finally {
     closeFds(); // the child has its own copies

@@ -29,7 +29,6 @@ export interface ResolvedRootfs {
 const SCRATCH_UPPER = '/.nsgroups-upper';
 const SCRATCH_WORK = '/.nsgroups-work';
 
-
 /** Mount points the library makes in every rootfs. */
 export const LIBRARY_MOUNTPOINTS = ['/proc', '/dev', '/tmp'] as const;
 /** Host devices bound into the sandbox's /dev (bubblewrap's set). */
@@ -103,13 +102,22 @@ export function rootfsOps(
   const ops: PlannedOp[] = [];
   // paths inside the root; the library's own may not be symlinks (a rootfs whose /tmp points
   // at /etc would otherwise get our tmpfs there)
-  const lib = (target: string): Pick<PlannedOp, 'target' | 'inRoot' | 'noSymlinks' | 'path' | 'library'> => ({ target, inRoot: true, noSymlinks: true, path: target, library: true });
+  const lib = (target: string): Pick<PlannedOp, 'target' | 'inRoot' | 'noSymlinks' | 'path' | 'library'> => ({
+    target,
+    inRoot: true,
+    noSymlinks: true,
+    path: target,
+    library: true,
+  });
   const under = (p: string, dirs: string[]): boolean => dirs.some((d) => p === d || p.startsWith(d + '/'));
   const libraryDirs = [...LIBRARY_MOUNTPOINTS, ...(r.sysfs ? ['/sys'] : [])];
   // a user mount inside a library tmpfs, or inside a tmpfs of the user's mounts listed before it,
   // gets its mount point after that tmpfs is there (in the tmpfs, not in the root below it)
   const tmpfsBefore = (m: ResolvedMount): string[] =>
-    mounts.slice(0, mounts.indexOf(m)).filter((t) => t.type === 'tmpfs' && t.target !== m.target).map((t) => t.target);
+    mounts
+      .slice(0, mounts.indexOf(m))
+      .filter((t) => t.type === 'tmpfs' && t.target !== m.target)
+      .map((t) => t.target);
   const late = (m: ResolvedMount): boolean => under(m.target, ['/dev', '/tmp', ...tmpfsBefore(m)]);
   const inside = (m: ResolvedMount): boolean => under(m.target, ['/dev']);
   const mountPoint = (m: ResolvedMount): PlannedOp[] => {
@@ -129,12 +137,44 @@ export function rootfsOps(
   //    paths are resolved in. A throw-away upper: a tmpfs on the root first, with upper and
   //    work in it, and the overlay over that tmpfs (its layers are resolved before it covers it)
   if (r.scratchData) {
-    ops.push(op({ kind: k.mount, source: 'tmpfs', target: R, fstype: 'tmpfs', data: r.scratchData, flags: MS.NOSUID | MS.NODEV, describe: `mount a tmpfs for the overlay's throw-away upper on '${R}'`, path: R }));
+    ops.push(
+      op({
+        kind: k.mount,
+        source: 'tmpfs',
+        target: R,
+        fstype: 'tmpfs',
+        data: r.scratchData,
+        flags: MS.NOSUID | MS.NODEV,
+        describe: `mount a tmpfs for the overlay's throw-away upper on '${R}'`,
+        path: R,
+      }),
+    );
     ops.push(op({ kind: k.root, target: R, describe: `open the tmpfs on '${R}'`, path: R }));
-    for (const d of [SCRATCH_UPPER, SCRATCH_WORK]) ops.push(op({ kind: k.mkdir, target: d, mode: 0o755, inRoot: true, noSymlinks: true, describe: `create the overlay's ${d.slice(11)} dir in its tmpfs`, path: d }));
+    for (const d of [SCRATCH_UPPER, SCRATCH_WORK])
+      ops.push(
+        op({
+          kind: k.mkdir,
+          target: d,
+          mode: 0o755,
+          inRoot: true,
+          noSymlinks: true,
+          describe: `create the overlay's ${d.slice(11)} dir in its tmpfs`,
+          path: d,
+        }),
+      );
   }
   if (r.overlay && r.overlayData) {
-    ops.push(op({ kind: k.mount, source: 'overlay', target: R, fstype: 'overlay', data: r.overlayData, describe: `mount the overlay root (lower ${r.overlay.lower.join(':')}) on '${R}'`, path: R }));
+    ops.push(
+      op({
+        kind: k.mount,
+        source: 'overlay',
+        target: R,
+        fstype: 'overlay',
+        data: r.overlayData,
+        describe: `mount the overlay root (lower ${r.overlay.lower.join(':')}) on '${R}'`,
+        path: R,
+      }),
+    );
   } else {
     ops.push(op({ kind: k.bind, source: R, target: R, recursive: true, describe: `bind the root directory '${R}' onto itself`, path: R }));
   }
@@ -151,9 +191,20 @@ export function rootfsOps(
   }
   // 4. /proc (before the old root goes: a new proc needs a fully visible one, DESIGN.md)
   if (ctx.newPid) {
-    ops.push(op({ kind: k.mount, source: 'proc', fstype: 'proc', flags: MS.NOSUID | MS.NODEV | MS.NOEXEC, describe: 'mount a fresh proc on /proc', ...lib('/proc') }));
+    ops.push(
+      op({ kind: k.mount, source: 'proc', fstype: 'proc', flags: MS.NOSUID | MS.NODEV | MS.NOEXEC, describe: 'mount a fresh proc on /proc', ...lib('/proc') }),
+    );
   } else {
-    ops.push(op({ kind: k.bind, source: '/proc', recursive: true, attr: ATTR.NOSUID | ATTR.NODEV | ATTR.NOEXEC, describe: "bind the host's /proc (no new pid namespace)", ...lib('/proc') }));
+    ops.push(
+      op({
+        kind: k.bind,
+        source: '/proc',
+        recursive: true,
+        attr: ATTR.NOSUID | ATTR.NODEV | ATTR.NOEXEC,
+        describe: "bind the host's /proc (no new pid namespace)",
+        ...lib('/proc'),
+      }),
+    );
   }
   // 5. a minimal /dev: a tmpfs with the host's harmless devices bound in (not nodev: they are
   //    devices), devpts, shm, the fd links (one op: the child makes them all)
@@ -163,15 +214,35 @@ export function rootfsOps(
   //    only by the owner of that namespace, else the host's is bound
   if (r.sysfs) {
     if (ctx.ownNet) {
-      ops.push(op({ kind: k.mount, source: 'sysfs', fstype: 'sysfs', flags: MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC, describe: 'mount sysfs on /sys, read-only', ...lib('/sys') }));
+      ops.push(
+        op({
+          kind: k.mount,
+          source: 'sysfs',
+          fstype: 'sysfs',
+          flags: MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC,
+          describe: 'mount sysfs on /sys, read-only',
+          ...lib('/sys'),
+        }),
+      );
     } else {
-      ops.push(op({ kind: k.bind, source: '/sys', recursive: true, attr: ATTR.RDONLY | ATTR.NOSUID | ATTR.NODEV | ATTR.NOEXEC, describe: "bind the host's /sys, read-only", ...lib('/sys') }));
+      ops.push(
+        op({
+          kind: k.bind,
+          source: '/sys',
+          recursive: true,
+          attr: ATTR.RDONLY | ATTR.NOSUID | ATTR.NODEV | ATTR.NOEXEC,
+          describe: "bind the host's /sys, read-only",
+          ...lib('/sys'),
+        }),
+      );
     }
   }
   // 7. the kernel paths hidden or read-only, now that /proc and /sys are there
   ops.push(...masks);
   // 8. /tmp
-  ops.push(op({ kind: k.mount, source: 'tmpfs', fstype: 'tmpfs', data: 'mode=1777', flags: MS.NOSUID | MS.NODEV, describe: 'mount a tmpfs on /tmp', ...lib('/tmp') }));
+  ops.push(
+    op({ kind: k.mount, source: 'tmpfs', fstype: 'tmpfs', data: 'mode=1777', flags: MS.NOSUID | MS.NODEV, describe: 'mount a tmpfs on /tmp', ...lib('/tmp') }),
+  );
   // 9. the user's mounts, at their places in the root
   for (const m of mounts) {
     if (late(m)) ops.push(...mountPoint(m));

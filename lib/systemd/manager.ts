@@ -71,16 +71,15 @@ export function managerEndpoints(
 function managerError(err: unknown, what: string): NsgroupsError {
   if (err instanceof NsgroupsError) return err;
   if (err instanceof DBusError) {
-    const code =
-      /AccessDenied|InteractiveAuthorizationRequired|NotAuthorized/.test(err.dbusName)
-        ? 'ERR_PERMISSION'
-        : /UnitExists/.test(err.dbusName)
-          ? 'ERR_BUSY'
-          : /NoSuchUnit|LoadFailed/.test(err.dbusName)
-            ? 'ERR_NOT_FOUND'
-            : /InvalidArgs|PropertyReadOnly|UnknownProperty/.test(err.dbusName)
-              ? 'ERR_INVALID_ARG'
-              : 'ERR_SYSTEM';
+    const code = /AccessDenied|InteractiveAuthorizationRequired|NotAuthorized/.test(err.dbusName)
+      ? 'ERR_PERMISSION'
+      : /UnitExists/.test(err.dbusName)
+        ? 'ERR_BUSY'
+        : /NoSuchUnit|LoadFailed/.test(err.dbusName)
+          ? 'ERR_NOT_FOUND'
+          : /InvalidArgs|PropertyReadOnly|UnknownProperty/.test(err.dbusName)
+            ? 'ERR_INVALID_ARG'
+            : 'ERR_SYSTEM';
     return new NsgroupsError(code, `${what}: systemd answered ${err.dbusName}: ${err.message}`, { syscall: 'dbus', cause: err });
   }
   return new NsgroupsError('ERR_SYSTEM', `${what}: ${String(err)}`, { cause: err });
@@ -193,9 +192,13 @@ export class SystemdManager {
     }
     const result = await this.#jobResult(job, timeoutMs, what);
     if (result !== 'done') {
-      throw new NsgroupsError('ERR_SYSTEM', `${what}: the job ended '${result}' (journalctl${this.endpoint.kind === 'user' ? ' --user' : ''} -u ${name} says why)`, {
-        syscall: 'dbus',
-      });
+      throw new NsgroupsError(
+        'ERR_SYSTEM',
+        `${what}: the job ended '${result}' (journalctl${this.endpoint.kind === 'user' ? ' --user' : ''} -u ${name} says why)`,
+        {
+          syscall: 'dbus',
+        },
+      );
     }
   }
 

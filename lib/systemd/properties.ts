@@ -73,7 +73,7 @@ export function scopeLimitProperties(l: ResolvedLimits, what: string): ScopeLimi
   if (l.memory.swapMax !== undefined) add('MemorySwapMax', 't', uint(l.memory.swapMax), 'memory.swap.max', text(l.memory.swapMax));
   if (l.cpu.max !== undefined) {
     const perSec = l.cpu.max === 'max' ? INFINITY : BigInt(Math.round(l.cpu.max * USEC_PER_SEC));
-    const quota = l.cpu.max === 'max' ? 'max' : String(Math.round((l.cpu.max * DEFAULT_PERIOD_USEC))); // what systemd writes (cgroup.c cgroup_apply_unified_cpu_quota)
+    const quota = l.cpu.max === 'max' ? 'max' : String(Math.round(l.cpu.max * DEFAULT_PERIOD_USEC)); // what systemd writes (cgroup.c cgroup_apply_unified_cpu_quota)
     add('CPUQuotaPerSecUSec', 't', perSec, 'cpu.max', quota);
   }
   if (l.cpu.weight !== undefined) add('CPUWeight', 't', BigInt(l.cpu.weight), 'cpu.weight', String(l.cpu.weight));
@@ -81,9 +81,16 @@ export function scopeLimitProperties(l: ResolvedLimits, what: string): ScopeLimi
   if (l.io.weight !== undefined) add('IOWeight', 't', BigInt(l.io.weight), 'io.weight', null);
   if (l.cpuset.cpus !== undefined) add('AllowedCPUs', 'ay', bitmask(l.cpuset.cpus), 'cpuset.cpus', null);
   if (l.cpuset.mems !== undefined) add('AllowedMemoryNodes', 'ay', bitmask(l.cpuset.mems), 'cpuset.mems', null);
-  const other = [l.io.max?.length ? 'io.max' : '', l.devices ? 'devices' : '', Object.keys(l.netCls).length ? 'netCls' : '', Object.keys(l.netPrio).length ? 'netPrio' : ''].filter(Boolean);
+  const other = [
+    l.io.max?.length ? 'io.max' : '',
+    l.devices ? 'devices' : '',
+    Object.keys(l.netCls).length ? 'netCls' : '',
+    Object.keys(l.netPrio).length ? 'netPrio' : '',
+  ].filter(Boolean);
   if (other.length) {
-    throw invalidArg(`${what}: ${other.join(', ')} ${other.length > 1 ? 'are' : 'is'} not a limit systemd sets on a scope here: give ${other.length > 1 ? 'them' : 'it'} to the cgroup itself`);
+    throw invalidArg(
+      `${what}: ${other.join(', ')} ${other.length > 1 ? 'are' : 'is'} not a limit systemd sets on a scope here: give ${other.length > 1 ? 'them' : 'it'} to the cgroup itself`,
+    );
   }
   return out;
 }

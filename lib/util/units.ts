@@ -21,9 +21,7 @@ export function parseByteSize(value: unknown, what: string): number | Max {
       const bytes = Math.floor(parseFloat(m[1]) * SUFFIX[m[2].toUpperCase()]);
       if (Number.isSafeInteger(bytes)) return bytes;
     }
-    throw invalidArg(
-      `${what} must be a size like '512K', '256M', '2G', '1T' (powers of 1024), a number of bytes, or 'max'; got ${JSON.stringify(value)}`,
-    );
+    throw invalidArg(`${what} must be a size like '512K', '256M', '2G', '1T' (powers of 1024), a number of bytes, or 'max'; got ${JSON.stringify(value)}`);
   }
   throw invalidArg(`${what} must be a number of bytes, a size like '256M', or 'max'; got ${value === null ? 'null' : typeof value}`);
 }

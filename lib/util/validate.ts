@@ -23,8 +23,7 @@ function distance(a: string, b: string): number {
   const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array(b.length).fill(0)]);
   for (let j = 1; j <= b.length; j++) d[0][j] = j;
   for (let i = 1; i <= a.length; i++)
-    for (let j = 1; j <= b.length; j++)
-      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    for (let j = 1; j <= b.length; j++) d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
   return d[a.length][b.length];
 }
 
@@ -45,9 +44,7 @@ export function checkKeys(obj: Plain, known: readonly string[], what: string, no
     if (known.includes(key) || obj[key] === undefined) continue;
     if (notes[key]) throw invalidArg(`${what}: option '${key}' is not supported: ${notes[key]}`);
     const guess = suggest(key, known);
-    throw invalidArg(
-      `${what}: unknown option '${key}'${guess ? ` (did you mean '${guess}'?)` : ''}; known options: ${known.join(', ')}`,
-    );
+    throw invalidArg(`${what}: unknown option '${key}'${guess ? ` (did you mean '${guess}'?)` : ''}; known options: ${known.join(', ')}`);
   }
 }
 
@@ -87,8 +84,7 @@ export function checkOneOf<T extends string>(value: unknown, allowed: readonly T
   if (typeof value !== 'string' || !allowed.includes(value as T)) {
     const guess = typeof value === 'string' ? suggest(value, allowed) : undefined;
     throw invalidArg(
-      `${what} must be one of ${allowed.map((a) => `'${a}'`).join(', ')}, got ${describe(value)}` +
-        (guess ? ` (did you mean '${guess}'?)` : ''),
+      `${what} must be one of ${allowed.map((a) => `'${a}'`).join(', ')}, got ${describe(value)}` + (guess ? ` (did you mean '${guess}'?)` : ''),
     );
   }
   return value as T;

@@ -40,7 +40,9 @@ void *memcpy(void *dst, const void *src, unsigned long n) {
   return dst;
 }
 
-static void on_signal(int sig) { (void)sig; } /* never runs: every signal stays blocked */
+static void on_signal(int sig) {
+  (void)sig;
+} /* never runs: every signal stays blocked */
 
 int nsg_init_main(int argc, char **argv, char **envp) {
   (void)argc;
@@ -61,7 +63,6 @@ int nsg_init_main(int argc, char **argv, char **envp) {
   for (;;) {
     long sig = nsg_sys4(__NR_rt_sigtimedwait, &chld, 0, 0, NSG_SIGSET_SIZE);
     if (sig != SIGCHLD) continue;
-    while (nsg_sys4(__NR_wait4, -1, 0, WNOHANG | __WALL, 0) > 0) {
-    }
+    while (nsg_sys4(__NR_wait4, -1, 0, WNOHANG | __WALL, 0) > 0) {}
   }
 }

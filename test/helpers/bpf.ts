@@ -35,10 +35,14 @@ export function runFilter(filter: Buffer, d: SeccompData): number {
     const src = code & 0x08 ? X : k;
     switch (code & 0x07) {
       case 0x00: // LD
-        if (code === 0x20) A = data.readUInt32LE(k); // W ABS
-        else if (code === 0x00) A = k; // IMM
-        else if (code === 0x60) A = M[k]; // MEM
-        else if (code === 0x80) A = 64; // W LEN
+        if (code === 0x20)
+          A = data.readUInt32LE(k); // W ABS
+        else if (code === 0x00)
+          A = k; // IMM
+        else if (code === 0x60)
+          A = M[k]; // MEM
+        else if (code === 0x80)
+          A = 64; // W LEN
         else throw new Error(`ld code 0x${code.toString(16)} at ${pc}`);
         break;
       case 0x01: // LDX
@@ -55,20 +59,43 @@ export function runFilter(filter: Buffer, d: SeccompData): number {
         break;
       case 0x04: // ALU, 32-bit unsigned
         switch (code & 0xf0) {
-          case 0x00: A = (A + src) >>> 0; break;
-          case 0x10: A = (A - src) >>> 0; break;
-          case 0x20: A = Math.imul(A, src) >>> 0; break;
-          case 0x30: if (src === 0) return 0; A = Math.floor(A / src) >>> 0; break; // the kernel returns 0 on a division by X = 0
-          case 0x40: A = (A | src) >>> 0; break;
-          case 0x50: A = (A & src) >>> 0; break;
-          case 0x60: A = src >= 32 ? 0 : (A << src) >>> 0; break;
-          case 0x70: A = src >= 32 ? 0 : A >>> src; break;
-          case 0x80: A = -A >>> 0; break;
-          case 0xa0: A = (A ^ src) >>> 0; break;
-          default: throw new Error(`alu code 0x${code.toString(16)} at ${pc}`);
+          case 0x00:
+            A = (A + src) >>> 0;
+            break;
+          case 0x10:
+            A = (A - src) >>> 0;
+            break;
+          case 0x20:
+            A = Math.imul(A, src) >>> 0;
+            break;
+          case 0x30:
+            if (src === 0) return 0;
+            A = Math.floor(A / src) >>> 0;
+            break; // the kernel returns 0 on a division by X = 0
+          case 0x40:
+            A = (A | src) >>> 0;
+            break;
+          case 0x50:
+            A = (A & src) >>> 0;
+            break;
+          case 0x60:
+            A = src >= 32 ? 0 : (A << src) >>> 0;
+            break;
+          case 0x70:
+            A = src >= 32 ? 0 : A >>> src;
+            break;
+          case 0x80:
+            A = -A >>> 0;
+            break;
+          case 0xa0:
+            A = (A ^ src) >>> 0;
+            break;
+          default:
+            throw new Error(`alu code 0x${code.toString(16)} at ${pc}`);
         }
         break;
-      case 0x05: { // JMP
+      case 0x05: {
+        // JMP
         const op = code & 0xf0;
         if (op === 0x00) {
           pc += k;

@@ -33,11 +33,7 @@ export function cgroupMounts(): Mount[] {
 }
 
 export const mounts = cgroupMounts();
-export const hostMode: 'v1' | 'v2' | 'hybrid' = mounts.every((m) => m.version === 2)
-  ? 'v2'
-  : mounts.some((m) => m.version === 2)
-    ? 'hybrid'
-    : 'v1';
+export const hostMode: 'v1' | 'v2' | 'hybrid' = mounts.every((m) => m.version === 2) ? 'v2' : mounts.some((m) => m.version === 2) ? 'hybrid' : 'v1';
 
 /** The mount of a v1 controller, or the cgroup2 one. */
 export function mountOf(controller: string): string {

@@ -26,7 +26,10 @@ export function mountsUnder(root: string): string[] {
   for (const line of fs.readFileSync('/proc/self/mountinfo', 'latin1').split('\n')) {
     const field = line.split(' ')[4];
     if (field === undefined) continue;
-    const point = Buffer.from(field.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))), 'latin1').toString();
+    const point = Buffer.from(
+      field.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))),
+      'latin1',
+    ).toString();
     if (point === root || point.startsWith(root + '/')) out.push(point);
   }
   return out;
@@ -66,7 +69,9 @@ export class Scratch {
   /** Unmounts (lazily, deepest first) what is still mounted here, then removes the tree. */
   async cleanup(): Promise<void> {
     for (const point of mountsUnder(this.root).reverse()) {
-      await native().umount2(point, native().fsConstants.MNT_DETACH).catch(() => undefined);
+      await native()
+        .umount2(point, native().fsConstants.MNT_DETACH)
+        .catch(() => undefined);
     }
     const open = (d: string): void => {
       try {
@@ -143,6 +148,6 @@ export async function inSandboxOverlay(data: string, target: string, script: str
 
 /** A listing of the current directory inside a sandbox: "path type mode content" lines, sorted. */
 export const LIST_SCRIPT =
-  "find . -mindepth 1 | sort | while read -r p; do if [ -L \"$p\" ]; then echo \"$p link $(readlink \"$p\")\"; " +
+  'find . -mindepth 1 | sort | while read -r p; do if [ -L "$p" ]; then echo "$p link $(readlink "$p")"; ' +
   'elif [ -d "$p" ]; then echo "$p dir $(stat -c %a "$p")"; elif [ -p "$p" ]; then echo "$p fifo"; ' +
   'else echo "$p file $(stat -c %a "$p") $(cat "$p")"; fi; done';

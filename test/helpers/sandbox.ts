@@ -27,7 +27,10 @@ export function initOf(pid: number): number {
     if (!/^\d+$/.test(name)) continue;
     try {
       if (fs.readlinkSync(`/proc/${name}/ns/pid`) !== ns) continue;
-      const nspid = /^NSpid:\s*(.*)$/m.exec(fs.readFileSync(`/proc/${name}/status`, 'utf8'))![1].trim().split(/\s+/);
+      const nspid = /^NSpid:\s*(.*)$/m
+        .exec(fs.readFileSync(`/proc/${name}/status`, 'utf8'))![1]
+        .trim()
+        .split(/\s+/);
       if (nspid.at(-1) === '1') return Number(name);
     } catch {
       /* gone */

@@ -48,7 +48,10 @@ export function makeWorkspace(tag: string): string {
 
 /** The lines of /proc/self/mountinfo whose mount point or root mentions `text`. */
 export function hostMountsMentioning(text: string): string[] {
-  return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(text));
+  return fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((l) => l.includes(text));
 }
 
 /** The directories of a Cgroup's path (one on v2, one per hierarchy on v1). */

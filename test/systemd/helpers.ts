@@ -8,13 +8,25 @@ import * as fs from 'node:fs';
 /** `systemctl [--user] show -p P… UNIT` as a record (systemctl itself, over its own connection). */
 export function unitProperties(unit: string, props: string[], user = process.geteuid!() !== 0): Record<string, string> {
   const out = execFileSync('systemctl', [...(user ? ['--user'] : []), 'show', ...props.flatMap((p) => ['-p', p]), unit], { encoding: 'utf8' });
-  return Object.fromEntries(out.trim().split('\n').filter(Boolean).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+  return Object.fromEntries(
+    out
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
 }
 
 /** The units systemd lists under that name (none once it is gone: `list-units --all`). */
 export function listedUnits(pattern: string, user = process.geteuid!() !== 0): string[] {
-  const out = execFileSync('systemctl', [...(user ? ['--user'] : []), 'list-units', '--all', '--plain', '--no-legend', '--no-pager', pattern], { encoding: 'utf8' });
-  return out.trim().split('\n').filter(Boolean).map((l) => l.split(/\s+/)[0]);
+  const out = execFileSync('systemctl', [...(user ? ['--user'] : []), 'list-units', '--all', '--plain', '--no-legend', '--no-pager', pattern], {
+    encoding: 'utf8',
+  });
+  return out
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.split(/\s+/)[0]);
 }
 
 /** The scope directory in a cgroup path of the systemd driver ('…/nsgroups-1-abc.scope/nsgroups/x' → '…/nsgroups-1-abc.scope'). */

@@ -6,7 +6,13 @@ import { Cgroup } from '../../lib/cgroup/cgroup';
 import { run } from '../../lib/spawn/index';
 
 const events = (file: string): Record<string, number> =>
-  Object.fromEntries(fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => [l.split(' ')[0], Number(l.split(' ')[1])]));
+  Object.fromEntries(
+    fs
+      .readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => [l.split(' ')[0], Number(l.split(' ')[1])]),
+  );
 
 describe('limits in a delegated systemd scope', () => {
   it('memory.max: the OOM killer ends what grows past it', async () => {

@@ -73,7 +73,10 @@ it('parses a pure v2 host: every controller is version 2 at /sys/fs/cgroup', () 
     expect(cg.path).toBe(dir('all'));
     expect(cg._placement()).toEqual({ v2Dir: dir('all'), v1ProcsFiles: [] });
     // "Top-down constraint": the base offers the controllers to its children
-    const enabled = fs.readFileSync(path.join(TOP, root, 'cgroup.subtree_control'), 'utf8').trim().split(' ');
+    const enabled = fs
+      .readFileSync(path.join(TOP, root, 'cgroup.subtree_control'), 'utf8')
+      .trim()
+      .split(' ');
     expect(enabled).toEqual(expect.arrayContaining(['cpu', 'cpuset', 'io', 'memory', 'pids']));
     expect(file('all', 'memory.max')).toBe(String(256 * MiB));
     expect(file('all', 'memory.high')).toBe(String(200 * MiB));
@@ -134,7 +137,12 @@ it('parses a pure v2 host: every controller is version 2 at /sys/fs/cgroup', () 
     expect((await exited(dd)).code).toBe(0);
     // 2 MiB at 1 MiB/s: the kernel held it back (a burst of one slice may pass at once)
     expect(Date.now() - t0).toBeGreaterThan(700);
-    const stat = Object.fromEntries(file('iomax', 'io.stat').split(' ').slice(1).map((kv) => kv.split('=')));
+    const stat = Object.fromEntries(
+      file('iomax', 'io.stat')
+        .split(' ')
+        .slice(1)
+        .map((kv) => kv.split('=')),
+    );
     expect(Number(stat.wbytes)).toBeGreaterThanOrEqual(2 * MiB);
     expect((await cg.stats()).io?.['1:0'].wbytes).toBe(Number(stat.wbytes));
     await cg.delete();
@@ -307,7 +315,12 @@ it('parses a pure v2 host: every controller is version 2 at /sys/fs/cgroup', () 
     await waitFor(() => /\d+\n/.test(out()), 10000, 'the forked child');
     const child = Number(out().trim());
     expect(await cg.procs()).toEqual([sh.pid!, child].sort((x, y) => x - y));
-    expect(await cg.threads()).toEqual(file('procs', 'cgroup.threads').split('\n').map(Number).sort((x, y) => x - y));
+    expect(await cg.threads()).toEqual(
+      file('procs', 'cgroup.threads')
+        .split('\n')
+        .map(Number)
+        .sort((x, y) => x - y),
+    );
     expect(fs.readFileSync(`/proc/${child}/cgroup`, 'utf8').trim()).toBe(`0::${rel('procs')}`);
     const of = await Cgroup.of(child);
     expect(of.path).toBe(dir('procs'));

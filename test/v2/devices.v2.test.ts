@@ -17,8 +17,7 @@ const root = testRoot('v2dev');
 const onV2Root = hostMode === 'v2' && isRoot;
 afterAll(() => removeEverywhere(root));
 
-const itV2 = (name: string, fn: () => Promise<void>): void =>
-  itIf(onV2Root, 'needs a pure cgroup v2 host, as root (the v2 lane guest)', name, fn, 60000);
+const itV2 = (name: string, fn: () => Promise<void>): void => itIf(onV2Root, 'needs a pure cgroup v2 host, as root (the v2 lane guest)', name, fn, 60000);
 
 /** What the kernel says to the shell opening each device for reading, from inside the cgroup. */
 async function opens(cg: Cgroup, devices: string[]): Promise<string[]> {

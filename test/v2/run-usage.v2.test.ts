@@ -36,13 +36,15 @@ function peakResettable(dir: string): boolean {
   }
 }
 
-itV2('memory.peak per run where the kernel resets it, else the cgroup\'s (and usage says which)', async () => {
+itV2("memory.peak per run where the kernel resets it, else the cgroup's (and usage says which)", async () => {
   const cg = await Cgroup.create('peak', { root, memory: { max: '64M', swapMax: 0 }, pids: { max: 32 } });
   const dir = path.join(TOP, root, 'peak');
   try {
     const resettable = peakResettable(dir);
     // eslint-disable-next-line no-console
-    console.log(`v2 lane: kernel ${fs.readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim()}: memory.peak ${resettable ? 'resets per open file' : 'takes no reset (cumulative)'}`);
+    console.log(
+      `v2 lane: kernel ${fs.readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim()}: memory.peak ${resettable ? 'resets per open file' : 'takes no reset (cumulative)'}`,
+    );
     const [cmd, args] = fill(24 * MiB);
     const big = await run(cmd, [...args], { ...sandbox, cgroup: cg });
     const small = await run('true', [], { ...sandbox, cgroup: cg });

@@ -35,7 +35,9 @@ itV2("the report's memory peak is memory.peak over the sandbox's life; the comma
     const after = await sb.run('true');
     // the kernel's own file: the cgroup's peak since it was made (a run's reset is per open file, 6.12+)
     const peakFile = Number(fs.readFileSync(`${dir}/memory.peak`, 'utf8').trim());
-    console.log(`saw: run peaks ${hog.usage.cgroup!.memoryPeakBytes} (${hog.usage.cgroup!.memoryPeakScope}) then ${after.usage.cgroup!.memoryPeakBytes}; memory.peak ${peakFile}`);
+    console.log(
+      `saw: run peaks ${hog.usage.cgroup!.memoryPeakBytes} (${hog.usage.cgroup!.memoryPeakScope}) then ${after.usage.cgroup!.memoryPeakBytes}; memory.peak ${peakFile}`,
+    );
     expect(hog.usage.cgroup!.memoryPeakBytes!).toBeGreaterThan(32 << 20);
     expect(sb.report().memoryPeakBytes).toBeGreaterThanOrEqual(hog.usage.cgroup!.memoryPeakBytes!);
     expect(sb.report().memoryPeakBytes).toBeGreaterThanOrEqual(peakFile);

@@ -29,7 +29,11 @@ itV2('a cgroup namespace is rooted at the cgroup; cgroup.procs lists the sandbox
   p.stdout!.on('data', (d) => (out += d));
   while (!out.includes('\n')) await new Promise((r) => setTimeout(r, 20));
   expect(out).toBe('0::/\n');
-  const procs = fs.readFileSync(path.join(TOP, root, 'cgns', 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
+  const procs = fs
+    .readFileSync(path.join(TOP, root, 'cgns', 'cgroup.procs'), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map(Number);
   expect(procs).toContain(p.pid);
   p.kill('SIGKILL');
   await p.exited;
