@@ -8,6 +8,13 @@ import * as path from 'node:path';
 import { fromNodeError, invalidArg, NsgroupsError } from '../errors';
 import { checkArray, checkId, checkInteger, checkKeys, checkObject } from '../util/validate';
 
+/**
+ * One line of a uid_map or gid_map (user_namespaces(7)): `count` ids from `inside` map to as many
+ * from `outside`. Ranges beyond the caller's own id need root, or newuidmap/newgidmap with
+ * /etc/subuid and /etc/subgid entries.
+ * @example
+ * spawn('id', [], { namespaces: ['user'], uidMap: [{ inside: 0, outside: 100000, count: 65536 }], gidMap: [{ inside: 0, outside: 100000, count: 65536 }] });
+ */
 export interface IdMapEntry {
   /** first id inside the namespace */
   inside: number;

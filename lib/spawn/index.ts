@@ -5,17 +5,20 @@ import { runProcess, type RunOptions, type RunResult } from './run';
 
 // The stdio entries that give the parent a stream (child_process's StdioPipe): with them the
 // stream is typed non-null, so `spawn(...).stdout.pipe(...)` needs no `!`.
+/** The stdio entries that give the parent a stream: 'pipe', or one left out (undefined, null). */
 export type StdioPipe = undefined | null | 'pipe';
 /** `S` (a stream type) for a stdio entry that pipes, else null */
 export type PipeOr<T, S> = T extends StdioPipe ? S : null;
 
 /** Options whose stdio pipes fds 0-2 (the default). */
 export interface SpawnOptionsWithoutStdio extends SpawnOptions {
+  /** 'pipe' (the default) or one StdioPipe per fd: stdin, stdout and stderr are then streams */
   stdio?: 'pipe' | readonly StdioPipe[];
 }
 
 /** Options with stdio spelled out for fds 0-2 (and maybe more). */
 export interface SpawnOptionsWithStdioTuple<I extends StdioEntry, O extends StdioEntry, E extends StdioEntry> extends SpawnOptions {
+  /** one entry per fd, at least fds 0-2: each of stdin, stdout, stderr is typed from its entry */
   stdio: readonly [I, O, E, ...StdioEntry[]];
 }
 

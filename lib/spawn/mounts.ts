@@ -21,12 +21,52 @@ export interface MountFlags {
   dev?: boolean;
 }
 
+/**
+ * One entry of the `mounts` option, made in the sandbox's own mount namespace: a bind mount of a
+ * host path, a tmpfs, a proc, or an OverlayMount. Targets are absolute paths inside the sandbox;
+ * without a rootfs they must already exist (ERR_NOT_FOUND), under one they are made. Binds and
+ * tmpfs mounts are nosuid and nodev unless {@link MountFlags} say otherwise.
+ * @example
+ * spawn('ls', ['/data'], {
+ *   namespaces: ['user'],
+ *   mounts: [{ type: 'bind', source: '/srv/data', target: '/data', readonly: true }, { type: 'tmpfs', target: '/tmp', size: '64M' }],
+ * });
+ */
 export type MountSpec =
-  | ({ type: 'bind'; source: string; target: string; recursive?: boolean } & MountFlags)
-  | ({ type: 'tmpfs'; target: string; size?: number | string; mode?: number } & MountFlags)
-  | { type: 'proc'; target: string }
-  /** an OverlayMount, mounted at target in the sandbox's mount namespace only (userxattr in a user namespace) */
-  | { type: 'overlay'; overlay: OverlayMount; target: string };
+  | ({
+      /** a bind mount of `source` at `target` */
+      type: 'bind';
+      /** an absolute path on the host, a directory or a file (the target must be of the same kind) */
+      source: string;
+      /** an absolute path inside the sandbox */
+      target: string;
+      /** bind the mounts below `source` too (MS_REC); default true */
+      recursive?: boolean;
+    } & MountFlags)
+  | ({
+      /** a new tmpfs at `target` */
+      type: 'tmpfs';
+      /** an absolute directory inside the sandbox */
+      target: string;
+      /** bytes, or a size such as '64M' (K, M, G, T: powers of 1024); default the kernel's, half the RAM */
+      size?: number | string;
+      /** the root directory's mode, 0 to 0o7777; default the kernel's (0o1777) */
+      mode?: number;
+    } & MountFlags)
+  | {
+      /** a new proc at `target` (of the sandbox's pid namespace) */
+      type: 'proc';
+      /** an absolute directory inside the sandbox */
+      target: string;
+    }
+  | {
+      /** an OverlayMount, mounted at target in the sandbox's mount namespace only (userxattr in a user namespace) */
+      type: 'overlay';
+      /** not mounted on the host (else ERR_BUSY), and with its own upper and work (no tmpfs upper) */
+      overlay: OverlayMount;
+      /** an absolute directory inside the sandbox */
+      target: string;
+    };
 
 interface ResolvedFlags {
   readonly: boolean;

@@ -31,14 +31,40 @@ import {
 
 export { NAMESPACE_TYPES, type NamespaceType };
 
+/**
+ * A stdio entry by name: 'pipe' a new pipe whose other end the parent holds (a stream on the
+ * SandboxProcess), 'inherit' the parent's own fd (fds 0-2 only), 'ignore' /dev/null.
+ */
 export type StdioName = 'pipe' | 'inherit' | 'ignore';
 /**
  * 'pipe' | 'inherit' | 'ignore', a file descriptor, or a stream that has one (process.stdin, a
  * net.Socket, another sandbox's or a child_process's stdout: child_process takes any Stream, and
  * so does this type; one without a descriptor is ERR_INVALID_ARG).
  */
-export type StdioEntry = StdioName | number | { fd: number } | Stream | { _handle?: { fd?: number } } | null | undefined;
+export type StdioEntry =
+  | StdioName
+  | number
+  | {
+      /** a file descriptor of the parent's, handed to the command */
+      fd: number;
+    }
+  | Stream
+  | {
+      /** the handle of a Node stream (net.Socket, a pipe, a TTY), whose fd is handed to the command */
+      _handle?: {
+        /** the handle's file descriptor */
+        fd?: number;
+      };
+    }
+  | null
+  | undefined;
 
+/**
+ * The identity the command runs as inside the sandbox (the `user` option).
+ * @example
+ * // the caller is mapped to uid and gid 1000 inside (the default uidMap/gidMap)
+ * spawn('id', [], { namespaces: ['user'], user: { uid: 1000, gid: 1000 } });
+ */
 export interface UserOption {
   /** uid inside the sandbox (default 0 in a new or joined user namespace) */
   uid?: number;
@@ -48,15 +74,34 @@ export interface UserOption {
   groups?: readonly number[];
 }
 
+/**
+ * The `network` option: 'loopback' a new net namespace with `lo` up (the default with a net
+ * namespace), 'none' a new net namespace with no interface up, 'host' the host's network (the
+ * default without one).
+ */
 export type NetworkOption = 'none' | 'loopback' | 'host';
 
+/**
+ * The clock offsets of a new time namespace (time_namespaces(7)), in seconds; each defaults to 0.
+ * @example
+ * spawn('cat', ['/proc/uptime'], { namespaces: ['user', 'time'], timeOffsets: { boottime: 86_400 } });
+ */
 export interface TimeOffsets {
   /** seconds added to CLOCK_MONOTONIC inside (may be fractional or negative) */
   monotonic?: number;
-  /** seconds added to CLOCK_BOOTTIME inside */
+  /** seconds added to CLOCK_BOOTTIME inside (may be fractional or negative) */
   boottime?: number;
 }
 
+/**
+ * The options of spawn() (and run(), a pool, a Sandbox's spawn): child_process.spawn's own, plus
+ * the sandbox's design. With none of the sandbox options spawn() creates no namespace. An unknown
+ * key, or a child_process option that has no meaning here (shell, detached, uid, gid…), is
+ * ERR_INVALID_ARG.
+ * @example
+ * const options: SpawnOptions = { namespaces: ['user', 'pid'], hostname: 'box', network: 'none', timeout: 10_000 };
+ * await spawn('sh', ['-c', 'hostname'], options).exited;
+ */
 export interface SpawnOptions {
   /** working directory of the command (default: inherited) */
   cwd?: string | URL;
@@ -64,6 +109,10 @@ export interface SpawnOptions {
   env?: NodeJS.ProcessEnv;
   /** argv[0] of the command (default: the command as given) */
   argv0?: string;
+  /**
+   * the command's fds 0, 1, 2 (and more): one name for all three, or one entry per fd (at most 64);
+   * default 'pipe' for fds 0-2, 'ignore' past them
+   */
   stdio?: StdioName | readonly StdioEntry[];
   /** namespaces to create; none by default (then spawn is child_process.spawn with pidfds) */
   namespaces?: readonly NamespaceType[];
@@ -99,7 +148,7 @@ export interface SpawnOptions {
   newSession?: boolean;
   /** PR_SET_NO_NEW_PRIVS: setuid binaries and file capabilities grant nothing (default: true when any namespace is created or joined) */
   noNewPrivileges?: boolean;
-  /** milliseconds after which the command gets killSignal (as in child_process) */
+  /** milliseconds after which the command gets killSignal (as in child_process); default: none */
   timeout?: number;
   /** aborting it sends killSignal and makes the spawn end with an AbortError (as in child_process) */
   signal?: AbortSignal;

@@ -50,6 +50,7 @@ export const CAPABILITIES = [
   'CAP_BPF',
   'CAP_CHECKPOINT_RESTORE',
 ] as const;
+/** A capability's name as in capabilities(7), e.g. 'CAP_NET_BIND_SERVICE'. */
 export type CapabilityName = (typeof CAPABILITIES)[number];
 
 /** The capabilities a sandboxed command keeps: none by default; 'all' keeps what it would have. */
@@ -102,11 +103,30 @@ const RLIMITS = {
   rtprio: { resource: 14, unit: 'count' },
   rttime: { resource: 15, unit: 'microseconds' },
 } as const;
+/**
+ * A setrlimit(2) resource, RLIMIT_ without the prefix, lower case. Its unit: cpu seconds; fsize,
+ * data, stack, core, rss, memlock, as, msgqueue bytes; rttime microseconds; the others a count.
+ */
 export type RlimitName = keyof typeof RLIMITS;
 export const RLIMIT_NAMES = Object.keys(RLIMITS) as RlimitName[];
 
 /** A limit: one value for soft and hard, or both; bytes may be '16M'; 'unlimited' (or 'max') is none. */
-export type RlimitValue = number | string | { soft: number | string; hard: number | string };
+export type RlimitValue =
+  | number
+  | string
+  | {
+      /** the limit the kernel enforces (SIGXCPU for cpu, SIGXFSZ for fsize); at most hard */
+      soft: number | string;
+      /** the ceiling the process may raise its soft limit to */
+      hard: number | string;
+    };
+/**
+ * The `rlimits` option: resource limits of the command (setrlimit(2)), by name. In a sandbox
+ * `core` defaults to 0; `cpuTime` sets `cpu` unless it is given here. A soft limit above the hard
+ * one, or an unknown name, is ERR_INVALID_ARG.
+ * @example
+ * spawn('make', [], { namespaces: ['user'], rlimits: { nofile: 256, fsize: '16M', cpu: { soft: 2, hard: 3 } } });
+ */
 export type RlimitsOption = Partial<Record<RlimitName, RlimitValue>>;
 
 /** RLIM_INFINITY as the plan carries it (src-native/child.h: 2^53-1 and up). */
@@ -182,6 +202,7 @@ export function resolvePathList(value: unknown, fallback: readonly string[], wha
   });
 }
 
+/** The `keyring` option: 'new' (the default in a sandbox) a session keyring of its own (keyctl(2) KEYCTL_JOIN_SESSION_KEYRING), 'inherit' the caller's. */
 export type KeyringOption = 'new' | 'inherit';
 
 export function resolveKeyring(value: unknown, sandboxed: boolean): boolean {

@@ -21,14 +21,19 @@ import { buildHandover, buildPlan, type BuiltPlan, type PlannedOp } from './plan
 import { LIBRARY_MOUNTPOINTS } from './rootfs';
 import { CgroupMeter, decideStatus, processCpuUsec, usageOf, type NativeRusage, type RunStatus, type StopReason, type Usage } from './usage';
 
+/** How the command ended: its exit status, or the signal that killed it (the other is null). */
 export interface ExitInfo {
+  /** the command's own exit status (0-255); null when a signal ended it */
   code: number | null;
+  /** the signal that ended the command, e.g. 'SIGKILL'; null when it exited by itself */
   signal: NodeJS.Signals | null;
 }
 
 /** What `exited` resolves with: the command's own status, what the run used, and the verdict. */
 export interface ExitResult extends ExitInfo {
+  /** what the run used: wall and CPU time, peak RSS, context switches, the cgroup's figures */
   usage: Usage;
+  /** why the run ended, one word (see {@link RunStatus}); never 'setup', which rejects instead */
   status: Exclude<RunStatus, 'setup'>;
 }
 
@@ -73,9 +78,13 @@ export interface ParkHooks {
  * with `code: 'ABORT_ERR'`) when the `signal` option aborted the run, while `'exit'` still comes.
  */
 export interface SandboxProcessEvents {
+  /** the command runs (execve succeeded); no arguments */
   spawn: [];
+  /** the command ended: its exit status, or the signal that ended it */
   exit: [code: number | null, signal: NodeJS.Signals | null];
+  /** after 'exit' and the end of the piped stdout and stderr, with the same two values */
   close: [code: number | null, signal: NodeJS.Signals | null];
+  /** the command never ran (an NsgroupsError, status 'setup'), or the `signal` option aborted it (AbortError) */
   error: [err: Error];
 }
 
@@ -91,28 +100,60 @@ type AnyListener = (...args: any[]) => void;
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export interface SandboxProcess {
   /**
+   * Adds a listener for one of the {@link SandboxProcessEvents}, its arguments typed by the event.
+   * @returns this
    * @example
    * p.on('exit', (code, signal) => console.log(code ?? signal));
    */
   on<K extends EventName>(event: K, listener: Listener<K>): this;
+  /** Adds a listener for any event (EventEmitter's own signature). */
   on(event: string | symbol, listener: AnyListener): this;
+  /**
+   * Adds a listener called at most once, its arguments typed by the event.
+   * @returns this
+   * @example
+   * p.once('spawn', () => console.log('running as', p.pid));
+   */
   once<K extends EventName>(event: K, listener: Listener<K>): this;
+  /** Adds a one-time listener for any event (EventEmitter's own signature). */
   once(event: string | symbol, listener: AnyListener): this;
+  /** Removes a listener added with on() or once(). @returns this */
   off<K extends EventName>(event: K, listener: Listener<K>): this;
+  /** Removes a listener of any event (EventEmitter's own signature). */
   off(event: string | symbol, listener: AnyListener): this;
+  /** The same as on(). @returns this */
   addListener<K extends EventName>(event: K, listener: Listener<K>): this;
+  /** The same as on() (EventEmitter's own signature). */
   addListener(event: string | symbol, listener: AnyListener): this;
+  /** The same as off(). @returns this */
   removeListener<K extends EventName>(event: K, listener: Listener<K>): this;
+  /** The same as off() (EventEmitter's own signature). */
   removeListener(event: string | symbol, listener: AnyListener): this;
+  /** Adds a listener called before those already added. @returns this */
   prependListener<K extends EventName>(event: K, listener: Listener<K>): this;
+  /** Adds a listener called first, for any event (EventEmitter's own signature). */
   prependListener(event: string | symbol, listener: AnyListener): this;
+  /** Adds a one-time listener called before those already added. @returns this */
   prependOnceListener<K extends EventName>(event: K, listener: Listener<K>): this;
+  /** Adds a one-time listener called first, for any event (EventEmitter's own signature). */
   prependOnceListener(event: string | symbol, listener: AnyListener): this;
+  /** Calls the event's listeners (the library emits the events itself). @returns whether it had listeners */
   emit<K extends EventName>(event: K, ...args: SandboxProcessEvents[K]): boolean;
+  /** Calls any event's listeners (EventEmitter's own signature). @returns whether it had listeners */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   emit(event: string | symbol, ...args: any[]): boolean;
 }
 
+/**
+ * A command started by spawn(), shaped like child_process.ChildProcess: `pid`, the stdio streams,
+ * kill(), the events 'spawn', 'exit', 'close' and 'error' ({@link SandboxProcessEvents}), plus
+ * `exited`, a promise of the exit, the run's usage and its verdict. Made by spawn(), a Pool or a
+ * Sandbox, never with `new`.
+ * @example
+ * const p = spawn('sh', ['-c', 'echo $$'], { namespaces: ['user', 'pid'] });
+ * p.stdout.on('data', (d) => process.stdout.write(d)); // '1': the command's pid inside
+ * const { code, status, usage } = await p.exited;
+ */
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export class SandboxProcess extends EventEmitter {
   /** the command's pid in the caller's pid namespace (with an init too: the command is our child) */
@@ -198,8 +239,13 @@ export class SandboxProcess extends EventEmitter {
     }
   }
 
-  /** Resolves when the command has ended, with its own exit code or signal, what the run used
-   *  and the verdict; rejects with NsgroupsError (status 'setup') if it never started. */
+  /**
+   * Resolves when the command has ended, with its own exit code or signal, what the run used
+   * and the verdict; rejects with NsgroupsError (status 'setup') if it never started (an abort
+   * through the `signal` option is an 'error' event, and `exited` still resolves with the exit).
+   * @example
+   * const { code, signal, status, usage } = await spawn('true').exited;
+   */
   get exited(): Promise<ExitResult> {
     this.#exitedObserved = true;
     return this.#exited;
@@ -220,20 +266,35 @@ export class SandboxProcess extends EventEmitter {
     return r === 0;
   }
 
-  /** Lets the event loop exit while the sandbox runs (its streams included). */
+  /**
+   * Lets the event loop exit while the sandbox runs (its streams included).
+   * @returns this
+   * @example
+   * spawn('sleep', ['60'], { stdio: 'ignore' }).unref();
+   */
   unref(): this {
     this.#handle?.unref();
     for (const s of this.stdio) (s as net.Socket | null)?.unref();
     return this;
   }
 
+  /**
+   * Undoes unref(): the event loop waits for the sandbox (and its streams) again.
+   * @returns this
+   * @example
+   * p.unref(); p.ref();
+   */
   ref(): this {
     this.#handle?.ref();
     for (const s of this.stdio) (s as net.Socket | null)?.ref();
     return this;
   }
 
-  /** `await using p = spawn(...)`: kills the sandbox (SIGKILL) if it still runs, and waits. */
+  /**
+   * `await using p = spawn(...)`: kills the sandbox (SIGKILL) if it still runs, and waits until it ended.
+   * @example
+   * await using p = spawn('sleep', ['60'], { namespaces: ['user', 'pid'] }); // killed at the end of the block
+   */
   async [Symbol.asyncDispose](): Promise<void> {
     if (!this.#exit && !this.#failure) this.kill('SIGKILL');
     await this.#exited.catch(() => {});

@@ -14,9 +14,17 @@ import { spawnResolved, type ExitResult, type SandboxProcess } from './process';
 
 /** A file the command reads as its stdin (opened by the parent, handed over as fd 0: no copy). */
 export interface InputFile {
+  /** the path (or file: URL) of the file; one that cannot be opened rejects run() (status 'setup') */
   file: string | URL;
 }
 
+/**
+ * The options of run(): spawn()'s, plus the command's input, the output's encoding and its size
+ * limit. stdin defaults to /dev/null, stdout and stderr to pipes that run() collects.
+ * @example
+ * const r = await run('wc', ['-c'], { input: 'hello', namespaces: ['user'], maxBuffer: 1 << 20 });
+ * r.stdout; // '5\n'
+ */
 export interface RunOptions extends SpawnOptions {
   /**
    * the command's stdin: data (a string, a Buffer or any TypedArray), a Readable stream piped in,
@@ -33,9 +41,19 @@ export interface RunOptions extends SpawnOptions {
   maxBuffer?: number;
 }
 
+/**
+ * What run() resolves with: the exit (`code`, `signal`), the verdict (`status`), what the run used
+ * (`usage`), and the collected output.
+ * @example
+ * const { status, code, usage, stdout } = await run('true', [], { namespaces: ['user'] });
+ * // status 'ok', code 0, usage.wallMs a few ms, stdout ''
+ */
 export interface RunResult<Out = string | Buffer> extends ExitResult {
+  /** the command's pid in the caller's pid namespace */
   pid: number;
+  /** the command's stdout: a string in `encoding` (default utf8), or a Buffer with 'buffer'; at most maxBuffer bytes */
   stdout: Out;
+  /** the command's stderr, as stdout */
   stderr: Out;
   /** the timeout option fired */
   timedOut: boolean;

@@ -25,32 +25,42 @@ export type StopReason = 'timeout' | 'cpuTime' | 'output';
 
 /** The run's cgroup, during this run only. */
 export interface CgroupUsage {
-  /** CPU time of every process in the cgroup during the run (its processes, the sandbox's init too) */
+  /** CPU time in ms of every process in the cgroup during the run (its processes, the sandbox's init too); null if it could not be read */
   cpuMs: number | null;
-  /** the cgroup's memory peak (page cache included, as the cgroup is charged) */
+  /** the cgroup's memory peak in bytes (page cache included, as the cgroup is charged); null if it could not be read */
   memoryPeakBytes: number | null;
   /**
    * 'run': the peak was reset when this run started; 'cgroup': the kernel cannot reset it (cgroup
    * v2 before Linux 6.12), so it is the peak since the cgroup was made
    */
   memoryPeakScope: 'run' | 'cgroup';
-  /** processes the OOM killer killed in the cgroup during the run */
+  /** processes the OOM killer killed in the cgroup during the run; null if it could not be read */
   oomKills: number | null;
 }
 
+/**
+ * What one run used, from the kernel's own figures: the rusage of the run's reaped processes and,
+ * with a cgroup, the cgroup's counters for the run (docs/judge.md).
+ * @example
+ * const { usage } = await run('sh', ['-c', 'echo hi'], { namespaces: ['user', 'pid'] });
+ * console.log(usage.wallMs, usage.cpuUserMs + usage.cpuSystemMs, usage.maxRssBytes);
+ */
 export interface Usage {
-  /** from just before the clone to the reaping of the run's last process */
+  /** milliseconds from just before the clone to the reaping of the run's last process */
   wallMs: number;
-  /** CPU time of the command's process and every process of the run the kernel accounts to it (see docs/judge.md) */
+  /** user CPU time in ms of the command's process and every process of the run the kernel accounts to it (see docs/judge.md) */
   cpuUserMs: number;
+  /** system (kernel) CPU time in ms, of the same processes as cpuUserMs */
   cpuSystemMs: number;
   /**
-   * The largest ru_maxrss of them. Linux keeps it across execve, counting the image the process
+   * Bytes: the largest ru_maxrss of them. Linux keeps it across execve, counting the image the process
    * replaced (fs/exec.c exec_mmap): for a process spawned from Node, that is at least Node's own
    * peak RSS. usage.cgroup.memoryPeakBytes is the run's own memory.
    */
   maxRssBytes: number;
+  /** context switches the processes made by waiting (ru_nvcsw: I/O, sleep, a lock) */
   voluntaryContextSwitches: number;
+  /** context switches forced on them by the scheduler (ru_nivcsw: time slice over, preempted) */
   involuntaryContextSwitches: number;
   /** with a cgroup: its figures for this run */
   cgroup?: CgroupUsage;
