@@ -25,6 +25,7 @@ import type { CgroupStats } from './stats';
 import { V1_CONTROLLERS, V1_ON_REQUEST, V1Backend } from './v1';
 import { DEFAULT_V2_CONTROLLERS, V2Backend } from './v2';
 
+/** Cgroup.create()'s options: the limits ({@link CgroupLimits}), and where and how the cgroup is made. */
 export interface CgroupCreateOptions extends CgroupLimits {
   /**
    * The base, as a path from the top of each hierarchy: '/nsgroups' as root by default, the
@@ -58,10 +59,13 @@ export interface CgroupCreateOptions extends CgroupLimits {
   scopeLimits?: Pick<CgroupLimits, 'memory' | 'cpu' | 'pids' | 'io' | 'cpuset'>;
 }
 
+/** Cgroup.open()'s options. */
 export interface CgroupOpenOptions {
+  /** the base the name is relative to, as in {@link CgroupCreateOptions.root} (default: the library's base) */
   root?: string;
 }
 
+/** cg.delete()'s options. */
 export interface CgroupDeleteOptions {
   /** SIGKILL what is still inside (and in child cgroups) first; without it a populated cgroup is ERR_BUSY */
   kill?: boolean;
@@ -338,6 +342,15 @@ function restorable(before: CgroupLimitsInForce, touched: ResolvedLimits): Resol
   return out;
 }
 
+/**
+ * One control group, whatever the hierarchy: one directory on cgroup v2, the same relative path in
+ * every controller hierarchy it uses on v1 and hybrid hosts. Limits use one vocabulary on both
+ * (API.md "Cgroup"). Made with Cgroup.create(), Cgroup.open(), Cgroup.of() or Cgroup.self().
+ * @example
+ * await using cg = await Cgroup.create('jobs/build-42', { memory: { max: '256M' }, pids: { max: 64 } });
+ * const r = await run('make', ['test'], { cgroup: cg, namespaces: ['user', 'pid'] });
+ * console.log(r.stats?.memory.peak);
+ */
 export class Cgroup {
   /**
    * The devices every program expects in /dev (null, zero, full, random, urandom, tty, ptmx,
@@ -375,6 +388,13 @@ export class Cgroup {
   /**
    * Creates the cgroup (and missing parents) with these limits. Nothing is left behind if it
    * fails. Parents it makes are implicit: delete() removes them with the last cgroup under them.
+   * @param name relative to the base, segments joined by '/' (no leading '/', no '.' or '..', no
+   * control characters, at most 255 bytes each, none starting with a controller's name and '.')
+   * @throws NsgroupsError ERR_INVALID_ARG for a bad name, an unknown key or a bad value;
+   * ERR_UNSUPPORTED for a limit or controller the host cannot honour; ERR_PERMISSION where the
+   * base (or a device policy) is not the caller's to write; ERR_BUSY when the cgroup already exists
+   * @example
+   * const cg = await Cgroup.create('jobs/build-42', { memory: { max: '256M', swapMax: 0 }, cpu: { max: 0.5 } });
    */
   static async create(name: string, options?: CgroupCreateOptions): Promise<Cgroup> {
     const what = 'Cgroup.create options';
@@ -485,6 +505,9 @@ export class Cgroup {
   /**
    * An existing cgroup under the base (ERR_NOT_FOUND when it is in no hierarchy). Synchronous,
    * like of() and self(): a few reads of /proc and cgroupfs (`await` on it works as well).
+   * @throws NsgroupsError ERR_INVALID_ARG for a bad name; ERR_NOT_FOUND when no hierarchy has it
+   * @example
+   * const cg = Cgroup.open('jobs/build-42');
    */
   static open(name: string, options?: CgroupOpenOptions): Cgroup {
     const what = 'Cgroup.open options';
@@ -530,7 +553,12 @@ export class Cgroup {
     return new Cgroup(segments.join('/'), backend, [], scope);
   }
 
-  /** The cgroup process `pid` is in (from /proc/PID/cgroup). */
+  /**
+   * The cgroup process `pid` is in (from /proc/PID/cgroup).
+   * @throws NsgroupsError ERR_INVALID_ARG for a pid that is not 1..4194304; ERR_NOT_FOUND when there is no such process
+   * @example
+   * console.log(Cgroup.of(process.ppid).name);
+   */
   static of(pid: number): Cgroup {
     checkPid(pid, 'Cgroup.of(pid)');
     let text: string;
@@ -577,12 +605,22 @@ export class Cgroup {
     return new Cgroup(name, backend);
   }
 
-  /** The cgroup of the calling process. */
+  /**
+   * The cgroup of the calling process.
+   * @example
+   * console.log(Cgroup.self().name); // e.g. '/user.slice/user-1000.slice/session-2.scope'
+   */
   static self(): Cgroup {
     return Cgroup.of(process.pid);
   }
 
-  /** Changes limits; on failure the limits it touched go back to what they were. */
+  /**
+   * Changes limits; on failure the limits it touched go back to what they were.
+   * @throws NsgroupsError ERR_INVALID_ARG for an unknown key or a bad value; ERR_UNSUPPORTED for a
+   * limit the host cannot honour; ERR_PERMISSION when a file (or a device policy) is not the caller's to write
+   * @example
+   * await cg.set({ memory: { max: '512M' } });
+   */
   async set(limits: CgroupLimits): Promise<void> {
     const what = 'cgroup.set limits';
     const opts = checkObject(limits, what);
@@ -603,11 +641,20 @@ export class Cgroup {
     }
   }
 
-  /** The limits in force, in the shape create() takes (sizes in bytes). */
+  /**
+   * The limits in force, in the shape create() takes (sizes in bytes).
+   * @example
+   * const { memory } = await cg.limits(); // { max: 268435456, … }
+   */
   async limits(): Promise<CgroupLimitsInForce> {
     return this.#backend.limits();
   }
 
+  /**
+   * What its processes use now: memory, CPU, pids, io and pressure, the same shape on v1 and v2 ({@link CgroupStats}).
+   * @example
+   * const { memory, cpu } = await cg.stats();
+   */
   async stats(): Promise<CgroupStats> {
     return this.#backend.stats();
   }
@@ -617,7 +664,13 @@ export class Cgroup {
     return this.#backend.stats();
   }
 
-  /** Moves process `pid` (all its threads) into this cgroup, in every hierarchy it uses. */
+  /**
+   * Moves process `pid` (all its threads) into this cgroup, in every hierarchy it uses.
+   * @throws NsgroupsError ERR_INVALID_ARG for a bad pid; ERR_NOT_FOUND when there is no such
+   * process; ERR_PERMISSION when the cgroup v2 delegation rule forbids the move
+   * @example
+   * await cg.add(child.pid!);
+   */
   async add(pid: number): Promise<void> {
     checkPid(pid, 'cgroup.add(pid)');
     try {
@@ -641,26 +694,49 @@ export class Cgroup {
     }
   }
 
-  /** The processes in this cgroup (not in its children), sorted. */
+  /**
+   * The processes in this cgroup (not in its children), sorted.
+   * @example
+   * const pids = await cg.procs();
+   */
   async procs(): Promise<number[]> {
     return this.#backend.procs().sort((a, b) => a - b);
   }
 
-  /** The threads in this cgroup, sorted. */
+  /**
+   * The threads in this cgroup, sorted.
+   * @example
+   * const tids = await cg.threads();
+   */
   async threads(): Promise<number[]> {
     return this.#backend.threads().sort((a, b) => a - b);
   }
 
-  /** Stops every process in it (and below) and returns once the kernel says they are frozen. */
+  /**
+   * Stops every process in it (and below) and returns once the kernel says they are frozen.
+   * @example
+   * await cg.freeze();
+   */
   async freeze(): Promise<void> {
     return this.#backend.freeze();
   }
 
+  /**
+   * Lets the processes frozen by freeze() run again.
+   * @example
+   * await cg.thaw();
+   */
   async thaw(): Promise<void> {
     return this.#backend.thaw();
   }
 
-  /** SIGKILL to every process in it and below (cgroup.kill, else freeze → kill → thaw); returns once it is empty. */
+  /**
+   * SIGKILL to every process in it and below (cgroup.kill, else freeze → kill → thaw); returns once it is empty.
+   * @param options.timeout ms to wait for it to be empty (default 10000)
+   * @throws NsgroupsError ERR_BUSY when processes are still there after the timeout
+   * @example
+   * await cg.kill({ timeout: 2000 });
+   */
   async kill(options?: { timeout?: number }): Promise<void> {
     const opts = options === undefined ? {} : checkObject(options, 'cgroup.kill options');
     checkKeys(opts, ['timeout'], 'cgroup.kill options');
@@ -671,7 +747,12 @@ export class Cgroup {
     }
   }
 
-  /** What happens to the cgroup: oom, oomKill, populated, empty, frozen, thawed. Ends on abort or delete(). */
+  /**
+   * What happens to the cgroup: oom, oomKill, populated, empty, frozen, thawed. Ends on abort or delete().
+   * @throws NsgroupsError ERR_INVALID_ARG for bad options
+   * @example
+   * for await (const ev of cg.events({ signal: AbortSignal.timeout(60_000) })) if (ev.type === 'oomKill') console.log(ev.count);
+   */
   events(options?: CgroupEventsOptions): AsyncIterableIterator<CgroupEvent> {
     const what = 'cgroup.events options';
     const opts = options === undefined ? {} : checkObject(options, what);
@@ -689,6 +770,9 @@ export class Cgroup {
    * has no other child cgroup: `create('jobs/build-42')` then `delete()` leaves no `jobs` behind,
    * while `jobs/build-43` keeps it until that one is deleted. A parent created explicitly
    * (`create('jobs')`) is never removed by a child's delete().
+   * @throws NsgroupsError ERR_BUSY when processes are still inside (without `kill`, or after the timeout)
+   * @example
+   * await cg.delete({ kill: true });
    */
   async delete(options?: CgroupDeleteOptions): Promise<void> {
     const what = 'cgroup.delete options';
@@ -735,6 +819,11 @@ export class Cgroup {
     }
   }
 
+  /**
+   * `await using cg = await Cgroup.create(...)`: delete({ kill: true }) at the end of the block.
+   * @example
+   * await using cg = await Cgroup.create('tmp-x');
+   */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.delete({ kill: true });
   }

@@ -10,9 +10,16 @@ import { native } from '../native';
 import type { NativeEventfdWatch } from '../../types/native';
 import type { EventPlan, EventSnapshot } from './backend';
 
+/**
+ * What happened: 'oom' the memory limit was hit with nothing to reclaim, 'oomKill' the OOM killer
+ * killed a process, 'populated' and 'empty' the first process came and the last one left,
+ * 'frozen' and 'thawed' the freezer's state changed.
+ */
 export type CgroupEventType = 'oom' | 'oomKill' | 'populated' | 'empty' | 'frozen' | 'thawed';
 
+/** One event of cg.events(). */
 export interface CgroupEvent {
+  /** what happened */
   type: CgroupEventType;
   /** the name of the cgroup events() was called on */
   cgroup: string;
@@ -24,7 +31,9 @@ export interface CgroupEvent {
   time: number;
 }
 
+/** cg.events()'s options. */
 export interface CgroupEventsOptions {
+  /** ends the iteration when aborted */
   signal?: AbortSignal;
   /** how often state without a notification is re-read (v1: populated, freezer.state, oom_kill); default 100 ms */
   pollInterval?: number;

@@ -6,19 +6,27 @@ import { checkInteger, checkKeys, checkNumber, checkObject, checkString, type Pl
 import { parseByteSize, type ByteSize, type Max } from '../util/units';
 import { resolveDevices, type DevicePolicy, type DeviceRule, type DeviceRuleInForce } from './devices';
 
+/** io.max of one block device (v1: blkio.throttle.*); a key left out is left as it is. */
 export interface IoDeviceLimit {
   /** read bytes per second: bytes, '10M', or 'max' */
   rbps?: ByteSize;
-  /** write bytes per second */
+  /** write bytes per second: bytes, '10M', or 'max' */
   wbps?: ByteSize;
   /** read operations per second, or 'max' */
   riops?: number | Max;
-  /** write operations per second */
+  /** write operations per second, or 'max' */
   wiops?: number | Max;
 }
 
-/** Limits in one vocabulary on v1 and v2 (translated by the library). */
+/**
+ * Limits in one vocabulary on v1 and v2 (translated by the library). Sizes are bytes or strings
+ * with K, M, G, T (powers of 1024); 'max' is no limit; a key left out is left as it is. A limit
+ * the host cannot honour is ERR_UNSUPPORTED, a bad value ERR_INVALID_ARG.
+ * @example
+ * await cg.set({ memory: { max: '512M', swapMax: 0 }, cpu: { max: 1.5 }, pids: { max: 128 } });
+ */
 export interface CgroupLimits {
+  /** the memory controller: sizes in bytes, '256M' or 'max' */
   memory?: {
     /** hard limit: memory.max / memory.limit_in_bytes */
     max?: ByteSize;
@@ -35,13 +43,19 @@ export interface CgroupLimits {
     /** 1..10000, default 100 (cpu.weight; v1 cpu.shares = weight * 1024 / 100) */
     weight?: number;
   };
-  pids?: { max?: number | Max };
+  /** the pids controller */
+  pids?: {
+    /** the most processes and threads at once (pids.max): a count, or 'max' */
+    max?: number | Max;
+  };
+  /** the io controller (v1: blkio) */
   io?: {
     /** 1..10000, default 100 (io.weight, io.bfq.weight or v1 blkio.bfq.weight, whose range is 1..1000) */
     weight?: number;
     /** per device, keyed by 'MAJOR:MINOR' or a block device path ('/dev/ram0') */
     max?: Record<string, IoDeviceLimit>;
   };
+  /** the cpuset controller: lists of the parent's CPUs and memory nodes (cpuset(7) syntax) */
   cpuset?: {
     /** CPU list like '0-3,6' */
     cpus?: string;
@@ -54,23 +68,85 @@ export interface CgroupLimits {
    */
   devices?: DeviceRule[];
   /** v1 only: net_cls.classid, the tc class of its sockets' packets (0x100001 is class 10:1) */
-  netCls?: { classid?: number };
+  netCls?: {
+    /** 0xAAAABBBB: class major AAAA, minor BBBB */
+    classid?: number;
+  };
   /** v1 only: net_prio.ifpriomap, the priority of its sockets' packets per interface */
-  netPrio?: { ifpriomap?: Record<string, number> };
+  netPrio?: {
+    /** interface name → priority (a whole number) */
+    ifpriomap?: Record<string, number>;
+  };
 }
 
-/** The limits in force, in the shape of CgroupLimits with sizes in bytes. */
+/**
+ * The limits in force (cg.limits()), in the shape of CgroupLimits with sizes in bytes; a
+ * controller the cgroup does not use is left out.
+ * @example
+ * const { memory, cpu } = await cg.limits(); // memory.max 268435456 or 'max', cpu.max 0.5 (CPUs)
+ */
 export interface CgroupLimitsInForce {
-  memory?: { max: number | Max; high?: number | Max; low?: number | Max; swapMax?: number | Max };
-  cpu?: { max: number | Max; weight: number };
-  pids?: { max: number | Max };
-  io?: { weight?: number; max: Record<string, { rbps: number | Max; wbps: number | Max; riops: number | Max; wiops: number | Max }> };
-  cpuset?: { cpus: string; mems: string };
+  /** memory limits in bytes, or 'max' */
+  memory?: {
+    /** the hard limit, bytes */
+    max: number | Max;
+    /** the throttle limit, bytes (v2 only) */
+    high?: number | Max;
+    /** the protected amount, bytes (v2 only) */
+    low?: number | Max;
+    /** swap allowed on top of max, bytes */
+    swapMax?: number | Max;
+  };
+  /** CPU limits */
+  cpu?: {
+    /** in CPUs (quota / period), or 'max' */
+    max: number | Max;
+    /** 1..10000 (v1: from cpu.shares) */
+    weight: number;
+  };
+  /** process limit */
+  pids?: {
+    /** a count, or 'max' */
+    max: number | Max;
+  };
+  /** io limits */
+  io?: {
+    /** 1..10000 (1..1000 for blkio.bfq.weight), where the host has a weight */
+    weight?: number;
+    /** per device 'MAJOR:MINOR' */
+    max: Record<
+      string,
+      {
+        /** read bytes per second, or 'max' */
+        rbps: number | Max;
+        /** write bytes per second, or 'max' */
+        wbps: number | Max;
+        /** read operations per second, or 'max' */
+        riops: number | Max;
+        /** write operations per second, or 'max' */
+        wiops: number | Max;
+      }
+    >;
+  };
+  /** the cpuset set on it (on v2, where none was set: cpuset.cpus.effective and cpuset.mems.effective) */
+  cpuset?: {
+    /** CPU list like '0-3' */
+    cpus: string;
+    /** memory node list like '0' */
+    mems: string;
+  };
   /** present when a device policy is set on it (by nsgroups on v2) */
   devices?: DeviceRuleInForce[];
-  netCls?: { classid: number };
+  /** v1 only: net_cls */
+  netCls?: {
+    /** net_cls.classid: 0xAAAABBBB, class AAAA:BBBB */
+    classid: number;
+  };
   /** every interface of the caller's network namespace, as net_prio.ifpriomap lists them */
-  netPrio?: { ifpriomap: Record<string, number> };
+  netPrio?: {
+    /** interface name → priority */
+    ifpriomap: Record<string, number>;
+  };
 }
 
 export interface ResolvedIoMax {

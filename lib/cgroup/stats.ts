@@ -3,10 +3,13 @@
 import { parseFlatKeyed, parseNestedKeyed, readIfExists } from './fsops';
 import { parseLimitValue, type Max } from '../util/units';
 
+/** One line of a PSI file: how much of the time tasks were stalled on the resource. */
 export interface PressureFigures {
-  /** percentage of time stalled, averaged over 10, 60 and 300 seconds */
+  /** percentage of time stalled, averaged over 10 seconds */
   avg10: number;
+  /** percentage of time stalled, averaged over 60 seconds */
   avg60: number;
+  /** percentage of time stalled, averaged over 300 seconds */
   avg300: number;
   /** total stall time in microseconds */
   total: number;
@@ -14,24 +17,45 @@ export interface PressureFigures {
 
 /** Pressure stall information (Documentation/accounting/psi.rst): `some` and, where defined, `full`. */
 export interface Pressure {
+  /** some task was stalled */
   some: PressureFigures;
+  /** every non-idle task was stalled at once; null where the file has no `full` line */
   full: PressureFigures | null;
 }
 
+/** I/O done on one block device by the cgroup's processes (io.stat; v1: blkio.throttle.*). */
 export interface IoDeviceStats {
+  /** bytes read */
   rbytes: number;
+  /** bytes written */
   wbytes: number;
+  /** read operations */
   rios: number;
+  /** write operations */
   wios: number;
 }
 
+/**
+ * What a cgroup's processes use, in the same shape on v1 and v2 (cg.stats()). A figure the host
+ * cannot measure is null, never a guess; counts are since the cgroup was made.
+ * @example
+ * const s = await cg.stats();
+ * console.log(s.memory.current, s.memory.events.oomKill, s.cpu.usageUsec / 1e6, s.pids.current);
+ */
 export interface CgroupStats {
+  /** the memory controller's figures, bytes */
   memory: {
+    /** memory in use now, bytes (page cache included): memory.current, v1 memory.usage_in_bytes */
     current: number | null;
+    /** the highest usage recorded, bytes: memory.peak where the kernel has it, v1 memory.max_usage_in_bytes */
     peak: number | null;
+    /** swap in use now, bytes: memory.swap.current, v1 memsw.usage_in_bytes minus usage */
     swapCurrent: number | null;
+    /** counts of memory.events since the cgroup was made (v2); v1 has only max and oomKill */
     events: {
+      /** times the usage fell below memory.low and was reclaimed anyway (v2 only) */
       low: number | null;
+      /** times the usage went over memory.high and was throttled (v2 only) */
       high: number | null;
       /** times the usage hit the hard limit (v1: memory.failcnt) */
       max: number | null;
@@ -39,28 +63,50 @@ export interface CgroupStats {
       oom: number | null;
       /** processes killed by the OOM killer */
       oomKill: number | null;
+      /** times the OOM killer killed the whole cgroup (memory.oom.group; v2 only) */
       oomGroupKill: number | null;
     };
   };
+  /** the CPU time used, µs (cpu.stat; v1: cpuacct and cpu.stat) */
   cpu: {
+    /** CPU time used, µs (v1: cpuacct.usage) */
     usageUsec: number | null;
+    /** user CPU time, µs */
     userUsec: number | null;
+    /** system CPU time, µs */
     systemUsec: number | null;
+    /** CFS enforcement periods that have elapsed (with a cpu.max) */
     nrPeriods: number | null;
+    /** periods in which the cgroup was throttled */
     nrThrottled: number | null;
+    /** time the cgroup was throttled, µs */
     throttledUsec: number | null;
   };
+  /** the pids controller */
   pids: {
+    /** processes and threads now */
     current: number | null;
+    /** pids.max in force: a count, or 'max' */
     max: number | Max | null;
+    /** the most processes and threads at once (pids.peak; null where the kernel has none) */
     peak: number | null;
     /** fork failures because of pids.max (pids.events 'max') */
-    events: { max: number | null };
+    events: {
+      /** fork and clone calls refused because of pids.max */
+      max: number | null;
+    };
   };
   /** per device 'MAJOR:MINOR' (io.stat, or v1 blkio.throttle.io_service_bytes/io_serviced) */
   io?: Record<string, IoDeviceStats>;
   /** PSI of the cgroup (cgroup v2 files: also in the unified tree of a hybrid host) */
-  pressure?: { cpu: Pressure | null; memory: Pressure | null; io: Pressure | null };
+  pressure?: {
+    /** cpu.pressure */
+    cpu: Pressure | null;
+    /** memory.pressure */
+    memory: Pressure | null;
+    /** io.pressure */
+    io: Pressure | null;
+  };
 }
 
 export function emptyStats(): CgroupStats {

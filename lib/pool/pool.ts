@@ -21,6 +21,11 @@ import type { Readable, Writable } from 'node:stream';
 import type { StdioEntry } from '../spawn/options';
 import type { PipeOr, SandboxProcessByStdio, SandboxProcessWithoutNullStreams, StdioPipe } from '../spawn/index';
 
+/**
+ * createPool()'s options: spawn()'s (they describe every sandbox of the pool; cwd, env, argv0,
+ * stdio, timeout, killSignal and killAfter are the defaults of each run), plus `size` and `limits`.
+ * No `signal` (it belongs to a run).
+ */
 export interface PoolOptions extends SpawnOptions {
   /** sandboxes kept ready (1-256) */
   size: number;
@@ -30,9 +35,14 @@ export interface PoolOptions extends SpawnOptions {
 }
 
 /** A run's options: the command's own, its limits (with a pool that has them), run()'s extras. */
-export type PoolRunOptions = Pick<RunOptions, (typeof RUN_OPTION_KEYS)[number] | 'input' | 'encoding' | 'maxBuffer'> & { limits?: CgroupLimits };
+export type PoolRunOptions = Pick<RunOptions, (typeof RUN_OPTION_KEYS)[number] | 'input' | 'encoding' | 'maxBuffer'> & {
+  /** limits set on this run's sandbox cgroup before the hand-over (only with a pool made with `limits`) */
+  limits?: CgroupLimits;
+};
+/** pool.spawn()'s options: the command's own (cwd, env, argv0, stdio, timeout, signal, killSignal, killAfter); the sandbox is the pool's. */
 export type PoolSpawnOptions = Pick<SpawnOptions, (typeof RUN_OPTION_KEYS)[number]>;
 
+/** What a pool holds now and has done (pool.stats()): counts of sandboxes and runs. */
 export interface PoolStats {
   /** sandboxes ready now */
   idle: number;
@@ -68,7 +78,17 @@ const SIGKILL = 'SIGKILL';
 const MAX_BACKOFF_MS = 5000;
 let poolSequence = 0;
 
-/** Makes a pool and resolves once its first sandbox is ready (or rejects with why none can be). */
+/**
+ * Makes a pool of `size` sandboxes set up ahead of time and resolves once its first one is ready
+ * (or rejects with why none can be, and closes the pool). See docs/pool.md.
+ * @returns the pool, refilling itself in the background
+ * @throws NsgroupsError ERR_INVALID_ARG for bad options (every option is checked here, never at
+ * a later refill); the error of the first sandbox that cannot be made (ERR_UNSUPPORTED,
+ * ERR_PERMISSION, …)
+ * @example
+ * await using pool = await createPool({ size: 4, namespaces: ['user', 'pid', 'net'], limits: { memory: { max: '256M' } } });
+ * const r = await pool.run('echo', ['hi'], { timeout: 5000 });
+ */
 export async function createPool(options: PoolOptions): Promise<Pool> {
   const pool = new Pool(options);
   try {
@@ -80,7 +100,16 @@ export async function createPool(options: PoolOptions): Promise<Pool> {
   return pool;
 }
 
+/**
+ * A warm pool: sandboxes made ahead of time, each handed one command and then destroyed (docs/pool.md).
+ * Made by createPool().
+ * @example
+ * const pool = await createPool({ size: 2, namespaces: ['user', 'pid'] });
+ * console.log((await pool.run('true')).status, pool.stats().handedOver);
+ * await pool.close();
+ */
 export class Pool {
+  /** sandboxes the pool keeps ready (1-256) */
   readonly size: number;
   readonly #sandboxOptions: SpawnOptions;
   readonly #limits: CgroupCreateOptions | null;
@@ -137,7 +166,11 @@ export class Pool {
     this.#refill();
   }
 
-  /** What the pool holds and has done. */
+  /**
+   * What the pool holds and has done.
+   * @example
+   * const { idle, making, running, waiting } = pool.stats();
+   */
   stats(): PoolStats {
     let making = 0;
     let running = 0;
@@ -148,7 +181,13 @@ export class Pool {
     return { idle: this.#idle.length, making, running, waiting: this.#waiters.length, handedOver: this.#handedOver, failed: this.#failed };
   }
 
-  /** Resolves once `count` sandboxes (default: the pool's size) are ready. */
+  /**
+   * Resolves once `count` sandboxes (default: the pool's size) are ready.
+   * @throws NsgroupsError ERR_INVALID_ARG for a count outside 1..size; rejects with ERR_BUSY once the pool is closed
+   * @example
+   * await pool.ready(1);
+   * pool.spawn('true');
+   */
   ready(count = this.size): Promise<void> {
     const n = checkInteger(count, 'pool.ready(count)', 1, this.size);
     if (this.#closed) return Promise.reject(closedError());
@@ -161,6 +200,12 @@ export class Pool {
    * ready (all are in use or being made): await pool.ready(1) first, or use run(), which waits.
    * The streams are typed non-null when `stdio` is given as pipes (the pool's own default may not
    * be 'pipe').
+   * @throws NsgroupsError ERR_BUSY when no sandbox is ready or the pool is closed; ERR_INVALID_ARG
+   * for an option that describes the sandbox, or `limits`
+   * @example
+   * await pool.ready(1);
+   * const p = pool.spawn('cat', [], { stdio: 'pipe' });
+   * p.stdin.end('hi');
    */
   spawn(command: string, args: readonly string[], options: PoolSpawnOptions & { stdio: 'pipe' | readonly StdioPipe[] }): SandboxProcessWithoutNullStreams;
   spawn(command: string, options: PoolSpawnOptions & { stdio: 'pipe' | readonly StdioPipe[] }): SandboxProcessWithoutNullStreams;
@@ -202,7 +247,14 @@ export class Pool {
     }
   }
 
-  /** Runs `command` to completion in a sandbox of the pool (run()'s result); waits for one. */
+  /**
+   * Runs `command` to completion in a sandbox of the pool (run()'s result); waits for one.
+   * @throws NsgroupsError ERR_INVALID_ARG for an option that describes the sandbox, or `limits`
+   * with a pool that has none; ERR_BUSY when the pool is (or gets) closed; a setup error (status
+   * 'setup') when the command cannot start
+   * @example
+   * const r = await pool.run('python3', ['sol.py'], { input: '1 2\n', timeout: 5000, limits: { memory: { max: '128M' } } });
+   */
   run(command: string, args?: readonly string[], options?: PoolRunOptions & { encoding?: 'utf8' }): Promise<RunResult<string>>;
   run(command: string, args: readonly string[], options: PoolRunOptions & { encoding: 'buffer' }): Promise<RunResult<Buffer>>;
   run(command: string, options?: PoolRunOptions & { encoding?: 'utf8' }): Promise<RunResult<string>>;
@@ -251,6 +303,8 @@ export class Pool {
   /**
    * Destroys the idle sandboxes, stops making new ones and fails the runs still waiting
    * (ERR_BUSY); waits until every sandbox it handed out has ended and every cgroup is removed.
+   * @example
+   * await pool.close();
    */
   async close(): Promise<void> {
     if (!this.#closed) {
@@ -269,6 +323,11 @@ export class Pool {
     if (this.#limits) await removeParent(this.#name);
   }
 
+  /**
+   * `await using pool = await createPool(...)`: close() at the end of the block.
+   * @example
+   * await using pool = await createPool({ size: 1, namespaces: ['user'] });
+   */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
