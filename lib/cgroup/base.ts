@@ -75,9 +75,11 @@ export function delegationHint(layout: CgroupLayout): string {
   return lines.join('\n');
 }
 
+/** The cgroup base of one hierarchy, and where the choice came from. */
 export interface BaseChoice {
   /** the base's path in the hierarchy's own space ('/nsgroups' or '/user.slice/…/nsgroups') */
   rel: string;
+  /** 'option' the `root` option, 'env' NSGROUPS_CGROUP_ROOT, 'root' the hierarchy's top is writable, 'delegated' below this caller's delegated subtree */
   source: 'option' | 'env' | 'root' | 'delegated';
 }
 
@@ -111,11 +113,15 @@ export function permissionError(layout: CgroupLayout, h: CgroupHierarchy, detail
   });
 }
 
+/** Where Cgroup.create() would put cgroups in one hierarchy (capabilities().cgroup.base). */
 export interface CgroupBaseReport {
+  /** the hierarchy's mount point, e.g. '/sys/fs/cgroup/memory' */
   hierarchy: string;
+  /** 1 for a v1 hierarchy, 2 for the cgroup2 tree */
   version: 1 | 2;
   /** the base directory cgroups are created under, or null when none is writable */
   path: string | null;
+  /** how the base was chosen ({@link BaseChoice.source}); null when there is none */
   source: BaseChoice['source'] | null;
 }
 

@@ -12,12 +12,17 @@ import { detectCgroupLayout, type CgroupLayout } from './layout';
 import { netUnsupported } from './net';
 import { V1_CONTROLLERS } from './v1';
 
+/** One cgroup feature of capabilities().cgroup: whether it works here, and if not why. */
 export interface CgroupFeature {
+  /** the feature works on this host, for this caller */
   supported: boolean;
+  /** why not, or how it is provided */
   reason?: string;
 }
 
+/** The cgroup part of capabilities(): the hierarchies, the writable base and the cgroup features. */
 export interface CgroupCapabilities {
+  /** 'v2' the unified hierarchy only, 'v1' v1 hierarchies only, 'hybrid' v1 controllers with a cgroup2 tree beside them */
   mode: CgroupLayout['mode'];
   /** per controller: its version and mount point (co-mounted ones name each other) */
   controllers: CgroupLayout['controllers'];

@@ -11,7 +11,9 @@ import * as fs from 'node:fs';
 import { invalidArg, NsgroupsError } from '../errors';
 import { checkArray, checkBoolean, checkInteger, checkKeys, checkObject, checkString } from '../util/validate';
 
+/** 'c' a character device, 'b' a block device, 'a' both. */
 export type DeviceType = 'a' | 'b' | 'c';
+/** A device's major or minor number, or '*' for every one. */
 export type DeviceNumber = number | '*';
 
 /** One entry of `devices` (the shape of OCI's LinuxDeviceCgroup). */
@@ -24,15 +26,21 @@ export interface DeviceRule {
   minor?: DeviceNumber;
   /** what it allows or denies: a non-empty subset of 'rwm' (read, write, mknod); default 'rwm' */
   access?: string;
+  /** true: allow this access; false: deny it */
   allow: boolean;
 }
 
 /** An entry as limits() reports it: every field given. */
 export interface DeviceRuleInForce {
+  /** 'c', 'b', or 'a' for both */
   type: DeviceType;
+  /** the major number, or '*' */
   major: DeviceNumber;
+  /** the minor number, or '*' */
   minor: DeviceNumber;
+  /** a subset of 'rwm' (read, write, mknod) */
   access: string;
+  /** allowed (true) or denied (false) */
   allow: boolean;
 }
 

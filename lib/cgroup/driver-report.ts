@@ -12,14 +12,34 @@ import { chooseDriver, driverFromEnv, missingControllersFix, type CgroupDriverNa
 import { hierarchyDir, type CgroupLayout } from './layout';
 import { DEFAULT_V2_CONTROLLERS } from './v2';
 
+/** The driver part of capabilities().cgroup: which driver Cgroup.create() uses and why, the systemd manager, the delegated subtree. */
 export interface CgroupDriverReport {
   /** the driver Cgroup.create() uses by default for this caller; null when neither can */
   name: CgroupDriverName | null;
+  /** why that driver, or why neither */
   reason: string;
   /** the systemd manager this caller would ask (its own for a user, the system's for root) */
-  systemd: { reachable: boolean; reason: string; manager: ManagerKind; address?: string; version?: string };
+  systemd: {
+    /** it answered on its socket */
+    reachable: boolean;
+    /** what was found: the version and address, or why it does not answer */
+    reason: string;
+    /** 'user' or 'system' */
+    manager: ManagerKind;
+    /** the socket it answered on */
+    address?: string;
+    /** systemd's version, e.g. '252' */
+    version?: string;
+  };
   /** the delegated cgroup2 subtree the cgroups go in: the systemd scope, or the cgroupfs base's parent */
-  subtree?: { path: string; controllers: string[]; subtreeControl: string[] };
+  subtree?: {
+    /** its directory */
+    path: string;
+    /** its cgroup.controllers: the controllers it may use */
+    controllers: string[];
+    /** its cgroup.subtree_control: the controllers enabled for its children */
+    subtreeControl: string[];
+  };
   /** controllers nsgroups enables by default (cpu cpuset io memory pids) that the subtree lacks */
   missing?: string[];
   /** what gives this caller delegation, or the missing controllers */

@@ -18,6 +18,7 @@ import { resolveLimits } from './limits';
 
 export const DRIVERS = ['auto', 'cgroupfs', 'systemd'] as const;
 export type CgroupDriverOption = (typeof DRIVERS)[number];
+/** How a cgroup is made: 'cgroupfs' directly under a writable base, 'systemd' inside a transient scope with Delegate=yes. */
 export type CgroupDriverName = 'cgroupfs' | 'systemd';
 
 export interface DriverInput {

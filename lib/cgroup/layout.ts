@@ -6,10 +6,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fromNodeError, unsupported } from '../errors';
 
+/** How the host mounts cgroups: 'v2' the unified hierarchy only, 'v1' v1 hierarchies only, 'hybrid' v1 controllers with a cgroup2 tree beside them. */
 export type CgroupMode = 'v2' | 'v1' | 'hybrid';
 
 /** One mounted hierarchy: the cgroup2 tree, or a v1 tree carrying one or more controllers. */
 export interface CgroupHierarchy {
+  /** 1 for a v1 hierarchy, 2 for the cgroup2 tree */
   version: 1 | 2;
   /** where it is mounted (the first mount of it in mountinfo) */
   mountPoint: string;
@@ -25,8 +27,11 @@ export interface CgroupHierarchy {
   device: string;
 }
 
+/** Where one controller is mounted. */
 export interface CgroupControllerInfo {
+  /** the hierarchy it is bound to: 1 (a v1 hierarchy) or 2 (the cgroup2 tree) */
   version: 1 | 2;
+  /** that hierarchy's mount point, e.g. '/sys/fs/cgroup/memory' */
   mountPoint: string;
   /** other controllers sharing the same v1 hierarchy (['cpuacct'] for cpu in cpu,cpuacct) */
   coMounted: string[];

@@ -37,6 +37,7 @@ export interface CgroupLimits {
     /** swap on top of max: memory.swap.max / memory.memsw.limit_in_bytes = max + swapMax */
     swapMax?: ByteSize;
   };
+  /** the cpu controller (v1: cpu.cfs_* and cpu.shares) */
   cpu?: {
     /** in CPUs: 0.5 is half a core; 'max' is no limit (cpu.max / cpu.cfs_quota_us) */
     max?: number | Max;

@@ -16,7 +16,9 @@ import { decideUnprivilegedUserns, readUsernsSysctls, type UsernsSysctls } from 
 
 export { LIMIT_NAMES, type LimitName } from './limits';
 
+/** One answer of capabilities(): whether the host (for this caller) has a feature, and if not why. */
 export interface Feature {
+  /** the feature works here (most are probed by trying them) */
   supported: boolean;
   /** why not (or a note on how it was found) */
   reason?: string;
@@ -24,15 +26,35 @@ export interface Feature {
   fix?: string;
 }
 
+/**
+ * What capabilities() found: the kernel, and one {@link Feature} per thing the library can use.
+ * `nsgroups doctor` prints it.
+ */
 export interface HostCapabilities {
-  kernel: { release: string; version: { major: number; minor: number; patch: number } };
+  /** the running kernel (uname -r) */
+  kernel: {
+    /** the release string, e.g. '6.1.0-18-amd64' */
+    release: string;
+    /** the release's leading numbers (0 for a part it lacks) */
+    version: {
+      /** e.g. 6 */
+      major: number;
+      /** e.g. 1 */
+      minor: number;
+      /** e.g. 0 */
+      patch: number;
+    };
+  };
+  /** user namespaces, for unprivileged users and for this caller */
   userNamespaces: {
     /** may an unprivileged user create one (decided from the sysctls and AppArmor) */
     unprivileged: Feature;
     /** can this caller create one (probed) */
     caller: Feature;
+    /** the sysctls that gate them, as read */
     sysctls: UsernsSysctls;
   };
+  /** overlayfs */
   overlay: {
     /** overlayfs mounts (probed in a sandbox of this caller) */
     available: Feature;
@@ -45,8 +67,11 @@ export interface HostCapabilities {
   cloneIntoCgroup: Feature;
   /** cgroup.kill (Linux 5.14): the same as cgroup.kill, at the top level with the other features */
   cgroupKill: Feature;
+  /** the clone3(2) system call (Linux 5.3) */
   clone3: Feature;
+  /** pidfds (CLONE_PIDFD): every spawn uses one */
   pidfd: Feature;
+  /** time namespaces (Linux 5.6), probed with a spawn */
   timeNamespaces: Feature;
   /** a sandbox's command runs under the default seccomp filter (SECCOMP_MODE_FILTER) */
   seccomp: Feature;
@@ -61,7 +86,16 @@ export interface HostCapabilities {
   /** each limit, set on a cgroup of ours (not tried when there is no writable cgroup base) */
   limits: Record<LimitName, Feature>;
   /** what an unprivileged caller needs to map id ranges (uidMap/gidMap beyond its own ids) */
-  idMapping: { newuidmap: Feature; newgidmap: Feature; subuid: Feature; subgid: Feature };
+  idMapping: {
+    /** the newuidmap setuid helper (shadow-utils) */
+    newuidmap: Feature;
+    /** the newgidmap setuid helper */
+    newgidmap: Feature;
+    /** an entry for the caller in /etc/subuid */
+    subuid: Feature;
+    /** an entry for the caller in /etc/subgid */
+    subgid: Feature;
+  };
 }
 
 export function parseKernelRelease(release: string): HostCapabilities['kernel'] {
@@ -215,6 +249,17 @@ export function probeAddon(): Feature {
   };
 }
 
+/**
+ * What this host supports, detected by trying each feature in a throw-away sandbox, never guessed
+ * from a version number; each answer that is "no" says why and how to get it. It takes a moment
+ * (tens of spawns): call it once.
+ * @returns the kernel, user namespaces, overlay, cgroup layout and limits, clone3,
+ * CLONE_INTO_CGROUP, pidfd, time namespaces, seccomp and more ({@link HostCapabilities})
+ * @example
+ * const caps = await capabilities();
+ * if (!caps.userNamespaces.caller.supported) console.error(caps.userNamespaces.caller.reason);
+ * console.log(caps.kernel.release, caps.cgroup.mode);
+ */
 export async function capabilities(): Promise<HostCapabilities> {
   const root = process.geteuid!() === 0;
   const ns = (...types: NonNullable<SpawnOptions['namespaces']>): SpawnOptions['namespaces'] => (root ? types : ['user', ...types]);

@@ -3,6 +3,7 @@
 // be tested on recorded inputs of hosts we cannot run here: Ubuntu 24.04's AppArmor, old Debian).
 import * as fs from 'node:fs';
 
+/** The sysctls (and AppArmor's state) that decide whether an unprivileged user may create a user namespace; null for one the kernel lacks. */
 export interface UsernsSysctls {
   /** /proc/sys/user/max_user_namespaces (0 disables user namespaces for everyone) */
   maxUserNamespaces: number | null;

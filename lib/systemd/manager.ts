@@ -9,6 +9,7 @@ import { NsgroupsError } from '../errors';
 import { DBusConnection, DBusError } from '../dbus/connection';
 import { Variant, type Message } from '../dbus/marshal';
 
+/** Which systemd manager: the caller's own 'user' manager, or the 'system' one (for root). */
 export type ManagerKind = 'user' | 'system';
 
 export interface ManagerEndpoint {

@@ -2,6 +2,7 @@
 // the suffixes are powers of 1024 (as cgroupfs's memparse and systemd read them), or 'max'.
 import { invalidArg } from '../errors';
 
+/** No limit, as cgroupfs writes it. */
 export type Max = 'max';
 /** A size the user wrote: bytes, '512K' '256M' '2G' '1T' (powers of 1024), or 'max'. */
 export type ByteSize = number | string;
