@@ -9,13 +9,17 @@ import { getSystemErrorMap } from 'node:util';
  */
 export type NsgroupsErrorCode = 'ERR_INVALID_ARG' | 'ERR_UNSUPPORTED' | 'ERR_PERMISSION' | 'ERR_NOT_FOUND' | 'ERR_BUSY' | 'ERR_SYSTEM';
 
+/** The fields of an NsgroupsError besides its code and message (the constructor's third argument). */
 export interface NsgroupsErrorDetails {
   /** negative, as in Node's SystemError: -2 for ENOENT */
   errno?: number;
+  /** the system call that failed, e.g. 'mount' */
   syscall?: string;
+  /** the file the failure is about */
   path?: string;
   /** the setup step of a spawn that failed, e.g. 'pivot_root', 'execve' */
   step?: string;
+  /** the error this one wraps (Error's `cause`) */
   cause?: unknown;
 }
 
@@ -46,6 +50,11 @@ export class NsgroupsError extends Error {
   /** run() and spawn().exited: 'setup' on the error of a command that never ran (its verdict, docs/judge.md) */
   declare status?: 'setup';
 
+  /**
+   * Made by the library; a caller rarely needs to make one.
+   * @example
+   * new NsgroupsError('ERR_NOT_FOUND', 'no cgroup named jobs', { path: '/sys/fs/cgroup/nsgroups/jobs' });
+   */
   constructor(code: NsgroupsErrorCode, message: string, details: NsgroupsErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
     this.name = 'NsgroupsError';

@@ -25,6 +25,7 @@ export const LIMIT_NAMES = [
   'io.max',
   'cpuset',
 ] as const;
+/** A cgroup limit capabilities() tries on a cgroup of its own, by its cgroup v2 file name. */
 export type LimitName = (typeof LIMIT_NAMES)[number];
 
 /** A whole disk to try io.max on: the first block device that is not virtual (loop, zram, ram). */

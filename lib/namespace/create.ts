@@ -17,6 +17,7 @@ import { HOLDER_ARGV0, holderOf, registerHolder, type PidHolder } from './holder
 import { NAMESPACE_TYPES, PROC_NS_NAME } from './kinds';
 import { bindPin, endPinWithProcess, preparePinTarget, removeCreatedFile, resolvePinPath } from './pin';
 
+/** Namespace.create()'s options. */
 export interface NamespaceCreateOptions {
   /**
    * Pin the new namespace on this file (created if missing; its directory must exist): it then

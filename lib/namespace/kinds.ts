@@ -1,6 +1,7 @@
 // The eight namespace types, their names under /proc/PID/ns (namespaces(7)) and their
 // CLONE_NEW* flags, which NS_GET_NSTYPE answers with (ioctl_ns(2)).
 export const NAMESPACE_TYPES = ['user', 'pid', 'mount', 'net', 'uts', 'ipc', 'cgroup', 'time'] as const;
+/** A namespace type (namespaces(7)); 'mount' is /proc/PID/ns/mnt. */
 export type NamespaceType = (typeof NAMESPACE_TYPES)[number];
 
 /** clone(2), unshare(2), setns(2) */

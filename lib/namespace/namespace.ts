@@ -21,15 +21,19 @@ export type { NamespaceCreateOptions, UnpinOptions };
 
 /** One row of Namespace.list(): a namespace and what lsns would say about it. */
 export interface NamespaceListEntry {
+  /** the namespace itself */
   namespace: Namespace;
+  /** its type (lsns' TYPE) */
   type: NamespaceType;
+  /** its nsfs inode (lsns' NS) */
   inode: number;
   /** member processes visible to the caller, ascending (empty for one held only by a pin) */
   pids: number[];
   /** the lowest member pid (lsns' PID), null when none */
   pid: number | null;
-  /** uid and user name of that process (lsns' UID, USER) */
+  /** the uid of that process (lsns' UID); null when there is none */
   uid: number | null;
+  /** that uid's user name (lsns' USER), or the uid as a string when it has none; null when there is no process */
   user: string | null;
   /** its command line, or a kernel thread's name (lsns' COMMAND) */
   command: string | null;
@@ -82,7 +86,17 @@ async function statNamespace(pid: number | undefined, type: NamespaceType): Prom
   }
 }
 
+/**
+ * One namespace, known by its nsfs identity (device and inode), and a file that opens it: a
+ * /proc/PID/ns/TYPE entry or a pin. Hand it to spawn's `join` to enter it. Made with
+ * Namespace.of(), all(), open(), create() or list().
+ * @example
+ * const net = await Namespace.create('net', { pin: '/run/nsgroups/net/blue' });
+ * await run('ip', ['link'], { join: [net] });
+ * await Namespace.unpin('/run/nsgroups/net/blue');
+ */
 export class Namespace {
+  /** what kind of namespace it is */
   readonly type: NamespaceType;
   /** the namespace's inode number on nsfs: what /proc/PID/ns/TYPE shows as TYPE:[inode] */
   readonly inode: number;
@@ -104,7 +118,16 @@ export class Namespace {
     if (held) finalizer.register(this, held, this);
   }
 
-  /** The namespace of `type` that process `pid` is in (default: the calling process). */
+  /**
+   * The namespace of `type` that process `pid` is in (default: the calling process).
+   * @throws NsgroupsError ERR_INVALID_ARG for a bad pid or type; ERR_NOT_FOUND when there is no
+   * such process; ERR_UNSUPPORTED when the kernel has no such namespaces; ERR_PERMISSION for
+   * another user's process
+   * @example
+   * const mine = await Namespace.of('net');
+   * const theirs = await Namespace.of(pid, 'net');
+   * mine.equals(theirs);
+   */
   static of(type: NamespaceType): Promise<Namespace>;
   static of(pid: number | undefined, type: NamespaceType): Promise<Namespace>;
   static async of(pidOrType?: number | NamespaceType, maybeType?: NamespaceType): Promise<Namespace> {
@@ -115,8 +138,13 @@ export class Namespace {
     return new Namespace(INTERNAL, { type, inode: stat.ino, dev: stat.dev }, nsPath);
   }
 
-  /** Every namespace of process `pid` (default: the calling process), by type. Types this
-   *  kernel does not have (time before 5.6, cgroup before 4.6) are absent. */
+  /**
+   * Every namespace of process `pid` (default: the calling process), by type. Types this
+   * kernel does not have (time before 5.6, cgroup before 4.6) are absent.
+   * @throws NsgroupsError ERR_NOT_FOUND when there is no such process; ERR_PERMISSION for another user's
+   * @example
+   * const { pid, user } = await Namespace.all(child.pid);
+   */
   static async all(pid?: number): Promise<Record<NamespaceType, Namespace>> {
     if (pid !== undefined) checkInteger(pid, 'pid', 1, PID_MAX);
     const result = {} as Record<NamespaceType, Namespace>;
@@ -130,15 +158,25 @@ export class Namespace {
     return result;
   }
 
-  /** The namespace a file opens: a pin, or /proc/PID/ns/TYPE. ERR_INVALID_ARG if it is no namespace. */
+  /**
+   * The namespace a file opens: a pin, or /proc/PID/ns/TYPE.
+   * @throws NsgroupsError ERR_INVALID_ARG if it is no namespace; ERR_NOT_FOUND if it does not exist
+   * @example
+   * const blue = await Namespace.open('/run/nsgroups/net/blue');
+   */
   static async open(file: string): Promise<Namespace> {
     const nsPath = path.resolve(checkString(file, 'path'));
     const identity = withNamespaceFd(nsPath, `opening ${nsPath}`, (fd) => identify(fd, nsPath));
     return new Namespace(INTERNAL, identity, nsPath);
   }
 
-  /** Removes the pin at `file` (unmount; the file too if this process created it, or with
-   *  { remove: true }). A pid namespace made by create() ends with its pin. */
+  /**
+   * Removes the pin at `file` (unmount; the file too if this process created it, or with
+   * { remove: true }). A pid namespace made by create() ends with its pin.
+   * @throws NsgroupsError ERR_NOT_FOUND when no namespace is pinned there; ERR_PERMISSION without root
+   * @example
+   * await Namespace.unpin('/run/nsgroups/net/blue', { remove: true });
+   */
   static async unpin(file: string, options?: UnpinOptions): Promise<void> {
     await unpinFile(file, options);
   }
@@ -147,6 +185,11 @@ export class Namespace {
    * A new, empty namespace (see NamespaceCreateOptions): pinned at `pin`, or else held by this
    * object until close(). Without root it is owned by a new user namespace (owner() shows it).
    * 'pid' keeps a holder init alive while pinned or open; 'time' is ERR_UNSUPPORTED for now.
+   * @throws NsgroupsError ERR_INVALID_ARG for a bad type or an option of another type
+   * (network, timeOffsets); ERR_BUSY when the pin path is already a mount point; the spawn's
+   * error when the kernel refuses the namespace (ERR_PERMISSION, ERR_UNSUPPORTED)
+   * @example
+   * using ipc = await Namespace.create('ipc'); // held by this object until close()
    */
   static async create(type: NamespaceType, options?: NamespaceCreateOptions): Promise<Namespace> {
     const made = await createNamespace(type, options);
@@ -157,7 +200,11 @@ export class Namespace {
     });
   }
 
-  /** Every namespace on the host that the caller can see, with its processes (like lsns). */
+  /**
+   * Every namespace on the host that the caller can see, with its processes (like lsns).
+   * @example
+   * for (const e of await Namespace.list()) console.log(e.type, e.inode, e.pids.length, e.command);
+   */
   static async list(): Promise<NamespaceList> {
     const { namespaces, unreadable } = await scanNamespaces();
     const names = await userNames();
@@ -177,7 +224,11 @@ export class Namespace {
     return Object.assign(entries, { unreadable });
   }
 
-  /** Same namespace (type, device and inode). */
+  /**
+   * Same namespace (type, device and inode).
+   * @example
+   * (await Namespace.of('pid')).equals(await Namespace.of(process.pid, 'pid')); // true
+   */
   equals(other: unknown): boolean {
     return other instanceof Namespace && other.type === this.type && other.inode === this.inode && other.dev === this.dev;
   }
@@ -186,6 +237,9 @@ export class Namespace {
    * An fd (O_RDONLY, close-on-exec) of this namespace, for setns(2); the caller closes it.
    * Checked against this namespace's identity: ERR_NOT_FOUND when `path` no longer leads here
    * (the process exited, its pid was reused, the pin was removed, the object was closed).
+   * @example
+   * const fd = ns.openFd();
+   * try { … } finally { fs.closeSync(fd); }
    */
   openFd(): number {
     if (this.#closed) throw new NsgroupsError('ERR_NOT_FOUND', `namespace ${this} was closed`);
@@ -209,7 +263,12 @@ export class Namespace {
     return fd;
   }
 
-  /** The parent pid or user namespace; null at the top of the hierarchy the caller can see. */
+  /**
+   * The parent pid or user namespace; null at the top of the hierarchy the caller can see.
+   * @throws NsgroupsError ERR_INVALID_ARG for a namespace of another type
+   * @example
+   * const up = await (await Namespace.of(child.pid, 'pid')).parent();
+   */
   async parent(): Promise<Namespace | null> {
     if (this.type !== 'pid' && this.type !== 'user') {
       throw invalidArg(`only pid and user namespaces have a parent; this is a ${this.type} namespace (owner() gives its user namespace)`);
@@ -217,14 +276,22 @@ export class Namespace {
     return this.#related('nsGetParent', 'NS_GET_PARENT');
   }
 
-  /** The user namespace that owns this one (for a user namespace: its parent); null when it
-   *  is outside the caller's view. */
+  /**
+   * The user namespace that owns this one (for a user namespace: its parent); null when it
+   * is outside the caller's view.
+   * @example
+   * const owner = await (await Namespace.of(child.pid, 'net')).owner();
+   */
   async owner(): Promise<Namespace | null> {
     return this.#related('nsGetUserns', 'NS_GET_USERNS');
   }
 
-  /** The uid (in the caller's user namespace) of whoever created the owning user namespace
-   *  (for a user namespace: its own creator); null when the owner is out of view. */
+  /**
+   * The uid (in the caller's user namespace) of whoever created the owning user namespace
+   * (for a user namespace: its own creator); null when the owner is out of view.
+   * @example
+   * const uid = await ns.ownerUid();
+   */
   async ownerUid(): Promise<number | null> {
     if (this.type === 'user') {
       const fd = this.openFd();
@@ -250,6 +317,11 @@ export class Namespace {
    * lives with no member process until Namespace.unpin(file). Needs root. Returns the
    * namespace as reached through the pin. A pid namespace stays usable only while its init
    * lives: pin one made by Namespace.create('pid', { pin }) instead.
+   * @throws NsgroupsError ERR_UNSUPPORTED for an unpinned pid namespace from create(); ERR_BUSY
+   * when `file` is already a mount point; ERR_NOT_FOUND when its directory is missing or the
+   * namespace is gone; ERR_PERMISSION without root
+   * @example
+   * const pinned = await (await Namespace.of(child.pid, 'net')).pin('/run/nsgroups/net/blue');
    */
   async pin(file: string): Promise<Namespace> {
     const target = resolvePinPath(file, 'pin path');
@@ -273,8 +345,13 @@ export class Namespace {
     return new Namespace(INTERNAL, { type: this.type, inode: this.inode, dev: this.dev }, target);
   }
 
-  /** Lets go of the fd this object holds (one from create() without a pin, parent(), owner());
-   *  a no-op for namespaces reached through /proc/PID/ns or a pin. Ends a pid namespace's holder. */
+  /**
+   * Lets go of the fd this object holds (one from create() without a pin, parent(), owner());
+   * a no-op for namespaces reached through /proc/PID/ns or a pin. Ends a pid namespace's holder.
+   * @example
+   * const ns = await Namespace.create('uts');
+   * ns.close();
+   */
   close(): void {
     const held = this.#held;
     if (!held) return;
@@ -285,6 +362,11 @@ export class Namespace {
     void held.holder?.stop();
   }
 
+  /**
+   * `using ns = await Namespace.create(...)`: close() at the end of the block.
+   * @example
+   * using ns = await Namespace.create('ipc');
+   */
   [Symbol.dispose](): void {
     this.close();
   }
@@ -294,7 +376,21 @@ export class Namespace {
     return `${PROC_NS_NAME[this.type]}:[${this.inode}]`;
   }
 
-  toJSON(): { type: NamespaceType; inode: number; dev: number; path: string } {
+  /**
+   * The namespace as plain data, for JSON.stringify.
+   * @example
+   * JSON.stringify(await Namespace.of('net')); // {"type":"net","inode":4026531840,"dev":4,"path":"/proc/1234/ns/net"}
+   */
+  toJSON(): {
+    /** its type */
+    type: NamespaceType;
+    /** its nsfs inode */
+    inode: number;
+    /** the nsfs device */
+    dev: number;
+    /** the file that opens it */
+    path: string;
+  } {
     return { type: this.type, inode: this.inode, dev: this.dev, path: this.path };
   }
 

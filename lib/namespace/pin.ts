@@ -11,6 +11,7 @@ import { stopHolder } from './holder';
 import { parseNsLink } from './kinds';
 import { readMountinfo, topMountAt } from './mountinfo';
 
+/** Namespace.unpin()'s options. */
 export interface UnpinOptions {
   /** remove the file too (default: only when this process created it for the pin) */
   remove?: boolean;

@@ -13,11 +13,14 @@
 import * as path from 'node:path';
 import { type LayerStack, type MergedDir, type MergedEntry, readNames, sameParts } from './layers';
 
+/** 'added' only the upper layer has it, 'modified' the upper layer replaced it (content, type or attributes), 'deleted' a whiteout hides it. */
 export type OverlayChangeKind = 'added' | 'modified' | 'deleted';
 
+/** One entry of ov.changes(): a path the upper layer changed. */
 export interface OverlayChange {
   /** absolute inside the merged view, e.g. '/etc/hosts' */
   path: string;
+  /** what the upper layer did to it */
   kind: OverlayChangeKind;
 }
 

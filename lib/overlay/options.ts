@@ -9,6 +9,10 @@ import { checkArray, checkBoolean, checkKeys, checkObject, checkOneOf, checkStri
 /** overlayfs' redirect_dir= modes (Documentation/filesystems/overlayfs.rst, "Renaming directories"). */
 export type RedirectDirMode = 'on' | 'follow' | 'nofollow' | 'off';
 
+/**
+ * new OverlayMount()'s options: the layers (absolute paths), where to mount, and overlayfs' own
+ * options. Checked in the constructor (ERR_INVALID_ARG), without touching the filesystem.
+ */
 export interface OverlayMountOptions {
   /** the read-only layers, topmost first (like lowerdir=); at least one */
   lower: readonly string[];
@@ -37,7 +41,12 @@ export interface OverlayMountOptions {
    * host; nothing to clean up). `{ size: '64M' }` caps what the sandbox may write (default: the
    * kernel's, half the memory). Instead of upper and work; only for spawn's rootfs.
    */
-  tmpfs?: boolean | { size?: number | string };
+  tmpfs?:
+    | boolean
+    | {
+        /** bytes, or a size such as '64M' (powers of 1024); default the kernel's, half the memory */
+        size?: number | string;
+      };
 }
 
 export interface ResolvedOverlay {

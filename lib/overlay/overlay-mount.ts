@@ -26,16 +26,19 @@ import {
 } from './options';
 import { errnoOf, fsConstants, rethrowNative, setTimes } from './syscalls';
 
+/** ov.unmount()'s options. */
 export interface OverlayUnmountOptions {
-  /** detach now and let the kernel finish when the last user is gone (umount2 MNT_DETACH) */
+  /** detach now and let the kernel finish when the last user is gone (umount2 MNT_DETACH); default false */
   lazy?: boolean;
 }
 
+/** ov.changes()'s options. */
 export interface OverlayChangesOptions {
   /** paths in the merged view (e.g. '/run') not to report when only the upper dir has them */
   ignore?: string[];
 }
 
+/** ov.commit()'s options. */
 export interface OverlayCommitOptions {
   /** write the new layer's opaque markers as user.overlay.* (true) or trusted.overlay.* (false);
    *  default: the prefix the upper dir was written with */
@@ -52,6 +55,15 @@ function viewPath(value: unknown, what: string): string {
   return path.posix.normalize(p).replace(/(.)\/+$/, '$1');
 }
 
+/**
+ * An overlayfs: read-only lower layers under one writable upper layer. Mount it on the host
+ * (root), or hand it to spawn as `rootfs` or in `mounts`, which mounts it inside the sandbox only
+ * (rootless too, where the kernel allows). changes() lists what the upper layer changed.
+ * @example
+ * const ov = new OverlayMount({ lower: ['/img/app', '/img/base'], upper: '/ctr/upper', work: '/ctr/work' });
+ * await run('sh', ['-c', 'echo hi > /etc/motd'], { namespaces: ['user'], rootfs: ov });
+ * await ov.changes(); // [{ path: '/etc/motd', kind: 'added' }]
+ */
 export class OverlayMount {
   readonly #o: ResolvedOverlay;
   /** our mount on the host: its id in /proc/self/mountinfo and the resolved mount point */
@@ -62,6 +74,13 @@ export class OverlayMount {
   readonly #libraryMountpoints = new Set<string>();
   #sandboxUses = 0;
 
+  /**
+   * Checks the options; mounts nothing (mount() or spawn does).
+   * @throws NsgroupsError ERR_INVALID_ARG for bad options (no lower layer, upper without work, a read-only
+   * overlay of one layer, an unknown key…)
+   * @example
+   * const ro = new OverlayMount({ lower: ['/img/app', '/img/base'] }); // read-only: no upper layer
+   */
   constructor(options: OverlayMountOptions) {
     this.#o = resolveOverlayOptions(options);
   }
@@ -70,17 +89,23 @@ export class OverlayMount {
   get lower(): string[] {
     return [...this.#o.lower];
   }
+  /** The upper (writable) layer, or undefined for a read-only overlay or a tmpfs upper. */
   get upper(): string | undefined {
     return this.#o.upper;
   }
+  /** overlayfs' work directory, with upper. */
   get work(): string | undefined {
     return this.#o.work;
   }
+  /** Where mount() mounts it on the host, if given. */
   get target(): string | undefined {
     return this.#o.target;
   }
   /** The throw-away upper's tmpfs ({ size } in bytes, null for the kernel's default), or null. */
-  get tmpfs(): { size: number | null } | null {
+  get tmpfs(): {
+    /** bytes, or null for the kernel's default */
+    size: number | null;
+  } | null {
     return this.#o.tmpfs ? { ...this.#o.tmpfs } : null;
   }
   /** Mounted read-only (always so without an upper layer). */
@@ -92,7 +117,15 @@ export class OverlayMount {
     return this.#mount !== null;
   }
 
-  /** Mounts the merged view at target (needs root: CAP_SYS_ADMIN in the host's mount namespace). */
+  /**
+   * Mounts the merged view at target (needs root: CAP_SYS_ADMIN in the host's mount namespace).
+   * @throws NsgroupsError ERR_INVALID_ARG without a target, or for layers the kernel refuses (the
+   * message says why); ERR_BUSY when already mounted or in use by a sandbox; ERR_PERMISSION
+   * without root; ERR_UNSUPPORTED without overlayfs
+   * @example
+   * await ov.mount();
+   * ov.mounted; // true
+   */
   async mount(): Promise<void> {
     const o = this.#o;
     if (this.#mount) throw busy(`the overlay is already mounted at ${this.#mount.point}`, { path: o.target });
@@ -162,6 +195,9 @@ export class OverlayMount {
   /**
    * Unmounts what mount() mounted (nothing to do when it is not mounted). Refuses when another
    * mount sits on top of ours at target. ERR_BUSY while files under target are in use, unless lazy.
+   * @throws NsgroupsError ERR_BUSY (another mount on top, files in use, a mount() in progress)
+   * @example
+   * await ov.unmount({ lazy: true });
    */
   async unmount(options: OverlayUnmountOptions = {}): Promise<void> {
     const opts = checkObject(options, 'OverlayMount.unmount() options');
@@ -225,6 +261,9 @@ export class OverlayMount {
    * 'added' | 'modified' | 'deleted', in tree order (a directory before its content, names
    * sorted; see changes.ts for the rules). Readable while mounted; a sandbox writing meanwhile
    * makes it a snapshot of a moving target.
+   * @throws NsgroupsError ERR_INVALID_ARG for a tmpfs upper (nothing is kept) or a bad ignore path
+   * @example
+   * const changed = await ov.changes({ ignore: ['/run', '/tmp'] });
    */
   async changes(options: OverlayChangesOptions = {}): Promise<OverlayChange[]> {
     const opts = checkObject(options, 'OverlayMount.changes() options');
@@ -247,6 +286,12 @@ export class OverlayMount {
    * Copies the upper dir into `dir` (created, or an existing empty directory) as a new lower
    * layer: stack it with `lower: [dir, ...this.lower]` to see what this overlay shows now.
    * Refused while mounted here or in a sandbox: a writer could change upper mid-copy.
+   * @returns the new layer's path
+   * @throws NsgroupsError ERR_INVALID_ARG without an upper dir, or when `dir` is not empty;
+   * ERR_BUSY while mounted or in use by a sandbox; ERR_NOT_FOUND when `dir`'s parent is missing
+   * @example
+   * const layer = await ov.commit('/img/layer-2');
+   * const next = new OverlayMount({ lower: [layer, ...ov.lower], upper: '/ctr2/upper', work: '/ctr2/work' });
    */
   async commit(dir: string, options: OverlayCommitOptions = {}): Promise<string> {
     const { upper, lower } = this.#o;
@@ -297,7 +342,12 @@ export class OverlayMount {
     return found ?? (this.#o.userxattr ? USER_PREFIX : TRUSTED_PREFIX);
   }
 
-  /** Unmounts; when files are still in use, detaches lazily so that nothing stays mounted. */
+  /**
+   * Unmounts; when files are still in use, detaches lazily so that nothing stays mounted.
+   * @example
+   * await using ov = new OverlayMount({ lower: ['/img/app', '/img/base'], target: '/mnt/x' });
+   * await ov.mount();
+   */
   async [Symbol.asyncDispose](): Promise<void> {
     try {
       await this.unmount();
