@@ -24,8 +24,11 @@ const AF_INET = 2;
 const AF_INET6 = 10;
 const SCOPES: Record<number, string> = { 0: 'global', 200: 'site', 253: 'link', 254: 'host', 255: 'nowhere' };
 
+/** One network link (interface) of a namespace, as rtnetlink reports it. */
 export interface LinkInfo {
+  /** the interface index (ifindex), unique in its namespace */
   index: number;
+  /** the interface name, e.g. 'eth0' (1-15 bytes) */
   name: string;
   /** 'veth', 'bridge', …; null for a device without rtnl link ops (lo, physical NICs) */
   kind: string | null;
@@ -33,7 +36,9 @@ export interface LinkInfo {
   up: boolean;
   /** carrier on (IFF_LOWER_UP): for a veth, both ends are up */
   lowerUp: boolean;
+  /** the MTU in bytes; null when the kernel did not report one */
   mtu: number | null;
+  /** the link-layer address, 'aa:bb:cc:dd:ee:ff'; null for a link without one */
   mac: string | null;
   /** the bridge it is attached to */
   master: string | null;
@@ -41,16 +46,23 @@ export interface LinkInfo {
   flags: number;
 }
 
+/** One IP address of a namespace, as rtnetlink reports it. */
 export interface AddressInfo {
+  /** the name of the link it is on */
   link: string;
+  /** 4 for IPv4, 6 for IPv6 */
   family: 4 | 6;
+  /** the address alone, e.g. '10.200.0.1' or 'fe80::1' */
   address: string;
+  /** the prefix length in bits, e.g. 30 */
   prefixLength: number;
   /** '10.200.0.1/30' */
   cidr: string;
+  /** 'global', 'site', 'link', 'host' or 'nowhere' (or the number, for another scope) */
   scope: string;
 }
 
+/** links.addVeth()'s options. */
 export interface VethOptions {
   /** the name of the other end */
   peer: string;
@@ -58,8 +70,11 @@ export interface VethOptions {
   peerNamespace?: Namespace;
 }
 
+/** links.set()'s change: what to change of a link; a key left out stays as it is. */
 export interface LinkChange {
+  /** bring it up (true) or down (false) */
   up?: boolean;
+  /** the MTU in bytes, 68..65535 */
   mtu?: number;
   /** attach to this bridge (in the same namespace), or detach with null */
   master?: string | null;
@@ -91,15 +106,36 @@ function hintFor(e: NativeError): string | undefined {
   return undefined;
 }
 
+/**
+ * The links and addresses of one network namespace, over rtnetlink: veth pairs (one end may go to
+ * another namespace), bridges, link state, IP addresses. Configuring another namespace needs root.
+ * @example
+ * const ns = await Namespace.create('net', { pin: '/run/nsgroups/net/blue' });
+ * const host = new NetworkLinks(await Namespace.of('net'));
+ * await host.addVeth('veth-blue', { peer: 'eth0', peerNamespace: ns });
+ * await host.addAddress('veth-blue', '10.200.0.1/30');
+ * await host.up('veth-blue');
+ */
 export class NetworkLinks {
+  /** the network namespace these links are in */
   readonly namespace: Namespace;
 
-  /** The links of the network namespace `namespace`. Nothing is opened until a method runs. */
+  /**
+   * The links of the network namespace `namespace`. Nothing is opened until a method runs.
+   * @throws NsgroupsError ERR_INVALID_ARG when `namespace` is not a net Namespace
+   * @example
+   * const links = new NetworkLinks(await Namespace.open('/run/nsgroups/net/blue'));
+   */
   constructor(namespace: Namespace) {
     this.namespace = checkNetNamespace(namespace, 'namespace');
   }
 
-  /** Every link in the namespace. */
+  /**
+   * Every link in the namespace.
+   * @throws NsgroupsError ERR_NOT_FOUND when the namespace is gone; ERR_PERMISSION without CAP_NET_ADMIN in the namespace (and CAP_SYS_ADMIN to enter another one: root)
+   * @example
+   * for (const l of await links.list()) console.log(l.name, l.up, l.mtu);
+   */
   async list(): Promise<LinkInfo[]> {
     return this.#run('listing links', (sock) => {
       const links = native().netlinkGetLinks(sock);
@@ -108,13 +144,23 @@ export class NetworkLinks {
     });
   }
 
-  /** One link by name; ERR_NOT_FOUND if there is none. */
+  /**
+   * One link by name.
+   * @throws NsgroupsError ERR_NOT_FOUND if there is none; ERR_INVALID_ARG for a bad name
+   * @example
+   * const lo = await links.get('lo');
+   */
   async get(name: string): Promise<LinkInfo> {
     checkLinkName(name, 'link name');
     return (await this.list()).find((l) => l.name === name) ?? this.#notFound(name);
   }
 
-  /** The addresses in the namespace, or on one link. */
+  /**
+   * The addresses in the namespace, or on one link.
+   * @throws NsgroupsError ERR_NOT_FOUND when there is no link `name`; ERR_INVALID_ARG for a bad name
+   * @example
+   * const v4 = (await links.addresses('eth0')).filter((a) => a.family === 4);
+   */
   async addresses(name?: string): Promise<AddressInfo[]> {
     if (name !== undefined) checkLinkName(name, 'link name');
     return this.#run('listing addresses', (sock) => {
@@ -141,7 +187,13 @@ export class NetworkLinks {
     });
   }
 
-  /** Creates a veth pair: `name` here, `options.peer` in options.peerNamespace (default: here too). Both start down. */
+  /**
+   * Creates a veth pair: `name` here, `options.peer` in options.peerNamespace (default: here too). Both start down.
+   * @throws NsgroupsError ERR_INVALID_ARG for bad names (1-15 bytes, no '/', ':' or whitespace) or
+   * the same name twice in one namespace; ERR_PERMISSION without CAP_NET_ADMIN in the namespace (and CAP_SYS_ADMIN to enter another one: root); ERR_UNSUPPORTED without the veth driver
+   * @example
+   * await links.addVeth('veth0', { peer: 'eth0', peerNamespace: sandboxNet });
+   */
   async addVeth(name: string, options: VethOptions): Promise<void> {
     checkLinkName(name, 'link name');
     const o = checkObject(options, 'veth options');
@@ -161,13 +213,25 @@ export class NetworkLinks {
     }
   }
 
-  /** Creates a bridge (down, no ports). */
+  /**
+   * Creates a bridge (down, no ports).
+   * @throws NsgroupsError ERR_INVALID_ARG for a bad name; ERR_PERMISSION without CAP_NET_ADMIN in the namespace (and CAP_SYS_ADMIN to enter another one: root); ERR_UNSUPPORTED without the bridge driver
+   * @example
+   * await links.addBridge('br0');
+   * await links.set('veth0', { master: 'br0' });
+   */
   async addBridge(name: string): Promise<void> {
     checkLinkName(name, 'link name');
     this.#run(`creating bridge ${name}`, (sock) => native().netlinkNewLink(sock, { name, kind: 'bridge' }));
   }
 
-  /** Changes a link: up/down, mtu, bridge (master), or namespace. */
+  /**
+   * Changes a link: up/down, mtu, bridge (master), or namespace.
+   * @throws NsgroupsError ERR_INVALID_ARG for a bad change; ERR_NOT_FOUND when the link or the
+   * bridge does not exist; ERR_PERMISSION without CAP_NET_ADMIN in the namespace (and CAP_SYS_ADMIN to enter another one: root)
+   * @example
+   * await links.set('veth0', { up: true, mtu: 1400 });
+   */
   async set(name: string, change: LinkChange): Promise<void> {
     checkLinkName(name, 'link name');
     const c = checkObject(change, 'link change');
@@ -194,24 +258,52 @@ export class NetworkLinks {
     }
   }
 
+  /**
+   * Brings a link up: set(name, { up: true }).
+   * @throws NsgroupsError as set()
+   * @example
+   * await links.up('lo');
+   */
   async up(name: string): Promise<void> {
     return this.set(name, { up: true });
   }
 
+  /**
+   * Takes a link down: set(name, { up: false }).
+   * @throws NsgroupsError as set()
+   * @example
+   * await links.down('veth0');
+   */
   async down(name: string): Promise<void> {
     return this.set(name, { up: false });
   }
 
-  /** Adds an address: '10.200.0.1/30' (the prefix gives the connected route) or IPv6. */
+  /**
+   * Adds an address: '10.200.0.1/30' (the prefix gives the connected route) or IPv6.
+   * @throws NsgroupsError ERR_INVALID_ARG for a bad address; ERR_NOT_FOUND when there is no such link; ERR_PERMISSION without CAP_NET_ADMIN in the namespace (and CAP_SYS_ADMIN to enter another one: root)
+   * @example
+   * await links.addAddress('eth0', 'fd00::2/64');
+   */
   async addAddress(name: string, cidr: string): Promise<void> {
     return this.#address(true, name, cidr);
   }
 
+  /**
+   * Removes an address from a link, given as it was added ('10.200.0.1/30').
+   * @throws NsgroupsError ERR_INVALID_ARG for a bad address; ERR_NOT_FOUND when there is no such link; ERR_PERMISSION without CAP_NET_ADMIN in the namespace (and CAP_SYS_ADMIN to enter another one: root)
+   * @example
+   * await links.removeAddress('eth0', '10.200.0.2/30');
+   */
   async removeAddress(name: string, cidr: string): Promise<void> {
     return this.#address(false, name, cidr);
   }
 
-  /** Deletes a link (for a veth, both ends go). */
+  /**
+   * Deletes a link (for a veth, both ends go).
+   * @throws NsgroupsError ERR_NOT_FOUND when there is no such link; ERR_PERMISSION without CAP_NET_ADMIN in the namespace (and CAP_SYS_ADMIN to enter another one: root)
+   * @example
+   * await links.delete('veth0');
+   */
   async delete(name: string): Promise<void> {
     checkLinkName(name, 'link name');
     this.#run(`deleting link ${name}`, (sock) => native().netlinkDelLink(sock, this.#indexIn(native().netlinkGetLinks(sock), name)));

@@ -5,6 +5,7 @@
 // ends the whole namespace).
 import * as fs from 'node:fs';
 
+/** A process still running in a sandbox at dispose(), which dispose() killed. */
 export interface LeftoverProcess {
   /** its pid as the host sees it */
   pid: number;

@@ -25,10 +25,14 @@ export type SandboxRootfs = 'host' | 'system' | string;
 /** 'none': no network, not even loopback; 'loopback': a network of its own with only `lo`; 'host': the host's (not isolated). */
 export type SandboxNetwork = 'none' | 'loopback' | 'host';
 
+/**
+ * Sandbox.create()'s options: one test's world (a copy-on-write workspace, a read-only rest of
+ * the filesystem, no network by default, limits). Every key is optional.
+ */
 export interface SandboxOptions {
   /** the directory the sandbox sees copy-on-write, at its own path (the host's copy never changes) */
   workspace?: string | URL;
-  /** default 'none' */
+  /** the sandbox's network; default 'none' */
   network?: SandboxNetwork;
   /** cgroup limits for everything that runs in the sandbox (Cgroup.create's shape) */
   limits?: CgroupLimits;
@@ -186,6 +190,7 @@ export type SandboxRunOptions = Pick<
   | 'capabilities'
   | 'seccomp'
 >;
+/** sb.spawn()'s options: sb.run()'s without input, encoding and maxBuffer. */
 export type SandboxSpawnOptions = Omit<SandboxRunOptions, 'input' | 'encoding' | 'maxBuffer'>;
 
 const RUN_KEYS = [

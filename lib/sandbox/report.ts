@@ -10,6 +10,11 @@ export type { LeftoverProcess };
 /** How many of the sandbox's commands ended with each status (run()'s `status`; 'setup': never started). */
 export type CommandStatuses = Partial<Record<RunStatus, number>>;
 
+/**
+ * sb.report(): what ran in a sandbox and what it cost; final once dispose() has resolved.
+ * @example
+ * const { commands, statuses, cpuMs, memoryPeakBytes, leftovers } = sb.report();
+ */
 export interface SandboxReport {
   /** the name given to Sandbox.create, or null */
   name: string | null;
@@ -49,6 +54,7 @@ export interface SandboxReport {
   cgroup: string | null;
   /** where the sandbox's files were kept, or null */
   kept: string | null;
+  /** dispose() has finished: the report is final */
   disposed: boolean;
 }
 

@@ -80,6 +80,15 @@ async function makeCgroup(o: ResolvedSandbox, n: number): Promise<Cgroup | null>
   }
 }
 
+/**
+ * A sandbox per test: one set of namespaces every command joins, a copy-on-write view of the
+ * workspace, a read-only rest of the filesystem, its own /tmp, no network by default, and a
+ * cgroup for limits and figures. Made with Sandbox.create(); dispose() ends it (docs/harness.md).
+ * @example
+ * await using sb = await Sandbox.create({ workspace: process.cwd(), network: 'none', limits: { memory: { max: '512M' } } });
+ * const r = await sb.run('npm', ['test']);
+ * console.log(r.status, await sb.changes(), sb.report().cpuMs);
+ */
 export class Sandbox {
   readonly #o: ResolvedSandbox;
   readonly #layout: SandboxLayout;
@@ -110,7 +119,14 @@ export class Sandbox {
     this.#createdAt = createdAt;
   }
 
-  /** Makes one test's world (SandboxOptions). Nothing is left behind if it fails. */
+  /**
+   * Makes one test's world (SandboxOptions). Nothing is left behind if it fails.
+   * @throws NsgroupsError ERR_INVALID_ARG for bad options; ERR_PERMISSION when `limits` need a
+   * cgroup this process may not make; the spawn's error when the host refuses a namespace
+   * (ERR_PERMISSION, ERR_UNSUPPORTED)
+   * @example
+   * const sb = await Sandbox.create({ workspace: '/src/app', name: 'build', keep: 'on-failure' });
+   */
   static async create(options?: SandboxOptions): Promise<Sandbox> {
     const createdAt = performance.now();
     const o = resolveSandboxOptions(options);
@@ -232,7 +248,13 @@ export class Sandbox {
     return this.#refreshing;
   }
 
-  /** Runs a command in the sandbox to its end (run()'s result). cwd defaults to the workspace. */
+  /**
+   * Runs a command in the sandbox to its end (run()'s result). cwd defaults to the workspace.
+   * @throws NsgroupsError ERR_INVALID_ARG for an option the sandbox decides (namespaces, rootfs…);
+   * ERR_NOT_FOUND once the sandbox is disposed; a setup error (status 'setup') when the command cannot start
+   * @example
+   * const { code, stdout } = await sb.run('ls', ['-a'], { timeout: 5000 });
+   */
   run(command: string, args?: readonly string[], options?: SandboxRunOptions): Promise<RunResult<string>>;
   run(command: string, args: readonly string[], options: SandboxRunOptions & { encoding: 'buffer' }): Promise<RunResult<Buffer>>;
   async run(command: string, args?: readonly string[], options?: SandboxRunOptions): Promise<RunResult> {
@@ -245,7 +267,14 @@ export class Sandbox {
     return result;
   }
 
-  /** Starts a command in the sandbox (spawn()'s SandboxProcess); it shares the sandbox with every other. */
+  /**
+   * Starts a command in the sandbox (spawn()'s SandboxProcess); it shares the sandbox with every other.
+   * @throws NsgroupsError ERR_INVALID_ARG for an option the sandbox decides; ERR_NOT_FOUND once the sandbox is disposed
+   * @example
+   * const server = sb.spawn('node', ['server.js']);
+   * await sb.run('curl', ['http://localhost:8080']);
+   * server.kill();
+   */
   spawn(command: string, args?: readonly string[], options?: SandboxSpawnOptions): SandboxProcess {
     this.#check('sb.spawn()');
     if (args !== undefined && !Array.isArray(args) && options === undefined) [args, options] = [undefined, args as SandboxSpawnOptions];
@@ -264,6 +293,8 @@ export class Sandbox {
    * Where Node reads (or writes) the sandbox's path `p` from outside: /proc/PID/root of the
    * holder, the sandbox's own view. `p` is absolute in the sandbox, or relative to the
    * workspace. A symlink with an absolute target is resolved against the caller's root.
+   * @example
+   * fs.readFileSync(sb.path('out/result.json'), 'utf8');
    */
   path(p: string): string {
     this.#check('sb.path()');
@@ -275,6 +306,8 @@ export class Sandbox {
    * What the commands added, modified and deleted in the workspace so far, as sandbox paths
    * (absolute: the workspace's own path), in tree order; [] without a workspace. After dispose(),
    * the changes as they were at the end.
+   * @example
+   * for (const { path, kind } of await sb.changes()) console.log(kind, path);
    */
   async changes(): Promise<OverlayChange[]> {
     if (this.#final) return [...(this.#finalChanges ?? [])];
@@ -284,7 +317,12 @@ export class Sandbox {
     return (await ov.changes()).map((c) => ({ path: path.posix.join(ws, c.path), kind: c.kind }));
   }
 
-  /** What ran in the sandbox and what it cost (SandboxReport); final once dispose() has resolved. */
+  /**
+   * What ran in the sandbox and what it cost (SandboxReport); final once dispose() has resolved.
+   * @example
+   * await sb.dispose();
+   * console.log(sb.report().leftovers);
+   */
   report(): SandboxReport {
     if (this.#final) return { ...this.#final, leftovers: [...this.#final.leftovers], statuses: { ...this.#final.statuses } };
     let figures: Pick<SandboxReport, 'cpuMs' | 'memoryPeakBytes' | 'oomKills'> = { cpuMs: null, memoryPeakBytes: null, oomKills: null };
@@ -324,6 +362,8 @@ export class Sandbox {
    * Kills whatever still runs in the sandbox (reported as leftovers), removes its cgroup and
    * its files — or keeps the files (keep: true, or 'on-failure' with { failed: true }) and
    * prints where. Calling it again waits for the first call; it never throws for that.
+   * @example
+   * await sb.dispose({ failed: testFailed });
    */
   async dispose(options?: SandboxDisposeOptions): Promise<void> {
     const { failed, keep } = checkDisposeOptions(options);
@@ -331,6 +371,11 @@ export class Sandbox {
     return this.#disposing;
   }
 
+  /**
+   * `await using sb = await Sandbox.create(...)`: dispose() at the end of the block.
+   * @example
+   * await using sb = await Sandbox.create();
+   */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.dispose();
   }

@@ -4,6 +4,7 @@ import { unsupported } from '../errors';
 import { SYSCALLS_AARCH64 } from './syscalls-aarch64';
 import { SYSCALLS_X86_64 } from './syscalls-x86_64';
 
+/** An architecture the seccomp compiler has a system call table for (uname -m's name). */
 export type SeccompArch = 'x86_64' | 'aarch64';
 export const SECCOMP_ARCHES: readonly SeccompArch[] = ['x86_64', 'aarch64'];
 

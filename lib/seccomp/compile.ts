@@ -40,6 +40,7 @@ const ENOSYS = 38; // the same on x86_64 and aarch64 (asm-generic/errno.h)
 const LEAF_SIZE = 4;
 const MAX_JUMP = 255;
 
+/** A seccomp filter as the kernel runs it (seccompFilter()'s result). */
 export interface CompiledSeccomp {
   /** struct sock_filter[], little-endian: what sock_fprog.filter points at (length = bytes / 8) */
   filter: Buffer;

@@ -60,6 +60,10 @@ const hex = (k: number): string => `#0x${(k >>> 0).toString(16)}`;
  * One line per instruction, e.g.
  * `  3: ld   [0]                          ; nr` and `  6: jeq  #0x1b5      ? 7 : 8           ; clone3`.
  * With `arch`, constants compared against the system call number are named.
+ * @param filter the bytes of a struct sock_filter array (8 bytes per instruction)
+ * @returns the listing, one instruction a line
+ * @example
+ * console.log(describeSeccompFilter(seccompFilter('default')!.filter, 'x86_64'));
  */
 export function describeSeccompFilter(filter: Uint8Array, arch?: SeccompArch): string {
   const insns = B.decode(filter);

@@ -22,7 +22,9 @@ import type { SeccompArch as Arch } from './arch';
  * struct sock_filter array and the seccomp(2) flags (null for 'none'). For audits, tests and
  * tools that install the same filter elsewhere; describeSeccompFilter() prints it.
  * @throws NsgroupsError ERR_INVALID_ARG for an option spawn would refuse
- * @example const { filter } = seccompFilter('default')!; console.log(describeSeccompFilter(filter));
+ * @example
+ * const { filter, flags } = seccompFilter({ allow: ['keyctl'] })!;
+ * console.log(filter.length / 8, 'instructions', flags);
  */
 export function seccompFilter(option: Option = 'default', arch?: Arch): Compiled | null {
   const resolved = resolveOption(option);

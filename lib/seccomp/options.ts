@@ -7,6 +7,11 @@ import { checkProgram, decode, MAX_ERRNO, SOCK_FILTER_SIZE } from './bpf';
 import { ERRNOS } from './errnos';
 import { DEFAULT_DENY, ESSENTIAL_SYSCALLS, SyscallRule, UNFILTERED_SYSCALLS } from './profile';
 
+/**
+ * The `seccomp` option as rules: the default profile (docs/seccomp.md), changed.
+ * @example
+ * spawn('keyctl', ['show'], { namespaces: ['user'], seccomp: { allow: ['keyctl'], deny: ['mincore'], errno: 'EPERM', log: true } });
+ */
 export interface SeccompRules {
   /** system calls to refuse as well as the default profile's */
   deny?: string[];

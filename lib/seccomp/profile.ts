@@ -8,20 +8,45 @@ export type ArgIndex = 0 | 1 | 2 | 3 | 4 | 5;
 
 /** What the filter does with one system call (the errno is the profile's, default EPERM). */
 export type SyscallRule =
-  /** every call is refused with the errno */
-  | { kind: 'deny' }
-  /** every call answers ENOSYS, as a kernel without it would (callers then fall back) */
-  | { kind: 'enosys' }
-  /** refused when (low 32 bits of args[arg]) & mask is not 0: flags that live in the low word */
-  | { kind: 'denyIfFlags'; arg: ArgIndex; mask: number }
-  /** refused when the low 32 bits of args[arg] are one of values: the kernel reads the argument
-   *  as a 32-bit int, so the high word must not decide (a caller can put anything there) */
-  | { kind: 'denyIfValue'; arg: ArgIndex; values: readonly number[] }
-  /** refused unless all 64 bits of args[arg] are one of values (each < 2^32) */
-  | { kind: 'denyUnlessValue'; arg: ArgIndex; values: readonly number[] };
+  | {
+      /** every call is refused with the errno */
+      kind: 'deny';
+    }
+  | {
+      /** every call answers ENOSYS, as a kernel without it would (callers then fall back) */
+      kind: 'enosys';
+    }
+  | {
+      /** refused when (low 32 bits of args[arg]) & mask is not 0: flags that live in the low word */
+      kind: 'denyIfFlags';
+      /** the argument checked */
+      arg: ArgIndex;
+      /** the flags that refuse the call */
+      mask: number;
+    }
+  | {
+      /** refused when the low 32 bits of args[arg] are one of values: the kernel reads the argument
+       *  as a 32-bit int, so the high word must not decide (a caller can put anything there) */
+      kind: 'denyIfValue';
+      /** the argument checked */
+      arg: ArgIndex;
+      /** the values that refuse the call */
+      values: readonly number[];
+    }
+  | {
+      /** refused unless all 64 bits of args[arg] are one of values (each < 2^32) */
+      kind: 'denyUnlessValue';
+      /** the argument checked */
+      arg: ArgIndex;
+      /** the only values that pass */
+      values: readonly number[];
+    };
 
+/** One system call of the default profile and what the filter does with it. */
 export interface DenyEntry {
+  /** the system call's name, e.g. 'keyctl' */
   name: string;
+  /** what the filter does with it */
   rule: SyscallRule;
   /** one line: why a sandbox should not have it */
   why: string;
@@ -41,6 +66,12 @@ const frozen = (e: DenyEntry): DenyEntry => {
   return Object.freeze({ ...e, rule: Object.freeze(e.rule) });
 };
 
+/**
+ * The default profile (docs/seccomp.md): every system call it refuses or restricts, with why.
+ * Frozen. `seccomp: { allow: [name] }` takes one out.
+ * @example
+ * for (const { name, why } of DEFAULT_DENY) console.log(name.padEnd(20), why);
+ */
 export const DEFAULT_DENY: readonly DenyEntry[] = Object.freeze(
   (
     [
