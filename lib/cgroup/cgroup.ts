@@ -67,7 +67,7 @@ export interface CgroupOpenOptions {
 
 /** cg.delete()'s options. */
 export interface CgroupDeleteOptions {
-  /** SIGKILL what is still inside (and in child cgroups) first; without it a populated cgroup is ERR_BUSY */
+  /** SIGKILL what is still inside (and in child cgroups) first; without it (the default) a populated cgroup is ERR_BUSY */
   kill?: boolean;
   /** how long to wait for the processes to be gone, in ms (default 10000) */
   timeout?: number;
@@ -714,6 +714,7 @@ export class Cgroup {
 
   /**
    * Stops every process in it (and below) and returns once the kernel says they are frozen.
+   * @throws NsgroupsError ERR_UNSUPPORTED on v1 when the cgroup has no freezer directory and no cgroup2 one
    * @example
    * await cg.freeze();
    */
@@ -723,6 +724,7 @@ export class Cgroup {
 
   /**
    * Lets the processes frozen by freeze() run again.
+   * @throws NsgroupsError ERR_UNSUPPORTED as freeze()
    * @example
    * await cg.thaw();
    */

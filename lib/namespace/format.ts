@@ -17,7 +17,12 @@ const COLUMNS: Column[] = [
   { title: 'COMMAND', right: false, value: (e) => e.command ?? (e.pins.length ? `(pinned at ${e.pins.join(', ')})` : '-') },
 ];
 
-/** The table as lines of text (no trailing newline), with a note on what was not visible. */
+/**
+ * The table as lines of text (no trailing newline), with a note on what was not visible: the
+ * columns of lsns (NS, TYPE, NPROCS, PID, USER, COMMAND).
+ * @example
+ * console.log(formatNamespaceTable(await Namespace.list()));
+ */
 export function formatNamespaceTable(list: NamespaceList | NamespaceListEntry[]): string {
   const rows = [COLUMNS.map((c) => c.title), ...list.map((e) => COLUMNS.map((c) => c.value(e).replace(/[\n\t]/g, ' ')))];
   const widths = COLUMNS.map((_, i) => Math.max(...rows.map((r) => r[i].length)));

@@ -371,7 +371,11 @@ export class Namespace {
     this.close();
   }
 
-  /** "net:[4026531840]", as /proc/PID/ns/net reads. */
+  /**
+   * "net:[4026531840]", as /proc/PID/ns/net reads.
+   * @example
+   * String(await Namespace.of('net')); // 'net:[4026531840]'
+   */
   toString(): string {
     return `${PROC_NS_NAME[this.type]}:[${this.inode}]`;
   }

@@ -29,11 +29,11 @@ export interface OverlayMountOptions {
   userxattr?: boolean;
   /** no syncs to the upper filesystem while mounted (Linux 5.10+). unmount() syncs once and
    *  clears overlayfs' volatile marker; after a lazy unmount the marker stays (the kernel may
-   *  still be writing) and the next mount of these dirs is refused until it is removed */
+   *  still be writing) and the next mount of these dirs is refused until it is removed. Default false */
   volatile?: boolean;
-  /** rename directories of lower layers by recording a redirect (true = 'on') */
+  /** rename directories of lower layers by recording a redirect (true = 'on'); default: the kernel's (its redirect_dir setting) */
   redirectDir?: boolean | RedirectDirMode;
-  /** copy up only the metadata of a file whose attributes change (implies redirectDir 'on') */
+  /** copy up only the metadata of a file whose attributes change (implies redirectDir 'on'); default: the kernel's */
   metacopy?: boolean;
   /**
    * A throw-away writable layer: upper and work on a tmpfs of their own, made inside the

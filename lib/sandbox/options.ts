@@ -34,9 +34,9 @@ export interface SandboxOptions {
   workspace?: string | URL;
   /** the sandbox's network; default 'none' */
   network?: SandboxNetwork;
-  /** cgroup limits for everything that runs in the sandbox (Cgroup.create's shape) */
+  /** cgroup limits for everything that runs in the sandbox (Cgroup.create's shape); default: none (a cgroup without limits where one can be made) */
   limits?: CgroupLimits;
-  /** milliseconds after which each command gets killSignal, unless its own options say otherwise */
+  /** milliseconds after which each command gets killSignal, unless its own options say otherwise; default: none */
   timeout?: number;
   /** the commands' environment (default: process.env) */
   env?: NodeJS.ProcessEnv;

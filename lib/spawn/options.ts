@@ -124,19 +124,19 @@ export interface SpawnOptions {
   uidMap?: readonly IdMapEntry[];
   /** gid ranges of a new user namespace (default: the caller's gid mapped to user.gid) */
   gidMap?: readonly IdMapEntry[];
-  /** hostname inside (implies a uts namespace) */
+  /** hostname inside, at most 64 characters (implies a uts namespace); default: the host's */
   hostname?: string;
   /** 'loopback' (default with a net namespace) or 'none' imply a net namespace; 'host' keeps the host's */
   network?: NetworkOption;
   /** mounts in the sandbox's own mount namespace (implied); without a rootfs targets must exist */
   mounts?: readonly MountSpec[];
-  /** born inside this cgroup (CLONE_INTO_CGROUP, or it moves itself in before anything else) */
+  /** born inside this cgroup (CLONE_INTO_CGROUP, or it moves itself in before anything else); default: the caller's cgroup */
   cgroup?: Cgroup;
   /** the sandbox's root: a directory, or an OverlayMount mounted inside the sandbox (implies mount) */
   rootfs?: string | OverlayMount;
-  /** with a rootfs: make it read-only (recursively); /proc, /dev, /tmp and mounts stay as they are */
+  /** with a rootfs: make it read-only (recursively); /proc, /dev, /tmp and mounts stay as they are. Default false */
   readonly?: boolean;
-  /** with a rootfs: /sys, read-only (a fresh sysfs with a new net namespace, else the host's) */
+  /** with a rootfs: /sys, read-only (a fresh sysfs with a new net namespace, else the host's). Default false */
   sysfs?: boolean;
   /** clock offsets of a new time namespace ('time' in namespaces) */
   timeOffsets?: TimeOffsets;

@@ -117,27 +117,58 @@ export interface SandboxProcess {
   once<K extends EventName>(event: K, listener: Listener<K>): this;
   /** Adds a one-time listener for any event (EventEmitter's own signature). */
   once(event: string | symbol, listener: AnyListener): this;
-  /** Removes a listener added with on() or once(). @returns this */
+  /**
+   * Removes a listener added with on() or once().
+   * @returns this
+   * @example
+   * const onExit = (code: number | null) => console.log(code);
+   * p.on('exit', onExit).off('exit', onExit);
+   */
   off<K extends EventName>(event: K, listener: Listener<K>): this;
   /** Removes a listener of any event (EventEmitter's own signature). */
   off(event: string | symbol, listener: AnyListener): this;
-  /** The same as on(). @returns this */
+  /**
+   * The same as on().
+   * @returns this
+   * @example
+   * p.addListener('close', (code, signal) => console.log(code, signal));
+   */
   addListener<K extends EventName>(event: K, listener: Listener<K>): this;
   /** The same as on() (EventEmitter's own signature). */
   addListener(event: string | symbol, listener: AnyListener): this;
-  /** The same as off(). @returns this */
+  /**
+   * The same as off().
+   * @returns this
+   * @example
+   * p.removeListener('exit', onExit);
+   */
   removeListener<K extends EventName>(event: K, listener: Listener<K>): this;
   /** The same as off() (EventEmitter's own signature). */
   removeListener(event: string | symbol, listener: AnyListener): this;
-  /** Adds a listener called before those already added. @returns this */
+  /**
+   * Adds a listener called before those already added.
+   * @returns this
+   * @example
+   * p.prependListener('exit', () => console.log('first'));
+   */
   prependListener<K extends EventName>(event: K, listener: Listener<K>): this;
   /** Adds a listener called first, for any event (EventEmitter's own signature). */
   prependListener(event: string | symbol, listener: AnyListener): this;
-  /** Adds a one-time listener called before those already added. @returns this */
+  /**
+   * Adds a one-time listener called before those already added.
+   * @returns this
+   * @example
+   * p.prependOnceListener('error', (err) => console.error(err));
+   */
   prependOnceListener<K extends EventName>(event: K, listener: Listener<K>): this;
   /** Adds a one-time listener called first, for any event (EventEmitter's own signature). */
   prependOnceListener(event: string | symbol, listener: AnyListener): this;
-  /** Calls the event's listeners (the library emits the events itself). @returns whether it had listeners */
+  /**
+   * Calls the event's listeners (the library emits the events itself).
+   * @returns whether it had listeners
+   * @example
+   * p.emit('spawn'); // only for tests of your own listeners
+   */
   emit<K extends EventName>(event: K, ...args: SandboxProcessEvents[K]): boolean;
   /** Calls any event's listeners (EventEmitter's own signature). @returns whether it had listeners */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
