@@ -823,6 +823,7 @@ export class Cgroup {
 
   /**
    * `await using cg = await Cgroup.create(...)`: delete({ kill: true }) at the end of the block.
+   * @throws NsgroupsError ERR_BUSY as delete()
    * @example
    * await using cg = await Cgroup.create('tmp-x');
    */

@@ -237,6 +237,7 @@ export class Namespace {
    * An fd (O_RDONLY, close-on-exec) of this namespace, for setns(2); the caller closes it.
    * Checked against this namespace's identity: ERR_NOT_FOUND when `path` no longer leads here
    * (the process exited, its pid was reused, the pin was removed, the object was closed).
+   * @throws NsgroupsError ERR_NOT_FOUND as said; ERR_PERMISSION for another user's process
    * @example
    * const fd = ns.openFd();
    * try { … } finally { fs.closeSync(fd); }

@@ -344,6 +344,7 @@ export class OverlayMount {
 
   /**
    * Unmounts; when files are still in use, detaches lazily so that nothing stays mounted.
+   * @throws NsgroupsError ERR_BUSY when another mount sits on top of it, as unmount()
    * @example
    * await using ov = new OverlayMount({ lower: ['/img/app', '/img/base'], target: '/mnt/x' });
    * await ov.mount();

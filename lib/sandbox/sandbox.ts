@@ -293,6 +293,8 @@ export class Sandbox {
    * Where Node reads (or writes) the sandbox's path `p` from outside: /proc/PID/root of the
    * holder, the sandbox's own view. `p` is absolute in the sandbox, or relative to the
    * workspace. A symlink with an absolute target is resolved against the caller's root.
+   * @throws NsgroupsError ERR_INVALID_ARG for a path that is not a string or holds a NUL byte;
+   * ERR_NOT_FOUND once the sandbox is disposed
    * @example
    * fs.readFileSync(sb.path('out/result.json'), 'utf8');
    */
