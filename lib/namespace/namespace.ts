@@ -184,7 +184,7 @@ export class Namespace {
   /**
    * A new, empty namespace (see NamespaceCreateOptions): pinned at `pin`, or else held by this
    * object until close(). Without root it is owned by a new user namespace (owner() shows it).
-   * 'pid' keeps a holder init alive while pinned or open; 'time' is ERR_UNSUPPORTED for now.
+   * 'pid' keeps a holder init alive while pinned or open; 'time' takes timeOffsets (written before anyone enters it).
    * @throws NsgroupsError ERR_INVALID_ARG for a bad type or an option of another type
    * (network, timeOffsets); ERR_BUSY when the pin path is already a mount point; the spawn's
    * error when the kernel refuses the namespace (ERR_PERMISSION, ERR_UNSUPPORTED)
