@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { resolveLimits, type CgroupLimits } from '../cgroup/limits';
 import { fromNodeError, invalidArg, NsgroupsError } from '../errors';
 import { resolveMounts, type MountSpec } from '../spawn/mounts';
+import { SPAWN_OPTION_KEYS } from '../spawn/options';
 import type { RunOptions } from '../spawn/run';
 import { resolveRlimits, type RlimitsOption } from '../spawn/privileges';
 import { checkArray, checkBoolean, checkInteger, checkKeys, checkObject, checkOneOf, checkString, type Plain } from '../util/validate';
@@ -213,27 +214,9 @@ const RUN_KEYS = [
   'seccomp',
 ] as const;
 const RUN_ONLY = ['input', 'encoding', 'maxBuffer'];
-const SET_AT_CREATE = [
-  'namespaces',
-  'join',
-  'uidMap',
-  'gidMap',
-  'hostname',
-  'network',
-  'mounts',
-  'cgroup',
-  'rootfs',
-  'readonly',
-  'sysfs',
-  'timeOffsets',
-  'init',
-  'maskedPaths',
-  'readonlyPaths',
-  'keyring',
-  'dieWithParent',
-  'newSession',
-  'noNewPrivileges',
-];
+// every other spawn option describes the sandbox, decided once at create (a new spawn option
+// lands here without being listed)
+const SET_AT_CREATE = SPAWN_OPTION_KEYS.filter((k) => !(RUN_KEYS as readonly string[]).includes(k));
 
 /** Checks a command's options: only those a command may choose; cwd made absolute in the sandbox. */
 export function checkCommandOptions(options: unknown, spawnOnly: boolean, defaultCwd: string): Plain {
