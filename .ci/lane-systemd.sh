@@ -40,20 +40,8 @@ lane_failed() {
 # ---- what the guest needs: the VM (as the v2 lane, installed if missing) and, from the host's own
 # root, systemd, dbus and pam_systemd — never installed by this lane (the host's systemd is not ours
 # to change): the lane says what is missing instead
-packages=(qemu-system-x86 busybox-static kmod xz-utils)
-missing=()
-installed() { [ "$(dpkg-query -W -f '${Status}' "$1" 2>/dev/null)" = 'install ok installed' ]; }
-for p in "${packages[@]}"; do installed "$p" || missing+=("$p"); done
-as_root=()
-[ "$(id -u)" = 0 ] || as_root=(sudo)
-if [ ${#missing[@]} -gt 0 ] || ! apt-cache show linux-image-amd64 >/dev/null 2>&1; then
-  echo "systemd lane: installing ${missing[*]:-nothing} (apt-get)"
-  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq || lane_failed "apt-get update"
-  if [ ${#missing[@]} -gt 0 ]; then
-    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      "${missing[@]}" >/dev/null || lane_failed "apt-get install ${missing[*]}"
-  fi
-fi
+. "$(dirname "$0")/guest-packages.sh"
+install_guest_packages systemd
 absent=()
 for p in systemd dbus-daemon libpam-systemd; do installed "$p" || absent+=("$p"); done
 [ ${#absent[@]} = 0 ] || lane_failed "the guest boots the host's systemd, which lacks ${absent[*]}: apt-get install ${absent[*]} (it is not installed for you)"

@@ -33,20 +33,8 @@ lane_failed() { # the lane itself could not run or report: a failure, loudly
 }
 
 # ---- what the lane needs from Debian (the kernel package itself is fetched by tools/v2vm.sh)
-packages=(qemu-system-x86 busybox-static kmod xz-utils)
-missing=()
-installed() { [ "$(dpkg-query -W -f '${Status}' "$1" 2>/dev/null)" = 'install ok installed' ]; }
-for p in "${packages[@]}"; do installed "$p" || missing+=("$p"); done
-as_root=()
-[ "$(id -u)" = 0 ] || as_root=(sudo)
-if [ ${#missing[@]} -gt 0 ] || ! apt-cache show linux-image-amd64 >/dev/null 2>&1; then
-  echo "v2 lane: installing ${missing[*]:-nothing} (apt-get)"
-  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq || lane_failed "apt-get update"
-  if [ ${#missing[@]} -gt 0 ]; then
-    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      "${missing[@]}" >/dev/null || lane_failed "apt-get install ${missing[*]}"
-  fi
-fi
+. "$(dirname "$0")/guest-packages.sh"
+install_guest_packages v2
 
 # ---- the test files, compiled to JavaScript on the host (see jest.v2.config.js for why)
 [ -f build/Release/nsgroups.node ] || lane_failed "the addon is not built (build/Release/nsgroups.node): run npm run build first"
