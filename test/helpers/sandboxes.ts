@@ -60,9 +60,9 @@ export function cgroupDirs(p: string | Record<string, string>): string[] {
 }
 
 /** Waits (polling) until `check` holds; throws after `ms`. */
-export async function eventually(check: () => boolean, ms: number, what: string): Promise<void> {
+export async function eventually(check: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
   const end = Date.now() + ms;
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));
   }
