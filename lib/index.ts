@@ -45,13 +45,16 @@ export { formatNamespaceTable, Namespace } from './namespace/index';
 export type { NamespaceCreateOptions, NamespaceList, NamespaceListEntry, UnpinOptions } from './namespace/index';
 export { NetworkLinks } from './net/index';
 export type { AddressInfo, LinkChange, LinkInfo, VethOptions } from './net/index';
-export { Sandbox } from './sandbox/index';
+export { Sandbox, SandboxPool } from './sandbox/index';
 export type {
   CommandStatuses,
   LeftoverProcess,
   SandboxDisposeOptions,
   SandboxNetwork,
   SandboxOptions,
+  SandboxPoolCreateOptions,
+  SandboxPoolOptions,
+  SandboxPoolStats,
   SandboxReport,
   SandboxRootfs,
   SandboxRunOptions,

@@ -41,16 +41,20 @@ describe('the examples (what CI runs)', () => {
   it('node:test: examples/node-test passes, writes a report line per test and prints the table', () => {
     const report = path.join(scratch, 'node-test.jsonl');
     const r = run(process.execPath, ['--test', 'examples/node-test/'], { NSGROUPS_REPORT: report });
-    expect(r.out).toMatch(/# pass 2\n# fail 0/);
+    expect(r.out).toMatch(/# pass 4\n# fail 0/);
     expect(r.status).toBe(0);
-    const got = lines(report);
+    // one file after the other (node --test runs files in processes of their own)
+    const got = lines(report).sort((x, y) => (x.file! < y.file! ? -1 : x.file! > y.file! ? 1 : 0));
     expect(got.map((l) => [l.test, l.status, l.leftoversKilled])).toEqual([
       ['the build writes into the sandbox, never into the project', 'passed', 0],
       ['a server started by one command answers the next', 'passed', 1],
+      ['from a pool: the build writes into its sandbox only', 'passed', 0],
+      ['from a pool: the next test has a sandbox of its own', 'passed', 0],
     ]);
+    expect(got[2]).toMatchObject({ commands: 1, filesChanged: 3, file: path.join(repo, 'examples/node-test/pool.test.mjs') });
     expect(got[0]).toMatchObject({ v: 1, commands: 1, filesChanged: 3, file: path.join(repo, 'examples/node-test/app.test.mjs') });
     expect(got[1].leftovers).toEqual([expect.objectContaining({ command: 'node app.js serve 8080' })]);
-    expect(r.out).toMatch(/nsgroups: 2 tests in sandboxes/);
+    expect(r.out).toMatch(/nsgroups: 2 tests in sandboxes/); // a table per file
     expect(fs.existsSync(path.join(project, 'dist'))).toBe(false);
   }, 100000);
 
@@ -91,6 +95,12 @@ describe("keep: 'on-failure'", () => {
       [bin('jest'), '--config', 'test/fixtures/harness/jest.fixture.config.js', '--ci'],
       { NSGROUPS_KEEP: 'on-failure' },
     ],
+    [
+      'jest, the environment with a pool and NSGROUPS_KEEP',
+      process.execPath,
+      [bin('jest'), '--config', 'test/fixtures/harness/jest.fixture.config.js', '--ci'],
+      { NSGROUPS_KEEP: 'on-failure', FIXTURE_POOL: '2' },
+    ],
   ])(
     '%s: only the failing test’s sandbox is kept, with what it wrote, and its place is printed',
     (_what, command, args, env) => {
@@ -128,6 +138,22 @@ describe('jest environment', () => {
       expect(r.out).toMatch(/Tests:\s+2 failed, 2 total/);
       expect(r.out).toMatch(/network must be one of 'none', 'loopback', 'host'/);
       expect(r.out).not.toMatch(/Expected: 2/); // the failing test's own expect never ran
+    } finally {
+      fs.rmSync(ws, { recursive: true, force: true });
+    }
+  }, 100000);
+
+  it('with a pool, bad options fail the file at once with the reason', () => {
+    const ws = makeWorkspace('envpoolfail');
+    try {
+      const r = run(process.execPath, [bin('jest'), '--config', 'test/fixtures/harness/jest.fixture.config.js', '--ci'], {
+        FIXTURE_WORKSPACE: ws,
+        FIXTURE_NETWORK: 'bogus',
+        FIXTURE_POOL: '2',
+      });
+      expect(r.status).toBe(1);
+      expect(r.out).toMatch(/Test suite failed to run/);
+      expect(r.out).toMatch(/network must be one of 'none', 'loopback', 'host'/);
     } finally {
       fs.rmSync(ws, { recursive: true, force: true });
     }

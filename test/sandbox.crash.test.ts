@@ -1,4 +1,5 @@
-// Sandbox: a crash of the Node process (SIGKILL: no exit handler runs) leaves nothing. Every
+// Sandbox: a crash of the Node process (SIGKILL: no exit handler runs) leaves nothing, of its
+// sandboxes in use nor of a pool's idle ones. Every
 // process of its sandboxes dies with it (PR_SET_PDEATHSIG on each holder and its init, whose
 // death ends the pid namespace), their mounts go with their mount namespaces, and the janitor
 // it started removes their directories and cgroups once it is gone.
@@ -18,11 +19,12 @@ afterAll(() => fs.rmSync(ws, { recursive: true, force: true }));
 interface Made {
   pid: number;
   pidns: string[];
+  poolPidns: string[];
   dirs: string[];
   cgroups: string[];
 }
 
-it('a crash of the Node process leaves no process, mount, directory or cgroup of its sandboxes', async () => {
+it("a crash of the Node process leaves no process, mount, directory or cgroup of its sandboxes, a pool's idle ones included", async () => {
   const child = spawn(process.execPath, [path.join(__dirname, 'fixtures', 'sandbox-crash.js'), ws, isRoot ? 'limits' : 'none'], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -37,12 +39,14 @@ it('a crash of the Node process leaves no process, mount, directory or cgroup of
   const janitor = childrenOf(made.pid).filter((pid) => fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('dirs= cgs='));
   expect(janitor.length).toBe(1);
   for (const ns of made.pidns) expect(pidsInNamespace(ns).length).toBeGreaterThanOrEqual(3); // init, holder, the leftover
+  expect(made.poolPidns.length).toBe(2); // a pool's idle sandboxes: init and holder each
+  for (const ns of made.poolPidns) expect(pidsInNamespace(ns).length).toBe(2);
   for (const d of made.dirs) expect(fs.existsSync(d)).toBe(true);
   if (isRoot) expect(made.cgroups.length).toBeGreaterThan(0);
 
   child.kill('SIGKILL');
   await new Promise((resolve) => child.once('exit', resolve));
-  await eventually(() => made.pidns.every((ns) => pidsInNamespace(ns).length === 0), 10000, 'the sandboxes’ processes to die');
+  await eventually(() => [...made.pidns, ...made.poolPidns].every((ns) => pidsInNamespace(ns).length === 0), 10000, 'the sandboxes’ processes to die');
   await eventually(
     () => !fs.existsSync(`/proc/${janitor[0]}`) || fs.readFileSync(`/proc/${janitor[0]}/stat`, 'utf8').includes(') Z'),
     20000,

@@ -3,7 +3,7 @@
 // answers the next); the network is none by default, loopback on request.
 import * as fs from 'node:fs';
 import { once } from 'node:events';
-import { Sandbox, type SandboxProcess } from '../lib';
+import { Sandbox, type SandboxOptions, type SandboxProcess } from '../lib';
 import { makeWorkspace, pidsInNamespace } from './helpers/sandboxes';
 
 let ws: string;
@@ -23,12 +23,24 @@ async function listening(p: SandboxProcess): Promise<void> {
   if (chunk === null || !String(chunk).includes('listening')) throw new Error(`the server did not listen: ${out}`);
 }
 
-describe('Sandbox: isolation', () => {
+// a sandbox made as the test starts, and one a pool made ahead: the same world
+const makers: Array<[string, (o: SandboxOptions) => Promise<Sandbox>]> = [
+  ['Sandbox.create', (o) => Sandbox.create(o)],
+  [
+    'Sandbox.pool',
+    async (o) => {
+      const pool = Sandbox.pool({ ...o, size: 1 });
+      await pool.ready(); // made ahead, idle, then handed over
+      const sb = await pool.create();
+      await pool.close();
+      return sb;
+    },
+  ],
+];
+
+describe.each(makers)('Sandbox: isolation, made by %s', (_, make) => {
   it('two sandboxes at once: each has only its own files, processes and ports (both bind 127.0.0.1:8080)', async () => {
-    const [a, b] = await Promise.all([
-      Sandbox.create({ workspace: ws, network: 'loopback', name: 'A' }),
-      Sandbox.create({ workspace: ws, network: 'loopback', name: 'B' }),
-    ]);
+    const [a, b] = await Promise.all([make({ workspace: ws, network: 'loopback', name: 'A' }), make({ workspace: ws, network: 'loopback', name: 'B' })]);
     try {
       const servers = [a.spawn('node', ['-e', SERVER, 'server-A']), b.spawn('node', ['-e', SERVER, 'server-B'])];
       await Promise.all(servers.map(listening)); // both hold 127.0.0.1:8080 at the same time
@@ -61,7 +73,7 @@ describe('Sandbox: isolation', () => {
   });
 
   it("network 'none' (the default): no interface is up, not even loopback", async () => {
-    await using sb = await Sandbox.create({});
+    await using sb = await make({});
     const r = await sb.run('sh', ['-c', 'ls /sys/class/net; cat /sys/class/net/lo/operstate']);
     expect(r.stdout).toBe('lo\ndown\n');
     // a server may bind 127.0.0.1, but nothing reaches it: the loopback interface is down
@@ -73,14 +85,14 @@ describe('Sandbox: isolation', () => {
   });
 
   it("network 'loopback': lo up and nothing else; the hostname and the uts and ipc namespaces are the sandbox's", async () => {
-    await using sb = await Sandbox.create({ network: 'loopback', hostname: 'test-box' });
+    await using sb = await make({ network: 'loopback', hostname: 'test-box' });
     const r = await sb.run('sh', ['-c', 'ls /sys/class/net; cat /sys/class/net/lo/operstate; hostname']);
     expect(r.stdout).toMatch(/^lo\n(unknown|up)\ntest-box\n$/);
     for (const ns of ['uts', 'ipc', 'mnt', 'user']) expect(fs.readlinkSync(`/proc/${sb.pid}/ns/${ns}`)).not.toBe(fs.readlinkSync(`/proc/self/ns/${ns}`));
   });
 
   it("network 'host': the host's network namespace, the rest the sandbox's own", async () => {
-    await using sb = await Sandbox.create({ network: 'host' });
+    await using sb = await make({ network: 'host' });
     const p = sb.spawn('sleep', ['100'], { stdio: 'ignore' });
     await once(p, 'spawn');
     expect(fs.readlinkSync(`/proc/${p.pid}/ns/net`)).toBe(fs.readlinkSync('/proc/self/ns/net'));

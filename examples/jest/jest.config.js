@@ -2,6 +2,8 @@
 // Two ways, one project each: environment.test.js runs in nsgroups' test environment (every
 // test gets a fresh Sandbox as `globalThis.sandbox`, with the options below); helper.test.js
 // runs in jest's own node environment and makes its sandboxes with the useSandbox() helper.
+// `pool: 2` keeps two sandboxes made ahead of the environment's tests (Sandbox.pool()): each test
+// starts in one at once.
 const workspace = `${__dirname}/../project`;
 
 module.exports = {
@@ -11,7 +13,7 @@ module.exports = {
       rootDir: __dirname,
       testMatch: ['<rootDir>/environment.test.js'],
       testEnvironment: 'nsgroups/jest-environment',
-      testEnvironmentOptions: { nsgroups: { workspace, network: 'loopback' } },
+      testEnvironmentOptions: { nsgroups: { workspace, network: 'loopback', pool: 2 } },
     },
     {
       displayName: 'helper',

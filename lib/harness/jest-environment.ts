@@ -4,7 +4,8 @@
 // in jest's config: testEnvironmentOptions: { nsgroups: { ...SandboxOptions, report?: FILE } };
 // with a report file (or NSGROUPS_REPORT) each test appends its line, and the environment prints
 // a table of its file's tests at its teardown. A sandbox that cannot be made fails its test
-// with the reason (the test's body does not run).
+// with the reason (the test's body does not run). With `pool: N` the environment keeps N
+// sandboxes made ahead (Sandbox.pool()): each test starts in one at once; teardown closes it.
 //
 // The Sandbox comes from the environment's copy of nsgroups, not from the one the test file
 // imports (jest gives test files a module registry of their own): compare errors by `code`.
@@ -12,6 +13,7 @@ import type { EnvironmentContext, JestEnvironmentConfig } from '@jest/environmen
 import type { Circus } from '@jest/types';
 import { TestEnvironment } from 'jest-environment-node';
 import type { SandboxOptions } from '../sandbox/options';
+import type { SandboxPool } from '../sandbox/pool';
 import { Sandbox } from '../sandbox/sandbox';
 import { JEST_STATE, type JestSharedState } from './jest';
 import { finishTest, formatTable, reportFile, type TestReportLine } from './report';
@@ -25,6 +27,8 @@ declare global {
 export interface JestEnvironmentOptions extends SandboxOptions {
   /** append one JSON line per test here (default: NSGROUPS_REPORT) */
   report?: string;
+  /** keep this many sandboxes made ahead of the tests (Sandbox.pool()'s size); default: none, each made as its test starts */
+  pool?: number;
 }
 
 function testName(test: Circus.TestEntry): string {
@@ -35,6 +39,7 @@ function testName(test: Circus.TestEntry): string {
 
 export default class NsgroupsEnvironment extends TestEnvironment {
   readonly #options: SandboxOptions;
+  readonly #pool: SandboxPool | null;
   readonly #report: string | null;
   readonly #file: string;
   readonly #lines: TestReportLine[] = [];
@@ -44,8 +49,10 @@ export default class NsgroupsEnvironment extends TestEnvironment {
   constructor(config: JestEnvironmentConfig, context: EnvironmentContext) {
     super(config, context);
     const given = (config.projectConfig.testEnvironmentOptions as { nsgroups?: JestEnvironmentOptions }).nsgroups ?? {};
-    const { report, ...options } = given;
+    const { report, pool, ...options } = given;
     this.#options = options;
+    // a bad option fails the file here, before its first test
+    this.#pool = pool === undefined ? null : Sandbox.pool({ ...options, size: pool });
     this.#report = reportFile(report);
     this.#file = context.testPath;
     (this.global as unknown as Record<symbol, JestSharedState>)[JEST_STATE] = this.#state;
@@ -56,7 +63,9 @@ export default class NsgroupsEnvironment extends TestEnvironment {
       case 'test_started':
         this.#state.failed = false;
         try {
-          this.#current = await Sandbox.create({ name: testName(event.test), ...this.#options });
+          this.#current = this.#pool
+            ? await this.#pool.create({ name: testName(event.test) })
+            : await Sandbox.create({ name: testName(event.test), ...this.#options });
           (this.global as Record<string, unknown>).sandbox = this.#current;
         } catch (err) {
           event.test.errors.push(err as Error); // the test fails with it, and its body does not run
@@ -84,6 +93,7 @@ export default class NsgroupsEnvironment extends TestEnvironment {
   override async teardown(): Promise<void> {
     await this.#current?.dispose().catch(() => {});
     this.#current = null;
+    await this.#pool?.close();
     if (this.#lines.length > 0) process.stderr.write(formatTable(this.#lines));
     await super.teardown();
   }

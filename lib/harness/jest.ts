@@ -5,8 +5,10 @@
 // works when the file also runs in 'nsgroups/jest-environment', which tells (else only keep:
 // true keeps). For report lines and the table, use the environment.
 import type { SandboxDisposeOptions, SandboxOptions, SandboxRunOptions, SandboxSpawnOptions } from '../sandbox/options';
+import { SandboxPool } from '../sandbox/pool';
 import { Sandbox } from '../sandbox/sandbox';
 import { unnamed } from './report';
+import { sandboxFor, type SandboxSource } from './source';
 
 /** What 'nsgroups/jest-environment' shares with this helper through the test's global. */
 export const JEST_STATE = Symbol.for('nsgroups.jest.state');
@@ -32,14 +34,15 @@ export interface SandboxHandle {
   report: Sandbox['report'];
 }
 
-export function useSandbox(options?: SandboxOptions): SandboxHandle {
+/** `options` may be a pool (Sandbox.pool()): each test then gets a sandbox made ahead of it. */
+export function useSandbox(options?: SandboxSource): SandboxHandle {
   const g = globalThis as unknown as JestGlobals;
   if (typeof g.beforeEach !== 'function' || typeof g.afterEach !== 'function') {
     throw new TypeError("useSandbox() needs jest's beforeEach/afterEach globals: call it in a test file (injectGlobals on)");
   }
   let current: Sandbox | null = null;
   g.beforeEach(async () => {
-    current = await Sandbox.create({ name: unnamed(g.expect?.getState().currentTestName), ...options });
+    current = await sandboxFor(options, unnamed(g.expect?.getState().currentTestName));
   });
   g.afterEach(async () => {
     const sb = current;
@@ -61,5 +64,5 @@ export function useSandbox(options?: SandboxOptions): SandboxHandle {
   return handle;
 }
 
-export { Sandbox };
-export type { SandboxOptions };
+export { Sandbox, SandboxPool };
+export type { SandboxOptions, SandboxSource };

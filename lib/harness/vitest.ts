@@ -4,8 +4,10 @@
 // prints a table of its tests when it exits. No import of vitest here: the fixture is a plain
 // function, whose first parameter vitest reads as written (object destructuring).
 import type { SandboxOptions } from '../sandbox/options';
+import { SandboxPool } from '../sandbox/pool';
 import { Sandbox } from '../sandbox/sandbox';
 import { finishTest, linesPrintedAtExit, reportFile, unnamed } from './report';
+import { sandboxFor, type SandboxSource } from './source';
 
 /** What the fixture needs of vitest's test context. */
 export interface VitestTaskLike {
@@ -23,10 +25,11 @@ function fullName(task: VitestTaskLike): string {
 
 export type SandboxFixture = (context: { task: VitestTaskLike }, use: (sandbox: Sandbox) => Promise<void>) => Promise<void>;
 
-export function sandboxFixture(options?: SandboxOptions): SandboxFixture {
+/** `options` may be a pool (Sandbox.pool()): each test then gets a sandbox made ahead of it. */
+export function sandboxFixture(options?: SandboxSource): SandboxFixture {
   return async ({ task }, use) => {
     const test = unnamed(fullName(task));
-    const sb = await Sandbox.create({ name: test, ...options });
+    const sb = await sandboxFor(options, test);
     try {
       await use(sb);
     } finally {
@@ -36,5 +39,5 @@ export function sandboxFixture(options?: SandboxOptions): SandboxFixture {
   };
 }
 
-export { Sandbox };
-export type { SandboxOptions };
+export { Sandbox, SandboxPool };
+export type { SandboxOptions, SandboxSource };

@@ -14,8 +14,8 @@
 // Identity: the caller's ids are mapped onto themselves (as root: every id, so files keep their
 // owners), so commands run with the caller's uid and gid, and what they write is the caller's.
 //
-// The seam for a warm pool (issue 12): `startHolder` is the one place a holder comes from; a pool
-// of pre-made namespaces would hand out a holder for a plan here.
+// A pool of sandboxes (pool.ts) makes whole sandboxes ahead, holders included: a holder is the
+// same whether a test waits for it or a pool made it before the test began.
 import * as fs from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { NsgroupsError } from '../errors';
@@ -38,6 +38,8 @@ export interface Holder {
   readonly pidNamespace: string;
   /** the last pid handed out in the sandbox's pid namespace (1 and 2 are the holder's) */
   lastPid(): Promise<number | null>;
+  /** false once the holder has exited (killed from outside, or stopped) */
+  alive(): boolean;
   /** SIGKILL: the init goes with it, and every process of the pid namespace with the init */
   stop(): Promise<void>;
 }
@@ -109,7 +111,8 @@ export async function startHolder(plan: HolderPlan): Promise<Holder> {
     const pidNamespace = fs.readlinkSync(`/proc/${p.pid}/ns/pid`);
     // infrastructure: a sandbox the caller forgot must not keep the event loop alive
     p.unref();
-    return { pid: p.pid!, join, pidNamespace, lastPid: lastPidReader(p), stop: stopper(p) };
+    const alive = (): boolean => p.exitCode === null && p.signalCode === null;
+    return { pid: p.pid!, join, pidNamespace, lastPid: lastPidReader(p), alive, stop: stopper(p) };
   } catch (err) {
     p.kill('SIGKILL');
     await p.exited.catch(() => {});

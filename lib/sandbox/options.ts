@@ -113,7 +113,7 @@ function resolveWorkspace(value: unknown): string | null {
   return ws;
 }
 
-function resolveKeep(value: unknown): ResolvedSandbox['keep'] {
+export function resolveKeep(value: unknown, what = 'Sandbox options.keep'): ResolvedSandbox['keep'] {
   if (value === undefined) {
     const env = process.env.NSGROUPS_KEEP;
     if (env === undefined || env === '' || env === '0' || env === 'never') return 'never';
@@ -123,7 +123,7 @@ function resolveKeep(value: unknown): ResolvedSandbox['keep'] {
   }
   if (value === 'on-failure') return 'on-failure';
   if (typeof value === 'boolean') return value ? 'always' : 'never';
-  throw invalidArg(`Sandbox options.keep must be true, false or 'on-failure', got ${JSON.stringify(value)}`);
+  throw invalidArg(`${what} must be true, false or 'on-failure', got ${JSON.stringify(value)}`);
 }
 
 export function resolveSandboxOptions(options: unknown): ResolvedSandbox {

@@ -35,6 +35,7 @@ import {
   type SandboxSpawnOptions,
 } from './options';
 import { cgroupFigures, type CommandStatuses, type SandboxReport } from './report';
+import { SandboxPool, type SandboxPoolOptions } from './pool';
 import { layOut, type SandboxLayout } from './root';
 
 const INTERNAL = Symbol('nsgroups.Sandbox');
@@ -90,11 +91,11 @@ async function makeCgroup(o: ResolvedSandbox, n: number): Promise<Cgroup | null>
  * console.log(r.status, await sb.changes(), sb.report().cpuMs);
  */
 export class Sandbox {
-  readonly #o: ResolvedSandbox;
+  #o: ResolvedSandbox;
   readonly #layout: SandboxLayout;
   readonly #holder: Holder;
   readonly #cgroup: Cgroup | null;
-  readonly #createdAt: number;
+  #createdAt: number;
   readonly #running = new Set<SandboxProcess>();
   #commands = 0;
   /** the commands' own CPU (rusage), µs; their verdicts counted */
@@ -128,8 +129,30 @@ export class Sandbox {
    * const sb = await Sandbox.create({ workspace: '/src/app', name: 'build', keep: 'on-failure' });
    */
   static async create(options?: SandboxOptions): Promise<Sandbox> {
+    const sb = await Sandbox._make(resolveSandboxOptions(options));
+    sb._handOver(sb.#o.name, sb.#o.keep);
+    return sb;
+  }
+
+  /**
+   * A pool of sandboxes made ahead of time with the same options: `await pool.create()` hands
+   * one over at once and makes another in the background (SandboxPool; docs/harness.md).
+   * @throws NsgroupsError ERR_INVALID_ARG for bad options or size (checked now: a refill never fails on them)
+   * @example
+   * const pool = Sandbox.pool({ workspace: process.cwd(), size: 2 });
+   * await using sb = await pool.create({ name: 'test 1' });
+   * await pool.close();
+   */
+  static pool(options?: SandboxPoolOptions): SandboxPool {
+    return new SandboxPool(options);
+  }
+
+  /**
+   * @internal Makes a sandbox for resolved options; it is the caller's from _handOver() on
+   * (until then it is not in the exit-time warning's list: a pool's idle sandboxes are the pool's).
+   */
+  static async _make(o: ResolvedSandbox): Promise<Sandbox> {
     const createdAt = performance.now();
-    const o = resolveSandboxOptions(options);
     const n = ++made;
     const undo: Array<() => Promise<unknown>> = [];
     try {
@@ -141,16 +164,40 @@ export class Sandbox {
       const layout = layOut(o, home, dir);
       const holder = await startHolder({ options: o, layout });
       undo.push(() => holder.stop());
-      const sb = new Sandbox(INTERNAL, o, layout, holder, cgroup, createdAt);
-      live.add(sb);
-      if (!exitHook) {
-        exitHook = true;
-        process.on('exit', warnAtExit);
-      }
-      return sb;
+      return new Sandbox(INTERNAL, o, layout, holder, cgroup, createdAt);
     } catch (err) {
       for (const step of undo.reverse()) await step().catch(() => {});
       throw err;
+    }
+  }
+
+  /**
+   * @internal The sandbox becomes a test's: its name and keep are the test's, its report's clock
+   * starts now (a pooled sandbox's idle time is not its test's), and it is warned of at exit
+   * unless disposed.
+   */
+  _handOver(name: string | null, keep: ResolvedSandbox['keep']): void {
+    this.#o = { ...this.#o, name, keep };
+    this.#createdAt = performance.now();
+    live.add(this);
+    if (!exitHook) {
+      exitHook = true;
+      process.on('exit', warnAtExit);
+    }
+  }
+
+  /** @internal false once its holder is gone (a pool does not hand such a sandbox out) */
+  _alive(): boolean {
+    if (this.#disposing !== null || !this.#holder.alive()) return false;
+    // its exit may not have been heard yet: the kernel's word, not a zombie (proc(5) stat's state)
+    // and not a reused pid (which would be in another pid namespace)
+    const pid = this.#holder.pid;
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+      return state !== 'Z' && state !== 'X' && fs.readlinkSync(`/proc/${pid}/ns/pid`) === this.#holder.pidNamespace;
+    } catch {
+      return false;
     }
   }
 
