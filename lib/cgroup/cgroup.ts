@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { fromNodeError, invalidArg, NsgroupsError, unsupported } from '../errors';
 import { OWNER_XATTR, ownerRecord, parseOwnerRecord } from '../host/owner';
 import { native } from '../native';
+import { takeTurn } from '../util/turns';
 import { checkArray, checkBoolean, checkInteger, checkKeys, checkObject, checkOneOf, checkNumber } from '../util/validate';
 import { systemdBooted } from '../systemd/manager';
 import { checkSliceName } from '../systemd/properties';
@@ -523,6 +524,9 @@ export class Cgroup {
     try {
       await makeAll(plans.filter((p) => !p.withoutTracking));
       if (!dirs.some((d) => d.h.version === 2)) await makeAll(plans.filter((p) => p.withoutTracking));
+      // the limits' writes, and what the caller does with the cgroup next (a spawn, mostly): one
+      // create's worth per turn of the event loop when many finish together (util/turns.ts)
+      await takeTurn();
       const leaves = new Set(plans.map((p) => p.dir.dir));
       const ours = belowBases(made, plans);
       if (!scope) markOwner(ours, leaves); // a scope's cgroups go with the scope: nothing for gc
