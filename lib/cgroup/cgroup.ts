@@ -439,6 +439,9 @@ export class Cgroup {
     const requested = opts.driver !== undefined ? checkDriver(opts.driver, `${what}.driver`) : driverFromEnv();
     const slice = opts.slice === undefined ? undefined : checkSliceName(opts.slice, `${what}.slice`);
     const scopeLimits = opts.scopeLimits === undefined ? [] : checkScopeLimits(opts.scopeLimits, `${what}.scopeLimits`);
+    // the planning below (a dozen small reads and checks): one create's worth per turn of the
+    // event loop when many start together (util/turns.ts), like the tail in #make
+    await takeTurn();
     const lay = layout();
     checkDevicePrivilege(lay, limits);
     const selfCgroup = selfCgroupReader();
