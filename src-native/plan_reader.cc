@@ -2,7 +2,7 @@
 #include "plan_reader.h"
 
 #include <cmath>
-#include <set>
+#include <cstring>
 
 #include "spawn.h"
 
@@ -38,15 +38,33 @@ class Reader {
     Fail(where + "." + key, want, got);
   }
 
-  // Every key of the schema, nothing else.
+  // Every key of the schema, nothing else: the object's own enumerable string keys, compared with
+  // the schema's without allocating (this runs for every op of every spawn). Own names are
+  // unique, so `n` known ones mean that none is missing.
   void CheckKeys(Napi::Object obj, const std::string &where, const char *const *keys, size_t n) {
-    std::set<std::string> known(keys, keys + n);
-    Napi::Array names = obj.GetPropertyNames();
-    for (uint32_t i = 0; i < names.Length(); i++) {
-      std::string name = names.Get(i).As<Napi::String>().Utf8Value();
-      if (!known.count(name))
-        throw Napi::TypeError::New(env_, "spawn plan: " + where + " has an unknown key '" + name + "'");
+    napi_value raw;
+    napi_status st = napi_get_all_property_names(
+        env_, obj, napi_key_own_only, static_cast<napi_key_filter>(napi_key_enumerable | napi_key_skip_symbols),
+        napi_key_numbers_to_strings, &raw);
+    NAPI_THROW_IF_FAILED_VOID(env_, st);
+    Napi::Array names(env_, raw);
+    const uint32_t count = names.Length();
+    char buf[64];
+    for (uint32_t i = 0; i < count; i++) {
+      Napi::Value name = names.Get(i);
+      size_t len = 0;
+      st = napi_get_value_string_utf8(env_, name, buf, sizeof buf, &len);
+      NAPI_THROW_IF_FAILED_VOID(env_, st);
+      bool known = len + 1 < sizeof buf;  // a key as long as the buffer is no key of ours
+      if (known) {
+        known = false;
+        for (size_t j = 0; j < n && !known; j++) known = std::strcmp(buf, keys[j]) == 0;
+      }
+      if (!known)
+        throw Napi::TypeError::New(
+            env_, "spawn plan: " + where + " has an unknown key '" + name.As<Napi::String>().Utf8Value() + "'");
     }
+    if (count == n) return;
     for (size_t i = 0; i < n; i++)
       if (!obj.HasOwnProperty(keys[i]))
         throw Napi::TypeError::New(env_, "spawn plan: " + where + " lacks the key '" + keys[i] + "'");
@@ -57,20 +75,21 @@ class Reader {
     if (!v.IsBoolean()) Fail(w, k, "a boolean", v);
     return v.As<Napi::Boolean>().Value() ? 1 : 0;
   }
-  double Integer(Napi::Value v, const std::string &name, double lo, double hi, const char *want) {
-    if (!v.IsNumber()) Fail(name, want, v);
+  // the field's name is built only for the error (these run for every field of every op)
+  double Integer(Napi::Value v, const std::string &w, const char *k, double lo, double hi, const char *want) {
+    if (!v.IsNumber()) Fail(w, k, want, v);
     double d = v.As<Napi::Number>().DoubleValue();
-    if (!(d >= lo && d <= hi) || std::floor(d) != d) Fail(name, want, v);
+    if (!(d >= lo && d <= hi) || std::floor(d) != d) Fail(w, k, want, v);
     return d;
   }
   int32_t I32(Napi::Object o, const std::string &w, const char *k) {
-    return (int32_t)Integer(o.Get(k), w + "." + k, -2147483648.0, 2147483647.0, "a 32-bit integer");
+    return (int32_t)Integer(o.Get(k), w, k, -2147483648.0, 2147483647.0, "a 32-bit integer");
   }
   uint32_t U32(Napi::Object o, const std::string &w, const char *k) {
-    return (uint32_t)Integer(o.Get(k), w + "." + k, 0, 4294967295.0, "an unsigned 32-bit integer");
+    return (uint32_t)Integer(o.Get(k), w, k, 0, 4294967295.0, "an unsigned 32-bit integer");
   }
   uint64_t U64(Napi::Object o, const std::string &w, const char *k) {
-    return (uint64_t)Integer(o.Get(k), w + "." + k, 0, 9007199254740991.0, "a non-negative integer below 2^53");
+    return (uint64_t)Integer(o.Get(k), w, k, 0, 9007199254740991.0, "a non-negative integer below 2^53");
   }
   const char *STR(Napi::Object o, const std::string &w, const char *k) {
     Napi::Value v = o.Get(k);
@@ -101,8 +120,8 @@ class Reader {
     Napi::Array a = Array(o, w, k);
     std::vector<uint32_t> &out = mem_.NewNumbers();
     for (uint32_t i = 0; i < a.Length(); i++) {
-      std::string name = w + "." + k + "[" + std::to_string(i) + "]";
-      out.push_back((uint32_t)Integer(a.Get(i), name, 0, 4294967295.0, "an unsigned 32-bit integer"));
+      std::string key = std::string(k) + "[" + std::to_string(i) + "]";  // short lists (groups)
+      out.push_back((uint32_t)Integer(a.Get(i), w, key.c_str(), 0, 4294967295.0, "an unsigned 32-bit integer"));
     }
     *count = (int32_t)out.size();
     return out.data();

@@ -53,6 +53,19 @@ function writable(dir: string): boolean {
   }
 }
 
+// A hierarchy top found writable stays so for this euid (root's, on a read-write cgroupfs): it
+// is asked once per process, not twice per hierarchy per create(). One that was not is asked
+// again each time (a chown or a remount can open it); a top that closes later makes mkdir fail
+// with the same ERR_PERMISSION.
+const writableTops = new Set<string>();
+function topIsWritable(h: CgroupHierarchy): boolean {
+  const key = `${process.geteuid?.() ?? -1}:${h.mountPoint}`;
+  if (writableTops.has(key)) return true;
+  if (!writable(h.mountPoint)) return false;
+  writableTops.add(key);
+  return true;
+}
+
 /** The drop-ins and commands that would give this user a writable subtree. */
 export function delegationHint(layout: CgroupLayout): string {
   const uid = process.geteuid?.() ?? -1;
@@ -92,7 +105,7 @@ export function chooseBase(h: CgroupHierarchy, rootOption: string | undefined, s
   const env = process.env.NSGROUPS_CGROUP_ROOT;
   if (env) return { rel: checkBaseRoot(env, 'NSGROUPS_CGROUP_ROOT'), source: 'env' };
   const top = h.mountRoot;
-  if (writable(h.mountPoint)) return { rel: path.posix.join(top, DEFAULT_BASE_NAME), source: 'root' };
+  if (topIsWritable(h)) return { rel: path.posix.join(top, DEFAULT_BASE_NAME), source: 'root' };
   // Walk up from our own cgroup while the directory is ours to write: the top of that run is
   // the delegation point (systemd chowns the delegated unit's directory and cgroup.procs).
   const own = procPathIn(h, parseProcCgroup(selfCgroup()));

@@ -6,15 +6,16 @@ import * as path from 'node:path';
 import { fromNodeError, invalidArg, NsgroupsError, unsupported } from '../errors';
 import { OWNER_XATTR, ownerRecord, parseOwnerRecord } from '../host/owner';
 import { native } from '../native';
+import { takeTurn } from '../util/turns';
 import { checkArray, checkBoolean, checkInteger, checkKeys, checkObject, checkOneOf, checkNumber } from '../util/validate';
 import { systemdBooted } from '../systemd/manager';
 import { checkSliceName } from '../systemd/properties';
 import { waitUntil, type CgroupBackend, type CgroupDir, type Placement } from './backend';
 import { checkBaseRoot, checkCgroupName, chooseBase, permissionError } from './base';
-import { CGROUPFS_MIGRATION_FIX, migrationBlock, migrationError } from './delegation';
+import { CGROUPFS_MIGRATION_FIX, migratesFreely, migrationBlock, migrationError } from './delegation';
 import { checkDriver, checkScopeLimits, chooseDriver, driverFromEnv, systemdUnavailable, type CgroupDriverName, type DriverDecision } from './driver';
 import { CgroupEventStream, type CgroupEvent, type CgroupEventsOptions } from './events';
-import { descendantsDeepestFirst, isErrno, rmdirRetrying } from './fsops';
+import { descendantsDeepestFirst, isErrno, mkdirAsync, rmdirOnce, rmdirRetrying } from './fsops';
 import { detectCgroupLayoutSync, hierarchyDir, parseProcCgroup, procPathIn, type CgroupHierarchy, type CgroupLayout } from './layout';
 import { controllersFor, emptyLimits, LIMIT_KEYS, NOT_ON_V2, resolveLimits, type CgroupLimits, type CgroupLimitsInForce, type ResolvedLimits } from './limits';
 import { BASIC_DEVICES, devicePermissionError, devicePrivilegeProblem, resolveDevices } from './devices';
@@ -133,33 +134,57 @@ interface DirPlan {
   withoutTracking?: boolean;
 }
 
-/** mkdir -p below the hierarchy's top; returns what it made (top-down). EEXIST on the leaf is an error. */
-function makeDirs(plan: DirPlan, made: string[], retries = 3): void {
+/**
+ * mkdir -p below the hierarchy's top, off the JS thread; pushes what it made (top-down) to
+ * `made`. EEXIST on the leaf is an error. The leaf is tried first: its parents (the base, at
+ * least) are usually there already, so that is one mkdir; ENOENT walks up to the deepest
+ * parent that exists and makes the levels below it in order.
+ */
+async function makeDirs(plan: DirPlan, made: string[], retries = 3): Promise<void> {
   const { h, rel } = plan.dir;
   const levels: string[] = [];
   for (let p = rel; p !== h.mountRoot && p !== '/'; p = path.posix.dirname(p)) levels.unshift(p);
-  for (const level of levels) {
-    const dir = hierarchyDir(h, level)!;
-    if (level !== rel && fs.existsSync(dir)) continue; // the base and parents are usually there already
+  const failure = (err: unknown, dir: string): NsgroupsError => {
+    if (isErrno(err, 'EEXIST')) {
+      return new NsgroupsError('ERR_BUSY', `the cgroup ${dir} already exists: open it with Cgroup.open() or choose another name`, {
+        errno: -17,
+        syscall: 'mkdir',
+        path: dir,
+      });
+    }
+    if (isErrno(err, 'EACCES', 'EPERM', 'EROFS')) {
+      return permissionError(layout(), h, `mkdir ${dir}: ${(err as NodeJS.ErrnoException).code}`);
+    }
+    return fromNodeError(err, `creating the cgroup ${dir}`, { path: dir });
+  };
+  // from the leaf up, to the first level that could be made (or that exists: a parent)
+  let from = levels.length - 1;
+  for (;;) {
+    const dir = hierarchyDir(h, levels[from])!;
     try {
-      fs.mkdirSync(dir);
+      await mkdirAsync(dir);
+      made.push(dir);
+      break;
+    } catch (err) {
+      if (isErrno(err, 'ENOENT') && from > 0) {
+        from--; // its parent is missing
+        continue;
+      }
+      if (isErrno(err, 'EEXIST') && from < levels.length - 1) break; // a parent that is there
+      throw failure(err, dir);
+    }
+  }
+  for (let i = from + 1; i < levels.length; i++) {
+    const dir = hierarchyDir(h, levels[i])!;
+    try {
+      await mkdirAsync(dir);
       made.push(dir);
     } catch (err) {
       // a parent we saw was removed meanwhile (another process undid its own create() of the
-      // shared base): walk again from the top, a few times
+      // shared base): walk again, a few times
       if (isErrno(err, 'ENOENT') && retries > 0) return makeDirs(plan, made, retries - 1);
-      if (isErrno(err, 'EEXIST') && level !== rel) continue;
-      if (isErrno(err, 'EEXIST')) {
-        throw new NsgroupsError('ERR_BUSY', `the cgroup ${dir} already exists: open it with Cgroup.open() or choose another name`, {
-          errno: -17,
-          syscall: 'mkdir',
-          path: dir,
-        });
-      }
-      if (isErrno(err, 'EACCES', 'EPERM', 'EROFS')) {
-        throw permissionError(layout(), h, `mkdir ${dir}: ${(err as NodeJS.ErrnoException).code}`);
-      }
-      throw fromNodeError(err, `creating the cgroup ${dir}`, { path: dir });
+      if (isErrno(err, 'EEXIST') && i < levels.length - 1) continue;
+      throw failure(err, dir);
     }
   }
 }
@@ -284,7 +309,7 @@ function planCreate(
   // subtree: the v2 delegation rule) would make every spawn fail with clone3 EACCES, while the v1
   // hierarchies, which carry the limits, have no such rule: go without it, unless the device
   // program needs it — and freeze through the v1 freezer instead.
-  const own = tracking ? procPathIn(tracking.dir.h, parseProcCgroup(selfCgroup())) : null;
+  const own = tracking && !migratesFreely(tracking.dir.h) ? procPathIn(tracking.dir.h, parseProcCgroup(selfCgroup())) : null;
   const block = tracking && own !== null ? migrationBlock(tracking.dir.h, own, tracking.dir.rel) : null;
   if (tracking && block) {
     if (!tracking.optional) {
@@ -373,11 +398,14 @@ export class Cgroup {
   readonly #streams = new Set<CgroupEventStream>();
   /** the parents create() made for this cgroup (removed with it when empty) */
   readonly #madeParents: Set<string>;
+  /** the bases it is under, where they are known (create, open): never its to remove, so delete() stops there */
+  readonly #bases: Set<string>;
 
-  private constructor(name: string, backend: CgroupBackend, madeParents: string[] = [], scope: SystemdScope | null = null) {
+  private constructor(name: string, backend: CgroupBackend, madeParents: string[] = [], scope: SystemdScope | null = null, bases: string[] = []) {
     this.name = name;
     this.#backend = backend;
     this.#madeParents = new Set(madeParents);
+    this.#bases = new Set(bases);
     this.#scope = scope;
     this.version = backend.version;
     this.path = backend.path();
@@ -411,6 +439,9 @@ export class Cgroup {
     const requested = opts.driver !== undefined ? checkDriver(opts.driver, `${what}.driver`) : driverFromEnv();
     const slice = opts.slice === undefined ? undefined : checkSliceName(opts.slice, `${what}.slice`);
     const scopeLimits = opts.scopeLimits === undefined ? [] : checkScopeLimits(opts.scopeLimits, `${what}.scopeLimits`);
+    // the planning below (a dozen small reads and checks): one create's worth per turn of the
+    // event loop when many start together (util/turns.ts), like the tail in #make
+    await takeTurn();
     const lay = layout();
     checkDevicePrivilege(lay, limits);
     const selfCgroup = selfCgroupReader();
@@ -470,31 +501,48 @@ export class Cgroup {
     const { plans, backend: makeBackend } = planned;
     makeBackend(plans.map((p) => p.dir)).precheck(limits);
 
+    // The hierarchies' directories side by side (each a mkdir off the JS thread); `made` in
+    // plan order, so that an undo removes them bottom-up. A stand-in freezer only where no
+    // cgroup2 directory was made.
     const made: string[] = [];
     const dirs: CgroupDir[] = [];
-    try {
-      for (const plan of plans) {
-        if (plan.withoutTracking && dirs.some((d) => d.h.version === 2)) continue;
-        const before = made.length;
-        try {
-          makeDirs(plan, made);
+    const makeAll = async (batch: DirPlan[]): Promise<void> => {
+      const each = batch.map(() => [] as string[]);
+      const results = await Promise.allSettled(batch.map((plan, i) => makeDirs(plan, each[i])));
+      let failed: unknown = null;
+      for (const [i, r] of results.entries()) {
+        const plan = batch[i];
+        if (r.status === 'fulfilled') {
+          made.push(...each[i]);
           dirs.push(plan.dir);
-        } catch (err) {
-          if (!plan.optional || !(err instanceof NsgroupsError && err.code === 'ERR_PERMISSION')) throw err;
-          undoDirs(made.splice(before)); // no tracking (or stand-in freezer) directory: v1 alone still works
+        } else if (plan.optional && r.reason instanceof NsgroupsError && r.reason.code === 'ERR_PERMISSION') {
+          undoDirs(each[i]); // no tracking (or stand-in freezer) directory: v1 alone still works
+        } else {
+          made.push(...each[i]);
+          failed ??= r.reason;
         }
       }
+      if (failed !== null) throw failed;
+    };
+    try {
+      await makeAll(plans.filter((p) => !p.withoutTracking));
+      if (!dirs.some((d) => d.h.version === 2)) await makeAll(plans.filter((p) => p.withoutTracking));
+      // the limits' writes, and what the caller does with the cgroup next (a spawn, mostly): one
+      // create's worth per turn of the event loop when many finish together (util/turns.ts)
+      await takeTurn();
       const leaves = new Set(plans.map((p) => p.dir.dir));
       const ours = belowBases(made, plans);
       if (!scope) markOwner(ours, leaves); // a scope's cgroups go with the scope: nothing for gc
       const backend = makeBackend(dirs);
       backend.setUp(limits);
       backend.apply(limits);
+      const bases = plans.map((p) => hierarchyDir(p.dir.h, p.base)).filter((b): b is string => b !== null);
       return new Cgroup(
         segments.join('/'),
         backend,
         ours.filter((d) => !leaves.has(d)),
         scope,
+        bases,
       );
     } catch (err) {
       undoDirs(made);
@@ -517,12 +565,16 @@ export class Cgroup {
     const rootOption = opts.root === undefined ? undefined : checkBaseRoot(opts.root, `${what}.root`);
     const lay = layout();
     const selfCgroup = selfCgroupReader();
+    const bases: string[] = [];
     const find = (h: CgroupHierarchy): CgroupDir | null => {
       const base = chooseBase(h, rootOption, selfCgroup);
       if (!base) return null;
       const rel = path.posix.join(base.rel, ...segments);
       const dir = hierarchyDir(h, rel);
-      return dir && fs.existsSync(dir) ? { h, rel, dir } : null;
+      if (!dir || !fs.existsSync(dir)) return null;
+      const baseDir = hierarchyDir(h, base.rel);
+      if (baseDir) bases.push(baseDir);
+      return { h, rel, dir };
     };
     let backend: CgroupBackend | null = null;
     let scope: SystemdScope | null = null;
@@ -534,6 +586,8 @@ export class Cgroup {
         if (dir && fs.existsSync(dir)) {
           backend = new V2Backend({ h: s.h, rel, dir }, s.rel, DEFAULT_V2_CONTROLLERS, s.missingControllerFix);
           scope = s;
+          const baseDir = hierarchyDir(s.h, s.baseRel);
+          if (baseDir) bases.push(baseDir);
           break;
         }
       }
@@ -550,7 +604,7 @@ export class Cgroup {
     if (!backend) {
       throw new NsgroupsError('ERR_NOT_FOUND', `no cgroup named '${segments.join('/')}' under the cgroup base of this ${lay.mode} host`);
     }
-    return new Cgroup(segments.join('/'), backend, [], scope);
+    return new Cgroup(segments.join('/'), backend, [], scope, bases);
   }
 
   /**
@@ -792,9 +846,12 @@ export class Cgroup {
             'delete({ kill: true }) kills them first',
         );
       }
-      // children first, in every hierarchy; the hierarchies side by side
+      // children first, in every hierarchy; the hierarchies side by side. The directory alone is
+      // tried first (a job's cgroup has no children): EBUSY is then a child cgroup, or a dying
+      // task the retries wait out, as before.
       const removed = await Promise.allSettled(
         this.#backend.dirs.map(async (d) => {
+          if (await rmdirOnce(d.dir)) return;
           for (const child of descendantsDeepestFirst(d.dir)) await rmdirRetrying(child);
           await rmdirRetrying(d.dir);
         }),
@@ -809,7 +866,8 @@ export class Cgroup {
   }
 
   async #removeImplicitParents(leaf: string): Promise<void> {
-    for (let dir = path.dirname(leaf); this.#madeParents.has(dir) || markedImplicit(dir); dir = path.dirname(dir)) {
+    const below = (dir: string) => !this.#bases.has(dir); // a base is never marked (markOwner)
+    for (let dir = path.dirname(leaf); below(dir) && (this.#madeParents.has(dir) || markedImplicit(dir)); dir = path.dirname(dir)) {
       if (hasChildren(dir)) return; // another cgroup lives under it: the last one removes it
       try {
         // EBUSY: a process was moved in there by hand, or a child appeared meanwhile
@@ -856,7 +914,7 @@ export class Cgroup {
   _placement(): Placement {
     const p = this.#backend.placement();
     const d = p.v2Dir ? this.#backend.dirs.find((x) => x.h.version === 2) : undefined;
-    if (!d) return p;
+    if (!d || migratesFreely(d.h)) return p;
     const own = procPathIn(d.h, parseProcCgroup(fs.readFileSync('/proc/self/cgroup', 'utf8')));
     const block = own === null ? null : migrationBlock(d.h, own, d.rel);
     if (!block) return p;

@@ -40,11 +40,19 @@ export interface MigrationBlock {
 }
 
 /**
+ * No move in hierarchy `h` can be blocked for this caller: v1 checks only the destination, and
+ * root passes every check. Then there is no need to read where this process is (/proc/self/cgroup).
+ */
+export function migratesFreely(h: CgroupHierarchy, euid = process.geteuid!()): boolean {
+  return h.version !== 2 || euid === 0;
+}
+
+/**
  * Why this process could not move a process from cgroup `from` into `to` in hierarchy `h`
  * (v2 only: v1 checks only the destination), or null when it may. Root passes every check.
  */
 export function migrationBlock(h: CgroupHierarchy, from: string, to: string, euid = process.geteuid!()): MigrationBlock | null {
-  if (h.version !== 2 || euid === 0) return null;
+  if (migratesFreely(h, euid)) return null;
   const ancestor = commonAncestor(from, to);
   const dir = hierarchyDir(h, ancestor);
   // an ancestor above what this mount shows (a cgroup namespace, a bind mount) is not ours to write

