@@ -253,21 +253,51 @@ qemu=(qemu-system-x86_64 -nodefaults -no-user-config -no-reboot -display none
 [ -z "$shared" ] || qemu+=(-virtfs "local,path=$(qesc "$shared"),mount_tag=v2shared,security_model=none,multidevs=remap")
 
 log "kernel $kver, $cpus vCPUs, $mem, TCG; prepared in $(elapsed) s"
-# qemu dies with this script even on SIGKILL (pdeathsig), and the trap kills it on exit
-setpriv --pdeathsig KILL -- "${qemu[@]}" </dev/null &
-qemu_pid=$!
-pids+=("$qemu_pid")
-waitfor=("$qemu_pid")
+forget() { for i in "${!pids[@]}"; do [ "${pids[i]}" != "$1" ] || unset 'pids[i]'; done; }
 if [ "$timeout" -gt 0 ]; then
   setpriv --pdeathsig KILL -- sleep "$timeout" &
   timer_pid=$!
   pids+=("$timer_pid")
-  waitfor+=("$timer_pid")
 fi
-wait -n -p finished "${waitfor[@]}"
-qemu_status=$?
-# the one that ended is reaped: its pid may be reused, so the cleanup must not kill it
-for i in "${!pids[@]}"; do [ "${pids[i]}" != "${finished:-}" ] || unset 'pids[i]'; done
+# A boot watchdog: the guest touches $ctl/started just before COMMAND runs (stage2.sh,
+# systemd-boot.sh), which takes 4-15 s here. A guest that has not got there in
+# V2VM_BOOT_TIMEOUT seconds (a TCG guest was once seen hanging silently before its init) is
+# killed and booted again, twice at most: COMMAND had not started, so nothing is run twice.
+boot_timeout=${V2VM_BOOT_TIMEOUT:-120}
+[[ "$boot_timeout" =~ ^[0-9]+$ ]] || die "V2VM_BOOT_TIMEOUT wants whole seconds, got '$boot_timeout'"
+for attempt in 1 2 3; do
+  rm -f "$ctl/started" "$ctl/exit" "$ctl/exit.tmp" "$ctl/stamps"
+  # qemu dies with this script even on SIGKILL (pdeathsig), and the trap kills it on exit
+  setpriv --pdeathsig KILL -- "${qemu[@]}" </dev/null &
+  qemu_pid=$!
+  pids+=("$qemu_pid")
+  setpriv --pdeathsig KILL -- bash -c 'for _ in $(seq "$1"); do [ -f "$2" ] && exit 0; sleep 1; done; exit 3' _ "$boot_timeout" "$ctl/started" &
+  watch_pid=$!
+  pids+=("$watch_pid")
+  waitfor=("$qemu_pid" "$watch_pid" ${timer_pid:+"$timer_pid"})
+  wait -n -p finished "${waitfor[@]}"
+  status=$?
+  # the one that ended is reaped: its pid may be reused, so the cleanup must not kill it
+  forget "${finished:-}"
+  if [ "${finished:-}" = "$watch_pid" ] && [ "$status" = 0 ]; then
+    # started: from here on, COMMAND's own time, bounded by --timeout
+    wait -n -p finished "$qemu_pid" ${timer_pid:+"$timer_pid"}
+    status=$?
+    forget "${finished:-}"
+  elif [ "${finished:-}" = "$watch_pid" ]; then
+    kill -KILL "$qemu_pid" 2>/dev/null
+    wait "$qemu_pid" 2>/dev/null
+    forget "$qemu_pid"
+    if [ "$attempt" -lt 3 ]; then
+      echo "v2vm: the guest had not started the command after $boot_timeout s (boot $attempt of 3): booting it again" >&2
+      continue
+    fi
+    echo "v2vm: the guest had not started the command after $boot_timeout s, three boots in a row" >&2
+    exit 125
+  fi
+  break
+done
+qemu_status=$status
 if [ "$timeout" -gt 0 ] && [ "${finished:-}" = "$timer_pid" ]; then
   echo "v2vm: timed out after $timeout s: the guest was killed" >&2
   exit 124

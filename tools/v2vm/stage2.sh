@@ -69,6 +69,7 @@ $B cat /run/v2vm-guest/out >/dev/console &
 catpid=$!
 say "running the command"
 stamp command
+$B touch "$CTL/started" # the host's boot watchdog: the command starts now (tools/v2vm.sh)
 $B env -i PATH="$PATH" /bin/bash "$CTL/command" </dev/null >/run/v2vm-guest/out 2>&1
 code=$?
 stamp done

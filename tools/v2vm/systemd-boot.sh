@@ -82,6 +82,7 @@ run() {
   $B cat /run/v2vm-guest/out >/dev/console &
   catpid=$!
   cd "${V2VM_SHARED:-/tmp}" || fail "cannot cd to $V2VM_SHARED"
+  $B touch "$CTL/started" # the host's boot watchdog: the command starts now (tools/v2vm.sh)
   $B env -i PATH="$PATH" V2VM_USER="$USER_NAME" /bin/bash "$CTL/command" </dev/null >/run/v2vm-guest/out 2>&1
   code=$?
   stamp done
