@@ -11,6 +11,7 @@
 import { Cgroup, type CgroupCreateOptions } from '../cgroup/cgroup';
 import type { CgroupLimits } from '../cgroup/limits';
 import { invalidArg, NsgroupsError } from '../errors';
+import { Backoff } from '../util/backoff';
 import { checkInteger, checkObject } from '../util/validate';
 import { closeJoins } from '../spawn/joins';
 import { resolveRun, resolveSpawn, RUN_OPTION_KEYS, type ResolvedSpawn, type SpawnOptions } from '../spawn/options';
@@ -125,8 +126,7 @@ export class Pool {
   #closed = false;
   #handedOver = 0;
   #failed = 0;
-  #backoffMs = 0;
-  #refillTimer: NodeJS.Timeout | null = null;
+  readonly #backoff = new Backoff(() => this.#refill(), MAX_BACKOFF_MS);
   #lastError: NsgroupsError | null = null;
   #swept: Promise<unknown> | null;
 
@@ -309,8 +309,7 @@ export class Pool {
   async close(): Promise<void> {
     if (!this.#closed) {
       this.#closed = true;
-      if (this.#refillTimer) clearTimeout(this.#refillTimer);
-      this.#refillTimer = null;
+      this.#backoff.cancel();
       for (const w of this.#waiters.splice(0)) w.reject(closedError());
       for (const w of this.#readyWaiters.splice(0)) w.reject(closedError());
       for (const e of this.#idle.splice(0)) this.#destroy(e);
@@ -335,7 +334,7 @@ export class Pool {
   // --- internals ---
 
   #refill(): void {
-    if (this.#closed || this.#refillTimer) return;
+    if (this.#closed || this.#backoff.waiting) return;
     let live = 0;
     for (const e of this.#entries) if (e.state === 'making' || e.state === 'idle') live++;
     for (; live < this.size; live++) this.#make();
@@ -367,7 +366,7 @@ export class Pool {
 
   #onParked(entry: Entry): void {
     if (entry.state !== 'making') return;
-    this.#backoffMs = 0;
+    this.#backoff.succeeded();
     this.#lastError = null;
     if (this.#closed) return this.#destroy(entry);
     entry.state = 'idle';
@@ -400,12 +399,7 @@ export class Pool {
       this.#lastError = err;
       this.#waiters.shift()?.reject(err);
       for (const w of this.#readyWaiters.splice(0)) w.reject(err);
-      this.#backoffMs = Math.min(MAX_BACKOFF_MS, this.#backoffMs ? this.#backoffMs * 2 : 50);
-      this.#refillTimer = setTimeout(() => {
-        this.#refillTimer = null;
-        this.#refill();
-      }, this.#backoffMs);
-      this.#refillTimer.unref();
+      this.#backoff.failed();
       return;
     }
     this.#refill();

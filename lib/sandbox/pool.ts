@@ -11,6 +11,7 @@
 // An idle sandbox costs one sleeping shell and its init; it dies with this process like any other
 // (PR_SET_PDEATHSIG; the janitor removes its files and cgroup), and close() disposes of it.
 import { NsgroupsError } from '../errors';
+import { Backoff } from '../util/backoff';
 import { checkInteger, checkKeys, checkObject, type Plain } from '../util/validate';
 import { resolveKeep, resolveSandboxOptions, type ResolvedSandbox, type SandboxOptions } from './options';
 import { Sandbox } from './sandbox';
@@ -77,8 +78,7 @@ export class SandboxPool {
   readonly #making = new Set<Promise<void>>();
   #handedOver = 0;
   #failed = 0;
-  #backoffMs = 0;
-  #refillTimer: NodeJS.Timeout | null = null;
+  readonly #backoff = new Backoff(() => this.#refill(), MAX_BACKOFF_MS);
   #closing: Promise<void> | null = null;
 
   /** @internal use Sandbox.pool() */
@@ -146,8 +146,7 @@ export class SandboxPool {
    */
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      if (this.#refillTimer) clearTimeout(this.#refillTimer);
-      this.#refillTimer = null;
+      this.#backoff.cancel();
       for (const w of this.#waiters.splice(0)) w.reject(closedError());
       for (const w of this.#readyWaiters.splice(0)) w.reject(closedError());
       const idle = this.#idle.splice(0);
@@ -182,7 +181,7 @@ export class SandboxPool {
 
   /** Makes sandboxes until `size` are ready or being made (more while create() calls wait), `size` at a time. */
   #refill(): void {
-    if (this.#closing || this.#refillTimer) return;
+    if (this.#closing || this.#backoff.waiting) return;
     while (this.#makingCount < this.size && this.#idle.length + this.#makingCount < this.size + this.#waiters.length) {
       this.#makingCount++;
       const making: Promise<void> = this.#makeOne().finally(() => this.#making.delete(making));
@@ -204,7 +203,7 @@ export class SandboxPool {
       await sb.dispose().catch(() => {});
       return;
     }
-    this.#backoffMs = 0;
+    this.#backoff.succeeded();
     const waiter = this.#waiters.shift();
     if (waiter) waiter.resolve(sb);
     else this.#idle.push(sb);
@@ -225,11 +224,6 @@ export class SandboxPool {
     this.#waiters.shift()?.reject(err);
     for (const w of this.#readyWaiters.splice(0)) w.reject(err);
     // backing off, so that a broken setup (a rootfs without /bin/sh) never spins
-    this.#backoffMs = Math.min(MAX_BACKOFF_MS, this.#backoffMs ? this.#backoffMs * 2 : 50);
-    this.#refillTimer = setTimeout(() => {
-      this.#refillTimer = null;
-      this.#refill();
-    }, this.#backoffMs);
-    this.#refillTimer.unref();
+    this.#backoff.failed();
   }
 }
