@@ -7,6 +7,7 @@
 //                 exec true, reap, cgroup delete — through the public API
 //   C baseline    the same job by bench/fulljob.c: the same system calls, in C, no Node
 //   same isolation  user+pid+mount+uts+ipc+net, a read-only directory root, no cgroup, no overlay
+//                 (and its C baseline: fulljob.c --same-isolation)
 //   Node -> bwrap   the same isolation by spawning bubblewrap from Node (child_process)
 //   child_process   child_process.spawn('true'), no isolation
 //
@@ -14,9 +15,13 @@
 // Root only (the job makes cgroups). Usage:
 //   node bench/full-job.js [N=300] [--heap MB] [--inflight 1,2,8] [--loop-delay N] [--heap-compare]
 //     --heap MB        touch MB of ballast on the heap first (what a big app has)
-//     --inflight LIST  jobs/s of the full job with that many in flight, one row each
+//     --inflight LIST  jobs/s of the full job with that many in flight, one row each; and of the
+//                      C baseline with that many of its processes at once (the kernel's scaling)
 //     --loop-delay N   event-loop delay (p50/p99/max, 1 ms resolution) while N full jobs start at
-//                      once, and while N start one per turn of the loop
+//                      once, and while N start one per turn of the loop; then the host's floor: the
+//                      same loop idle while the C baseline starts N jobs at once elsewhere. Each
+//                      with a 1 ms timer's lateness split into the loop's own run time and its
+//                      wait for a CPU (/proc/thread-self/schedstat)
 //     --heap-compare   the full job in two fresh processes, a small heap and 512 MiB: the ratio
 //     --no-pool        leave out the warm pool's rows (createPool; left out where the library has none)
 //     --lib DIR        nsgroups from another build for the rows of nsgroups (with --only-full: bench/steps.sh)
@@ -73,6 +78,7 @@ const initBin = path.join(scratch, 'nsgroups-init');
 const filterFile = path.join(scratch, 'filter.bpf');
 const cTarget = path.join(scratch, 'c-target');
 function buildC() {
+  if (fs.existsSync(cTarget)) return; // built already
   execFileSync('cc', ['-O2', '-Wall', '-o', cBin, path.join(__dirname, 'fulljob.c')]);
   execFileSync('cc', [
     '-Os',
@@ -203,8 +209,8 @@ function childProcess() {
 }
 
 /** The C baseline runs `count` jobs in its own process and reports each one's µs. */
-function cJobs(count) {
-  const out = execFileSync(cBin, [String(count), lower, initBin, filterFile, cTarget], { encoding: 'utf8' });
+function cJobs(count, ...mode) {
+  const out = execFileSync(cBin, [String(count), lower, initBin, filterFile, cTarget, ...mode], { encoding: 'utf8' });
   return out.trim().split('\n').map(Number);
 }
 
@@ -228,6 +234,7 @@ async function sideBySide() {
     ...(before ? [{ name: `full job${beforeTag}`, run: before.fullJob }] : []),
     { name: 'full job (C baseline, bench/fulljob.c)', block: cJobs },
     { name: 'same isolation (nsgroups)', run: sameIsolation },
+    { name: 'same isolation (C baseline, --same-isolation)', block: (count) => cJobs(count, '--same-isolation') },
     ...(before ? [{ name: `same isolation${beforeTag}`, run: before.sameIsolation }] : []),
     ...(bwrap ? [{ name: 'same isolation (Node -> bwrap)', run: nodeBwrap }] : []),
     { name: "child_process.spawn('true')", run: childProcess },
@@ -235,6 +242,7 @@ async function sideBySide() {
   ];
   for (const r of rows) if (r.run) for (let i = 0; i < 20; i++) await r.run(); // warm up
   cJobs(20);
+  cJobs(20, '--same-isolation');
   const samples = rows.map(() => []);
   for (let done = 0; done < N; done += BLOCK) {
     const count = Math.min(BLOCK, N - done);
@@ -252,6 +260,10 @@ async function sideBySide() {
   if (before) console.log(`full job${beforeTag} / C baseline (median): ${(by(`full job${beforeTag}`).median / by('full job (C').median).toFixed(2)}x`);
   if (bwrap)
     console.log(`same isolation / Node -> bwrap (median): ${(by('same isolation (nsgroups)').median / by('same isolation (Node').median).toFixed(2)}x`);
+  if (bwrap)
+    console.log(
+      `same isolation, C baseline / Node -> bwrap (median): ${(by('same isolation (C').median / by('same isolation (Node').median).toFixed(2)}x (the same system calls from C, fork-style, no Node)`,
+    );
   if (bwrap && before)
     console.log(
       `same isolation${beforeTag} / Node -> bwrap (median): ${(by(`same isolation${beforeTag}`).median / by('same isolation (Node').median).toFixed(2)}x`,
@@ -298,35 +310,102 @@ async function inflight(levels, job = fullJob, tag = '') {
   };
   for (const k of levels) await rate(k, 20); // warm up
   const rates = new Map(levels.map((k) => [k, []]));
-  for (let round = 0; round < 3; round++) for (const k of levels) rates.get(k).push(await rate(k, Math.max(60, k * 10)));
+  // the C baseline beside it (not for --before's rows): the same job with k of its processes
+  // at once, the jobs/s the kernel gives this host with no Node in the way
+  const withC = !tag;
+  if (withC) buildC();
+  const cRates = new Map(levels.map((k) => [k, []]));
+  for (let round = 0; round < 3; round++)
+    for (const k of levels) {
+      rates.get(k).push(await rate(k, Math.max(60, k * 10)));
+      if (withC) cRates.get(k).push(cRate(k, Math.max(60, k * 10)));
+    }
   const med = (a) => a.slice().sort((x, y) => x - y)[a.length >> 1];
-  const base = med(rates.get(levels[0]));
-  for (const k of levels)
-    console.log(
-      `full jobs/s${tag} with ${String(k).padStart(2)} in flight: ${med(rates.get(k)).toFixed(0).padStart(5)}  (${(med(rates.get(k)) / base).toFixed(2)}x the ${levels[0]}-in-flight rate; rounds ${rates
-        .get(k)
-        .map((x) => x.toFixed(0))
-        .join(', ')})`,
-    );
+  const print = (what, r) => {
+    const base = med(r.get(levels[0]));
+    for (const k of levels)
+      console.log(
+        `${what} with ${String(k).padStart(2)} in flight: ${med(r.get(k)).toFixed(0).padStart(5)}  (${(med(r.get(k)) / base).toFixed(2)}x the ${levels[0]}-in-flight rate; rounds ${r
+          .get(k)
+          .map((x) => x.toFixed(0))
+          .join(', ')})`,
+      );
+  };
+  print(`full jobs/s${tag}`, rates);
+  if (withC) print('C-baseline jobs/s', cRates);
+}
+
+/** jobs/s of the C baseline with k of its processes at once, each running its share of `total`. */
+function cRate(k, total) {
+  const each = Math.ceil(total / k);
+  const t0 = process.hrtime.bigint();
+  execFileSync('sh', ['-c', `for i in $(seq ${k}); do "$0" ${each} "$1" "$2" "$3" "$4" >/dev/null & done; wait`, cBin, lower, initBin, filterFile, cTarget]);
+  return (k * each) / (Number(process.hrtime.bigint() - t0) / 1e9);
+}
+
+// The main thread's time on a CPU and waiting for one (ns), from /proc/thread-self/schedstat
+// (Documentation/scheduler/sched-stats.rst: run time, run-queue wait time, timeslices).
+function schedstat() {
+  const [run, wait] = fs.readFileSync('/proc/thread-self/schedstat', 'latin1').split(' ').map(Number);
+  return { run, wait };
+}
+
+/**
+ * A 1 ms timer's lateness, split: how long the loop itself ran between two ticks (its own work:
+ * what it holds the loop for, whatever the host) and how long the thread waited for a CPU (the
+ * host's share: on two CPUs, the children it started compete with it).
+ */
+function loopSampler() {
+  const late = [];
+  const ran = [];
+  const waited = [];
+  let timer = null;
+  let last = null;
+  const tick = () => {
+    const now = { t: process.hrtime.bigint(), ...schedstat() };
+    if (last) {
+      late.push(Math.max(0, Number(now.t - last.t) / 1e6 - 1));
+      ran.push((now.run - last.run) / 1e6);
+      waited.push((now.wait - last.wait) / 1e6);
+    }
+    last = now; // the tick's own reading is counted in the next interval: one read per tick
+    timer = setTimeout(tick, 1);
+  };
+  return {
+    start: () => tick(),
+    stop() {
+      clearTimeout(timer);
+      const q = (a, p) => {
+        const s = a.slice().sort((x, y) => x - y);
+        return s.length ? s[Math.min(s.length - 1, Math.round(p * (s.length - 1)))] : NaN;
+      };
+      const f = (a) => `p50 ${q(a, 0.5).toFixed(2)} p99 ${q(a, 0.99).toFixed(2)} max ${q(a, 1).toFixed(2)} ms`;
+      return `late ${f(late)}; of that, the loop ran ${f(ran)}, waited for a CPU ${f(waited)} (${late.length} ticks)`;
+    },
+  };
 }
 
 async function loopDelay(n, job = fullJob, tag = '') {
   const measure = async (label, start) => {
     const h = monitorEventLoopDelay({ resolution: 1 });
+    const sampler = loopSampler();
     h.enable();
+    sampler.start();
     // the histogram records the time between two of its ticks: let it tick first, so that the
     // turn that starts the jobs is measured too (it was not, before 2026-12-07)
     await new Promise((r) => setTimeout(r, 5));
     await start();
     h.disable();
+    const split = sampler.stop();
     const ms = (v) => (v / 1e6).toFixed(2);
     console.log(
-      `event-loop delay${tag} while ${n} full jobs start ${label}: p50 ${ms(h.percentile(50))} ms, p99 ${ms(h.percentile(99))} ms, max ${ms(h.max)} ms (${h.count} samples)`,
+      `event-loop delay${tag} while ${n} ${label}: p50 ${ms(h.percentile(50))} ms, p99 ${ms(h.percentile(99))} ms, max ${ms(h.max)} ms (${h.count} samples)`,
     );
+    console.log(`  a 1 ms timer: ${split}`);
   };
   await Promise.all(Array.from({ length: 10 }, job)); // warm up
-  await measure('at once (one turn of the loop)', () => Promise.all(Array.from({ length: n }, job)));
-  await measure('one per turn of the loop', async () => {
+  await measure('full jobs start at once (one turn of the loop)', () => Promise.all(Array.from({ length: n }, job)));
+  await measure('full jobs start one per turn of the loop', async () => {
     const all = [];
     for (let i = 0; i < n; i++) {
       all.push(job());
@@ -334,6 +413,40 @@ async function loopDelay(n, job = fullJob, tag = '') {
     }
     await Promise.all(all);
   });
+  if (tag) return;
+  // The host's floor: this loop doing nothing while another Node process starts the same n full
+  // jobs at once through nsgroups (from its warm state, until its jobs are done): how late a
+  // timer is on this host while n sandboxes start, with none of their work on this thread.
+  const other = cpSpawn(process.execPath, [__filename, '--jobs-at-once', String(n), ...(argv.includes('--lib') ? ['--lib', libAt] : [])], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  let out = '';
+  const seen = (word) =>
+    new Promise((resolve, reject) => {
+      const check = () => out.includes(`${word}\n`) && resolve();
+      other.stdout.on('data', (d) => {
+        out += d;
+        check();
+      });
+      other.once('exit', (code) => reject(new Error(`bench --jobs-at-once exited ${code} before '${word}'`)));
+      check();
+    });
+  await seen('ready'); // warmed up
+  await measure('full jobs start at once in another Node process, this loop idle (the host floor)', () => {
+    other.stdin.write('go\n');
+    return seen('done');
+  });
+  other.stdin.end();
+}
+
+/** The other process of the floor: warm up, then at 'go' on stdin start n full jobs at once. */
+async function jobsAtOnce(n) {
+  await Promise.all(Array.from({ length: 10 }, fullJob));
+  process.stdout.write('ready\n');
+  await new Promise((resolve) => process.stdin.once('data', resolve));
+  await Promise.all(Array.from({ length: n }, fullJob));
+  process.stdout.write('done\n');
+  process.stdin.destroy();
 }
 
 function heapCompare() {
@@ -367,6 +480,7 @@ function heapCompare() {
     return;
   }
   if (flag('--heap-compare')) return heapCompare();
+  if (argv.includes('--jobs-at-once')) return jobsAtOnce(Number(value('--jobs-at-once', '50')));
   if (flag('--steps')) return stepRows();
   if (argv.includes('--inflight')) {
     const levels = value('--inflight', '1,2,8').split(',').map(Number);

@@ -12,8 +12,11 @@
  * keyring, sets rlimits, no_new_privs, installs the seccomp filter nsgroups would, execs
  * /bin/true; the parent waits for it, kills the init, reaps everything, removes the cgroups.
  *
+ * With --same-isolation, the job of the "same isolation" rows instead: no cgroup (no cgroup
+ * namespace), and LOWER bound read-only as the root instead of the overlay.
+ *
  * Built and run by bench/full-job.js (root only):
- *   fulljob N LOWER INIT FILTER   prints N lines: the µs of each job
+ *   fulljob N LOWER INIT FILTER TARGET [--same-isolation]   prints N lines: the µs of each job
  * Not a test: errors abort with a message.
  */
 #define _GNU_SOURCE
@@ -60,6 +63,7 @@ struct clone_args_k {
 static const char *lower, *init_path, *target;
 static struct sock_fprog filter;
 static int init_fd;
+static int same_isolation; /* no cgroup, LOWER read-only as the root */
 
 static void die(const char *what) {
   fprintf(stderr, "fulljob: %s: %s\n", what, strerror(errno));
@@ -108,10 +112,9 @@ static void drop_everything(uint64_t keep) {
   prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
 }
 
-static void command_side(void) {
+/* the root: an overlay whose upper and work live on a tmpfs of their own */
+static void overlay_root(void) {
   char path[4096];
-  mount_at(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL);
-  /* the root: an overlay whose upper and work live on a tmpfs of their own */
   mount_at("tmpfs", target, "tmpfs", 0, "mode=0755");
   snprintf(path, sizeof path, "%s/.upper", target);
   must(mkdir(path, 0755) == 0, "upper");
@@ -121,6 +124,19 @@ static void command_side(void) {
   snprintf(data, sizeof data, "lowerdir=%s,upperdir=%s/.upper,workdir=%s/.work", lower, target, target);
   mount_at("overlay", target, "overlay", 0, data);
   must(chdir(target) == 0, "chdir root");
+}
+
+static void command_side(void) {
+  char path[4096];
+  mount_at(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL);
+  if (same_isolation) {
+    /* the root: LOWER itself, read-only */
+    mount_at(lower, target, NULL, MS_BIND | MS_REC, NULL);
+    mount_at(NULL, target, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL);
+    must(chdir(target) == 0, "chdir root");
+  } else
+    overlay_root();
+
   /* mount points exist in the lower layer; nsgroups checks each inside the root */
   const char *points[] = {"proc", "dev", "tmp"};
   for (int i = 0; i < 3; i++) {
@@ -214,20 +230,24 @@ static double job(int n) {
   snprintf(mem, sizeof mem, V1_MEM "/fulljob-%d-%d", getpid(), n);
   snprintf(pids, sizeof pids, V1_PIDS "/fulljob-%d-%d", getpid(), n);
   snprintf(v2, sizeof v2, V2 "/fulljob-%d-%d", getpid(), n);
-  if (mkdir(mem, 0755) || mkdir(pids, 0755) || mkdir(v2, 0755)) die("mkdir cgroup");
-  snprintf(file, sizeof file, "%s/memory.limit_in_bytes", mem);
-  put(file, "67108864");
-  snprintf(file, sizeof file, "%s/pids.max", pids);
-  put(file, "64");
-  int cgfd = open(v2, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int cgfd = -1;
+  if (!same_isolation) {
+    if (mkdir(mem, 0755) || mkdir(pids, 0755) || mkdir(v2, 0755)) die("mkdir cgroup");
+    snprintf(file, sizeof file, "%s/memory.limit_in_bytes", mem);
+    put(file, "67108864");
+    snprintf(file, sizeof file, "%s/pids.max", pids);
+    put(file, "64");
+    cgfd = open(v2, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (cgfd < 0) die("open cgroup");
+  }
   int sync_pipe[2], report[2];
-  if (cgfd < 0 || pipe2(sync_pipe, O_CLOEXEC) || pipe2(report, O_CLOEXEC)) die("pipes");
+  if (pipe2(sync_pipe, O_CLOEXEC) || pipe2(report, O_CLOEXEC)) die("pipes");
   int pidfd = -1;
   struct clone_args_k a = {0};
-  a.flags = CLONE_NEWUSER | CLONE_PIDFD | CLONE_INTO_CGROUP;
+  a.flags = CLONE_NEWUSER | CLONE_PIDFD | (same_isolation ? 0 : CLONE_INTO_CGROUP);
   a.pidfd = (uint64_t)(uintptr_t)&pidfd;
   a.exit_signal = SIGCHLD;
-  a.cgroup = (uint64_t)cgfd;
+  a.cgroup = same_isolation ? 0 : (uint64_t)cgfd;
   long pid = clone3(&a);
   if (pid < 0) die("clone3");
   if (pid == 0) {
@@ -236,7 +256,7 @@ static double job(int n) {
     if (read(sync_pipe[0], &go, 1) != 1) _exit(127);
     must(setsid() >= 0, "setsid");
     must(unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWPID) == 0, "unshare");
-    must(unshare(CLONE_NEWCGROUP) == 0, "cgroupns");
+    if (!same_isolation) must(unshare(CLONE_NEWCGROUP) == 0, "cgroupns");
     struct clone_args_k v = {0};
     v.flags = CLONE_PARENT | CLONE_VFORK;
     long init = clone3(&v);
@@ -252,7 +272,7 @@ static double job(int n) {
     write(report[1], two, sizeof two);
     _exit(0);
   }
-  close(cgfd);
+  if (cgfd >= 0) close(cgfd);
   close(sync_pipe[0]);
   close(report[1]);
   char map[64], path[64];
@@ -261,10 +281,12 @@ static double job(int n) {
   snprintf(path, sizeof path, "/proc/%ld/gid_map", pid);
   put(path, "0 0 1");
   snprintf(map, sizeof map, "%ld", pid);
-  snprintf(file, sizeof file, "%s/cgroup.procs", mem);
-  put(file, map);
-  snprintf(file, sizeof file, "%s/cgroup.procs", pids);
-  put(file, map);
+  if (!same_isolation) {
+    snprintf(file, sizeof file, "%s/cgroup.procs", mem);
+    put(file, map);
+    snprintf(file, sizeof file, "%s/cgroup.procs", pids);
+    put(file, map);
+  }
   if (write(sync_pipe[1], "g", 1) != 1) die("release");
   int two[2];
   if (read(report[0], two, sizeof two) != sizeof two) die("report");
@@ -281,13 +303,14 @@ static double job(int n) {
   wait_pidfd(initfd);
   wait_pidfd(pidfd);
   close(sync_pipe[1]);
-  if (rmdir(mem) || rmdir(pids) || rmdir(v2)) die("rmdir cgroup");
+  if (!same_isolation && (rmdir(mem) || rmdir(pids) || rmdir(v2))) die("rmdir cgroup");
   return now_us() - t0;
 }
 
 int main(int argc, char **argv) {
-  if (argc != 6) {
-    fprintf(stderr, "usage: fulljob N LOWER INIT FILTER TARGET\n");
+  same_isolation = argc == 7 && strcmp(argv[6], "--same-isolation") == 0;
+  if (argc != 6 + same_isolation) {
+    fprintf(stderr, "usage: fulljob N LOWER INIT FILTER TARGET [--same-isolation]\n");
     return 2;
   }
   int n = atoi(argv[1]);
