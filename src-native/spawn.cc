@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <mutex>
+#include <vector>
 
 #include "child_handle.h"
 #include "child_watch.h"
@@ -45,17 +47,64 @@ constexpr size_t kGuardSize = 4096;
 constexpr size_t kStackSize = 128 * 1024;  // the deepest frames hold two PATH_MAX buffers
 constexpr size_t kInitStackSize = 16 * 1024;  // the init's process only closes fds and execs
 
+// Stack mappings that no process runs on any more (SpawnMemory is freed only then), kept for the
+// next spawn of the same layout: a fresh one costs an mmap, an mprotect per guard page, a munmap
+// (a TLB shoot-down on every CPU that runs one of our threads) and the child's page faults on
+// zeroed pages. A few per layout; the rest are unmapped. Any thread of ours may free one.
+struct StackCache {
+  std::mutex lock;
+  struct Entry {
+    void *base;
+    size_t size;
+    uint64_t layout;  // the stacks' sizes, in order: where the guard pages are
+  };
+  std::vector<Entry> free;
+  static constexpr size_t kKeep = 8;
+};
+StackCache &Stacks() {
+  static StackCache *cache = new StackCache();  // never destroyed: a worker may free late
+  return *cache;
+}
+
+void *TakeCachedStacks(uint64_t layout) {
+  StackCache &c = Stacks();
+  std::lock_guard<std::mutex> hold(c.lock);
+  for (auto it = c.free.begin(); it != c.free.end(); ++it) {
+    if (it->layout != layout) continue;
+    void *base = it->base;
+    c.free.erase(it);
+    return base;
+  }
+  return nullptr;
+}
+
 // One mapping for the stacks of a CLONE_VM spawn, each with a guard page below it.
 bool MapStacks(SpawnMemory &mem, std::initializer_list<std::pair<nsg_stack *, size_t>> stacks) {
   size_t total = 0;
-  for (auto &s : stacks) total += kGuardSize + s.second;
-  void *base = mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-  if (base == MAP_FAILED) return false;
+  uint64_t layout = 0;
+  for (auto &s : stacks) {
+    total += kGuardSize + s.second;
+    layout = layout * 1000003u + s.second;
+  }
+  void *base = TakeCachedStacks(layout);
+  const bool fresh = base == nullptr;
+  if (fresh) {
+    base = mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (base == MAP_FAILED) return false;
+    char *at = static_cast<char *>(base);
+    for (auto &s : stacks) {
+      if (mprotect(at, kGuardSize, PROT_NONE) < 0) {
+        munmap(base, total);  // never cached without its guard pages
+        return false;
+      }
+      at += kGuardSize + s.second;
+    }
+  }
   mem.stacks = base;
   mem.stacks_size = total;
+  mem.stacks_layout = layout;
   char *at = static_cast<char *>(base);
   for (auto &s : stacks) {
-    if (mprotect(at, kGuardSize, PROT_NONE) < 0) return false;
     s.first->base = at + kGuardSize;
     s.first->size = s.second;
     at += kGuardSize + s.second;
@@ -63,10 +112,64 @@ bool MapStacks(SpawnMemory &mem, std::initializer_list<std::pair<nsg_stack *, si
   return true;
 }
 
+// The id maps of the user namespace the clone made, written by us as soon as it exists
+// (user_namespaces(7): once each, by a process in the parent namespace, uid_map in one write;
+// setgroups before an unprivileged gid_map). The child waits for its go-ahead meanwhile.
+struct IdMapWrites {
+  bool given = false;
+  bool deny_setgroups = false;
+  std::string uid_map, gid_map;
+};
+
+IdMapWrites ReadIdMapWrites(Napi::Env env, const Napi::Value &value) {
+  IdMapWrites maps;
+  if (value.IsUndefined() || value.IsNull()) return maps;
+  if (!value.IsObject()) throw Napi::TypeError::New(env, "spawn(plan, idMaps): idMaps must be an object");
+  Napi::Object o = value.As<Napi::Object>();
+  Napi::Value uid = o.Get("uidMap"), gid = o.Get("gidMap"), deny = o.Get("denySetgroups");
+  if (!uid.IsString() || !gid.IsString() || !deny.IsBoolean())
+    throw Napi::TypeError::New(env, "spawn idMaps: { uidMap: string, gidMap: string, denySetgroups: boolean }");
+  maps.given = true;
+  maps.uid_map = uid.As<Napi::String>().Utf8Value();
+  maps.gid_map = gid.As<Napi::String>().Utf8Value();
+  maps.deny_setgroups = deny.As<Napi::Boolean>().Value();
+  return maps;
+}
+
+// 0, or -errno of the open or the write of /proc/PID/<name>
+int WriteProcFile(long pid, const char *name, const char *data, size_t len) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%ld/%s", pid, name);
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return -errno;
+  ssize_t n = write(fd, data, len);
+  int err = n < 0 ? errno : (size_t)n != len ? EIO : 0;
+  close(fd);
+  return -err;
+}
+
+// The file that failed and why, or nullptr when all were written.
+const char *WriteIdMaps(long pid, const IdMapWrites &maps, int *err) {
+  *err = 0;
+  if (maps.deny_setgroups && (*err = WriteProcFile(pid, "setgroups", "deny", 4)) < 0) return "setgroups";
+  if ((*err = WriteProcFile(pid, "uid_map", maps.uid_map.data(), maps.uid_map.size())) < 0) return "uid_map";
+  if ((*err = WriteProcFile(pid, "gid_map", maps.gid_map.data(), maps.gid_map.size())) < 0) return "gid_map";
+  return nullptr;
+}
+
 }  // namespace
 
 SpawnMemory::~SpawnMemory() {
-  if (stacks) munmap(stacks, stacks_size);
+  if (!stacks) return;
+  StackCache &c = Stacks();
+  {
+    std::lock_guard<std::mutex> hold(c.lock);
+    if (c.free.size() < StackCache::kKeep) {
+      c.free.push_back({stacks, stacks_size, stacks_layout});
+      return;
+    }
+  }
+  munmap(stacks, stacks_size);
 }
 
 HandoverMemory::~HandoverMemory() {
@@ -80,6 +183,7 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
   auto mem = std::make_unique<SpawnMemory>();
   std::vector<StdioEntry> stdio;
   ReadPlan(info[0].As<Napi::Object>(), *mem, stdio);
+  const IdMapWrites id_maps = ReadIdMapWrites(env, info[1]);
   nsg_plan &plan = mem->plan;
   if (stdio.size() > NSG_MAX_STDIO) throw Napi::RangeError::New(env, "spawn plan: at most 64 stdio entries");
   if (plan.inherit_env) {
@@ -91,6 +195,8 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
     copy.push_back(nullptr);
     plan.envp = const_cast<char *const *>(copy.data());
   }
+  if (id_maps.given && !(plan.clone_flags & CLONE_NEWUSER))
+    throw Napi::TypeError::New(env, "spawn: idMaps without a user namespace made at clone");
   if (plan.init && !plan.fork_into_pidns)
     throw Napi::TypeError::New(env, "spawn plan: init needs forkIntoPidns (the init is forked into the pid namespace)");
   if (plan.park &&
@@ -194,6 +300,8 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
   }
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (pid < 0) throw NsgSystemError(env, (int)-pid, call);
+  int maps_err = 0;
+  const char *maps_failed = id_maps.given ? WriteIdMaps(pid, id_maps, &maps_err) : nullptr;
 
   // Success: the parent ends are the caller's now; the child ends close with `owned`.
   for (int fd : parent_ends) parent_owned.Keep(fd);
@@ -210,5 +318,12 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
   Napi::Array stdio_ends = Napi::Array::New(env, nstdio);
   for (int i = 0; i < nstdio; i++) stdio_ends.Set(i, Napi::Number::New(env, parent_ends[i]));
   result.Set("stdio", stdio_ends);
+  if (maps_failed) {
+    // the child waits for a go-ahead it will not get: the caller fails the spawn (and kills it)
+    Napi::Object failure = Napi::Object::New(env);
+    failure.Set("file", Napi::String::New(env, maps_failed));
+    failure.Set("errno", Napi::Number::New(env, -maps_err));
+    result.Set("idMapsError", failure);
+  }
   return result;
 }

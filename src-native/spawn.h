@@ -27,6 +27,7 @@ struct SpawnMemory {
   nsg_plan plan{};
   void *stacks = nullptr;  // one mapping: a guard page under each stack
   size_t stacks_size = 0;
+  uint64_t stacks_layout = 0;  // the stacks' sizes (spawn.cc's cache of mappings)
 
   const char *Keep(std::string s) {
     strings.push_back(std::move(s));

@@ -192,3 +192,47 @@ describe('id ranges for an unprivileged caller', () => {
     expect(err.message).toMatch(helpers ? /\/etc\/subuid/ : /newuidmap/);
   });
 });
+
+// The addon writes the maps of a user namespace made at clone right after the clone (spawn.cc);
+// a write the kernel refuses comes back as idMapsError, and the child, still waiting for its
+// go-ahead, is killed. The oracle is the kernel's own refusal: two lines that map the same id
+// inside overlap (user_namespaces(7), EINVAL).
+describe('the id maps written by the addon right after clone', () => {
+  const { native } = require('../lib/native') as typeof import('../lib/native');
+  const { buildPlan } = require('../lib/spawn/plan') as typeof import('../lib/spawn/plan');
+  const { resolveSpawn } = require('../lib/spawn/options') as typeof import('../lib/spawn/options');
+  const { idMapWriteError } = require('../lib/spawn/idmap') as typeof import('../lib/spawn/idmap');
+  const plan = () => buildPlan(resolveSpawn('true', [], { namespaces: ['user'], stdio: 'ignore' })).plan;
+  const reaped = (handle: import('../types/native').NativeChildHandle): Promise<void> =>
+    new Promise((resolve) => handle.start((...event) => event[0] === 'exit' && resolve()));
+  const own = `0 ${process.geteuid!()} 1\n`;
+  const ownGid = `0 ${process.getegid!()} 1\n`;
+  const deny = process.geteuid!() !== 0;
+
+  it('are in the kernel before the child goes on', async () => {
+    const r = native().spawn(plan(), { uidMap: own, gidMap: ownGid, denySetgroups: deny });
+    expect(r.idMapsError).toBeUndefined();
+    expect(fs.readFileSync(`/proc/${r.pid}/uid_map`, 'utf8').trim().split(/\s+/)).toEqual(own.trim().split(' '));
+    expect(fs.readFileSync(`/proc/${r.pid}/gid_map`, 'utf8').trim().split(/\s+/)).toEqual(ownGid.trim().split(' '));
+    const done = reaped(r.handle);
+    expect(r.handle.release()).toBe(0);
+    await done;
+  });
+
+  it('a map the kernel refuses: idMapsError names the file and the errno, and the spawn fails with step uid_map', async () => {
+    const r = native().spawn(plan(), { uidMap: `${own}0 ${process.geteuid!() + 1} 1\n`, gidMap: ownGid, denySetgroups: deny });
+    expect(r.idMapsError).toEqual({ file: 'uid_map', errno: os.constants.errno.EINVAL });
+    expect(fs.readFileSync(`/proc/${r.pid}/uid_map`, 'utf8')).toBe(''); // nothing was written
+    const done = reaped(r.handle);
+    r.handle.kill(os.constants.signals.SIGKILL);
+    await done;
+    const err = idMapWriteError(r.pid, r.idMapsError!.file, r.idMapsError!.errno);
+    expect(err).toMatchObject({ code: 'ERR_SYSTEM', step: 'uid_map', path: `/proc/${r.pid}/uid_map` });
+    expect(err.message).toMatch(/writing uid_map of the sandbox's user namespace failed: EINVAL/);
+  });
+
+  it('idMaps without a user namespace made at clone is a TypeError, and nothing is cloned', () => {
+    const noUser = buildPlan(resolveSpawn('true', [], { stdio: 'ignore' })).plan;
+    expect(() => native().spawn(noUser, { uidMap: own, gidMap: ownGid, denySetgroups: false })).toThrow(/idMaps without a user namespace/);
+  });
+});

@@ -157,6 +157,16 @@ export interface NativeSpawnResult {
   handle: NativeChildHandle;
   /** the parent's end of each 'pipe' entry, -1 for the others */
   stdio: number[];
+  /** the id maps given to spawn() could not be written: which file, and the errno (positive) */
+  idMapsError?: { file: 'setgroups' | 'uid_map' | 'gid_map'; errno: number };
+}
+
+/** The maps of the user namespace made at clone, written by the addon right after it. */
+export interface NativeIdMapWrites {
+  uidMap: string;
+  gidMap: string;
+  /** 'deny' into /proc/PID/setgroups first (an unprivileged gid_map needs it) */
+  denySetgroups: boolean;
 }
 
 export interface NativeStep {
@@ -265,7 +275,8 @@ export interface NativeBpfConstants {
 }
 
 export interface NativeBinding {
-  spawn(plan: NativePlan): NativeSpawnResult;
+  /** idMaps: written right after clone, before the child's go-ahead (plan.cloneFlags has CLONE_NEWUSER) */
+  spawn(plan: NativePlan, idMaps?: NativeIdMapWrites | null): NativeSpawnResult;
   /** SIGKILL and reap every live child of this environment (process 'exit') */
   terminateAll(): void;
   /** the C library's message for a (positive) errno */

@@ -6,7 +6,11 @@ import * as path from 'node:path';
 import { fromNodeError, invalidArg, NsgroupsError, unsupported } from '../errors';
 import { OWNER_XATTR, ownerRecord, parseOwnerRecord } from '../host/owner';
 import { native } from '../native';
-import { takeTurn } from '../util/turns';
+import { takeTurn, turnGate } from '../util/turns';
+
+// Deletes that come together (the cgroups of sandboxes that ended together): one delete's checks
+// (a stat and a read of cgroup.procs per hierarchy) per turn of the loop, before queued creates.
+const deleteTurn = turnGate('delete');
 import { checkArray, checkBoolean, checkInteger, checkKeys, checkObject, checkOneOf, checkNumber } from '../util/validate';
 import { systemdBooted } from '../systemd/manager';
 import { checkSliceName } from '../systemd/properties';
@@ -836,6 +840,7 @@ export class Cgroup {
     checkKeys(opts, ['kill', 'timeout'], what);
     const kill = opts.kill === undefined ? false : checkBoolean(opts.kill, `${what}.kill`);
     const timeout = opts.timeout === undefined ? EMPTY_TIMEOUT_MS : checkNumber(opts.timeout, `${what}.timeout`, 0, 3600000);
+    await deleteTurn();
     const alive = this.#backend.dirs.some((d) => fs.existsSync(d.dir));
     if (alive) {
       if (kill) await this.kill({ timeout });

@@ -5,7 +5,8 @@
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fromNodeError, invalidArg, NsgroupsError } from '../errors';
+import type { NativeIdMapWrites } from '../../types/native';
+import { errnoName, fromNodeError, invalidArg, NsgroupsError } from '../errors';
 import { checkArray, checkId, checkInteger, checkKeys, checkObject } from '../util/validate';
 
 /**
@@ -122,23 +123,44 @@ export async function writeIdMaps(pid: number, maps: IdMaps): Promise<void> {
   writeIdMapsSync(pid, maps);
 }
 
+const MAP_FILES = { setgroups: 'denying setgroups', uid_map: 'writing uid_map', gid_map: 'writing gid_map' } as const;
+type MapFile = keyof typeof MAP_FILES;
+
+/** The error of a failed write of /proc/PID/<file> (err: Node's error, or the errno the addon saw). */
+export function idMapWriteError(pid: number, file: MapFile, err: unknown): NsgroupsError {
+  const target = `/proc/${pid}/${file}`;
+  const cause =
+    typeof err === 'number'
+      ? Object.assign(new Error(`${errnoName(err)}: writing ${target}`), { errno: -err, code: errnoName(err), syscall: 'write', path: target })
+      : err;
+  return fromNodeError(cause, `${MAP_FILES[file]} of the sandbox's user namespace`, {
+    path: target,
+    step: file === 'gid_map' ? 'gid_map' : 'uid_map',
+    hint: "only root may map ids other than the caller's own",
+  });
+}
+
+/**
+ * What the addon writes right after clone (spawn's second argument), for maps we write
+ * ourselves; null for the helpers' (newuidmap), which run as processes.
+ */
+export function nativeIdMapWrites(maps: IdMaps): NativeIdMapWrites | null {
+  if (maps.writer !== 'direct') return null;
+  return { uidMap: render(maps.uid), gidMap: render(maps.gid), denySetgroups: maps.setgroups === 'deny' };
+}
+
 /** The synchronous path for maps we write ourselves (no helper process to wait for). */
 export function writeIdMapsSync(pid: number, maps: IdMaps): void {
-  const write = (file: string, data: string, what: string): void => {
-    const target = `/proc/${pid}/${file}`;
+  const write = (file: MapFile, data: string): void => {
     try {
-      fs.writeFileSync(target, data);
+      fs.writeFileSync(`/proc/${pid}/${file}`, data);
     } catch (err) {
-      throw fromNodeError(err, `${what} of the sandbox's user namespace`, {
-        path: target,
-        step: file === 'gid_map' ? 'gid_map' : 'uid_map',
-        hint: "only root may map ids other than the caller's own",
-      });
+      throw idMapWriteError(pid, file, err);
     }
   };
-  if (maps.setgroups === 'deny') write('setgroups', 'deny', 'denying setgroups');
-  write('uid_map', render(maps.uid), 'writing uid_map');
-  write('gid_map', render(maps.gid), 'writing gid_map');
+  if (maps.setgroups === 'deny') write('setgroups', 'deny');
+  write('uid_map', render(maps.uid));
+  write('gid_map', render(maps.gid));
 }
 
 function runHelper(tool: string, pid: number, entries: IdMapEntry[], step: string): Promise<void> {

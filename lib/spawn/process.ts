@@ -14,12 +14,19 @@ import { native } from '../native';
 import * as fs from 'node:fs';
 import { CGROUPFS_MIGRATION_FIX, MIGRATION_RULE } from '../cgroup/delegation';
 import { childFailureError, cloneError } from './failure';
-import { writeIdMaps, writeIdMapsSync } from './idmap';
+import { idMapWriteError, nativeIdMapWrites, writeIdMaps } from './idmap';
 import { closeJoins } from './joins';
 import { type ResolvedSpawn } from './options';
 import { buildHandover, buildPlan, type BuiltPlan, type PlannedOp } from './plan';
 import { LIBRARY_MOUNTPOINTS } from './rootfs';
 import { CgroupMeter, decideStatus, processCpuUsec, usageOf, type NativeRusage, type RunStatus, type StopReason, type Usage } from './usage';
+import { turnGate } from '../util/turns';
+import { CLONE_NEW } from '../namespace/kinds';
+
+// The exits of many sandboxes that end together (their pidfds ready in one poll phase): one
+// exit's work (the cgroup's counters, the events, the caller's next steps) per turn of the loop,
+// before any queued delete or create (util/turns.ts).
+const exitTurn = turnGate('exit');
 
 /** How the command ended: its exit status, or the signal that killed it (the other is null). */
 export interface ExitInfo {
@@ -214,6 +221,7 @@ export class SandboxProcess extends EventEmitter {
   #spec: ResolvedSpawn;
   #ops: PlannedOp[];
   #unshareUser: boolean;
+  #mapsWritten: NativeSpawnResult | null = null; // the addon wrote the id maps (its result says how it went)
   #spawned = false;
   #failure: NsgroupsError | null = null;
   #requestsDone = new Set<number>();
@@ -356,10 +364,24 @@ export class SandboxProcess extends EventEmitter {
           return;
         case 'violation':
           return this.#protocolViolation(`the addon refused a report (${violationName(a)})`);
-        case 'exit':
-          return this.#onExit(a, b, { userMicros: c, systemMicros: d, maxRssKiB: e, voluntary: f, involuntary: g });
+        case 'exit': {
+          // the end is now: its wall time, and no limit may fire after it (a timeout's timer
+          // would otherwise call an exit that came first a timeout)
+          const endedAt = performance.now();
+          this.#disarm();
+          const rusage = { userMicros: c, systemMicros: d, maxRssKiB: e, voluntary: f, involuntary: g };
+          const wait = exitTurn();
+          if (!wait) return this.#onExit(a, b, rusage, endedAt);
+          void wait.then(() => this.#onExit(a, b, rusage, endedAt));
+          return;
+        }
       }
     }
+  }
+
+  /** @internal the addon wrote the id maps right after clone: `result` says whether it could */
+  _idMapsWrittenBy(result: NativeSpawnResult): void {
+    this.#mapsWritten = result;
   }
 
   /** @internal parent-side work between clone and the child's go-ahead */
@@ -398,13 +420,10 @@ export class SandboxProcess extends EventEmitter {
   #writeMapsThenRelease(): void {
     const maps = this.#spec.idMaps!;
     const pid = this.pid!;
-    if (maps.writer === 'direct') {
-      // synchronous: a few µs, and the common case needs no turn of the event loop
-      try {
-        writeIdMapsSync(pid, maps);
-      } catch (err) {
-        return this._fail(err as NsgroupsError);
-      }
+    if (this.#mapsWritten) {
+      // the addon wrote them right after clone (spawnResolved), or could not
+      const failed = this.#mapsWritten.idMapsError;
+      if (failed) return this._fail(idMapWriteError(pid, failed.file, failed.errno));
       this.#handle?.release();
       return;
     }
@@ -640,8 +659,8 @@ export class SandboxProcess extends EventEmitter {
     this.emit('spawn');
   }
 
-  #onExit(siCode: number, siStatus: number, rusage: NativeRusage): void {
-    const wallMs = performance.now() - this.#startedAt;
+  #onExit(siCode: number, siStatus: number, rusage: NativeRusage, endedAt: number): void {
+    const wallMs = endedAt - this.#startedAt;
     this.#handle = null;
     this.#disarm();
     this.#releaseRootfs?.();
@@ -835,9 +854,11 @@ export function spawnResolved(spec: ResolvedSpawn, internal: SpawnInternals = {}
   // the cgroup's counters before the run's first process exists (run-usage.ts)
   const meter = spec.cgroup ? new CgroupMeter(spec.cgroup) : null;
   let result: NativeSpawnResult;
+  // the maps of a user namespace made at clone: the addon writes them right after it
+  const idMaps = spec.idMaps && built.plan.cloneFlags & CLONE_NEW.user ? nativeIdMapWrites(spec.idMaps) : null;
   try {
     try {
-      result = native().spawn({ ...built.plan, cgroupFd, procsFds });
+      result = native().spawn({ ...built.plan, cgroupFd, procsFds }, idMaps);
     } catch (err) {
       // Born in the cgroup where the kernel can (CLONE_INTO_CGROUP, Linux 5.7); else the child
       // moves itself in first (E2BIG: older clone3; EOPNOTSUPP: a threaded cgroup).
@@ -851,7 +872,7 @@ export function spawnResolved(spec: ResolvedSpawn, internal: SpawnInternals = {}
         meter?.close();
         return failed(fromNodeError(openErr, "opening the sandbox's cgroup", { path: procsFiles[0], step: 'cgroup', hint: procsHint(openErr) }));
       }
-      result = native().spawn({ ...built.plan, cgroupFd: -1, procsFds });
+      result = native().spawn({ ...built.plan, cgroupFd: -1, procsFds }, idMaps);
     }
   } catch (err) {
     meter?.close();
@@ -866,6 +887,7 @@ export function spawnResolved(spec: ResolvedSpawn, internal: SpawnInternals = {}
   closeJoins(spec.joins); // the child has its own copies now
   for (const s of spec.stdio) if (s.kind === 'fd' && s.shared) stopReading(s.shared);
   const proc = new SandboxProcess(spec, built, result, startedAt, meter);
+  if (idMaps) proc._idMapsWrittenBy(result);
   if (releaseRootfs) proc._holdRootfs(releaseRootfs);
   if (internal.park) proc._parkWith(internal.park, built);
   proc._start();
