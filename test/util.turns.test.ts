@@ -6,6 +6,23 @@ import { takeTurn, turnGate } from '../lib/util/turns';
 
 const turnsLater = (n: number): Promise<void> => (n === 0 ? Promise.resolve() : new Promise((r) => setImmediate(() => void turnsLater(n - 1).then(r))));
 
+// a 1 ms timer that notes each tick in `seen`, where the steps note themselves too
+function timerLog(): { seen: string[]; stop: () => void } {
+  const seen: string[] = [];
+  let ticking = true;
+  const tick = (): void => {
+    seen.push('timer');
+    if (ticking) setTimeout(tick, 1);
+  };
+  setTimeout(tick, 1);
+  return { seen, stop: () => (ticking = false) };
+}
+
+// the CPU busy for `ms`: a step long enough that a 1 ms timer falls due during it
+function work(ms: number): void {
+  for (const end = Date.now() + ms; Date.now() < end;);
+}
+
 describe('takeTurn', () => {
   it('lets a caller alone through at once, again once the loop moved on', async () => {
     expect(takeTurn()).toBeNull();
@@ -15,16 +32,7 @@ describe('takeTurn', () => {
   });
 
   it('queues the others of the same turn and releases them in order, one per later turn', async () => {
-    const seen: string[] = [];
-    let ticking = true;
-    const tick = (): void => {
-      seen.push('timer');
-      if (ticking) setTimeout(tick, 1);
-    };
-    setTimeout(tick, 1);
-    const work = (ms: number): void => {
-      for (const end = Date.now() + ms; Date.now() < end;);
-    };
+    const { seen, stop } = timerLog();
     expect(takeTurn()).toBeNull();
     work(3);
     const waits = [1, 2, 3].map((i) =>
@@ -35,7 +43,7 @@ describe('takeTurn', () => {
     );
     expect(waits.every((w) => w instanceof Promise)).toBe(true);
     await Promise.all(waits);
-    ticking = false;
+    stop();
     const released = seen.map((s, i) => [s, i] as const).filter(([s]) => s.startsWith('released'));
     expect(released.map(([s]) => s)).toEqual(['released 1', 'released 2', 'released 3']);
     // between two releases the loop went round: its timers ran
@@ -50,16 +58,7 @@ describe('takeTurn', () => {
   it('shares one step per turn among the kinds, the exits first, then deletes, then creates', async () => {
     const exit = turnGate('exit');
     const del = turnGate('delete');
-    const seen: string[] = [];
-    let ticking = true;
-    const tick = (): void => {
-      seen.push('timer');
-      if (ticking) setTimeout(tick, 1);
-    };
-    setTimeout(tick, 1);
-    const work = (ms: number): void => {
-      for (const end = Date.now() + ms; Date.now() < end;);
-    };
+    const { seen, stop } = timerLog();
     expect(takeTurn()).toBeNull(); // a create goes through; everything else of this turn waits
     work(3);
     const step = (name: string, wait: Promise<void> | null): Promise<void> => {
@@ -72,7 +71,7 @@ describe('takeTurn', () => {
     // queued in the order create, delete, exit, create, exit: released by kind, then in order
     const waits = [step('create 1', takeTurn()), step('delete 1', del()), step('exit 1', exit()), step('create 2', takeTurn()), step('exit 2', exit())];
     await Promise.all(waits);
-    ticking = false;
+    stop();
     const steps = seen.map((s, i) => [s, i] as const).filter(([s]) => s !== 'timer');
     expect(steps.map(([s]) => s)).toEqual(['exit 1', 'exit 2', 'delete 1', 'create 1', 'create 2']);
     for (let k = 1; k < steps.length; k++) expect(seen.slice(steps[k - 1][1] + 1, steps[k][1])).toContain('timer');
