@@ -7,10 +7,6 @@ import { fromNodeError, invalidArg, NsgroupsError, unsupported } from '../errors
 import { OWNER_XATTR, ownerRecord, parseOwnerRecord } from '../host/owner';
 import { native } from '../native';
 import { takeTurn, turnGate } from '../util/turns';
-
-// Deletes that come together (the cgroups of sandboxes that ended together): one delete's checks
-// (a stat and a read of cgroup.procs per hierarchy) per turn of the loop, before queued creates.
-const deleteTurn = turnGate('delete');
 import { checkArray, checkBoolean, checkInteger, checkKeys, checkObject, checkOneOf, checkNumber } from '../util/validate';
 import { systemdBooted } from '../systemd/manager';
 import { checkSliceName } from '../systemd/properties';
@@ -29,6 +25,10 @@ import { SystemdScope } from './scope';
 import type { CgroupStats } from './stats';
 import { V1_CONTROLLERS, V1_ON_REQUEST, V1Backend } from './v1';
 import { DEFAULT_V2_CONTROLLERS, V2Backend } from './v2';
+
+// Deletes that come together (the cgroups of sandboxes that ended together): one delete's checks
+// (a stat and a read of cgroup.procs per hierarchy) per turn of the loop, before queued creates.
+const deleteTurn = turnGate('delete');
 
 /** Cgroup.create()'s options: the limits ({@link CgroupLimits}), and where and how the cgroup is made. */
 export interface CgroupCreateOptions extends CgroupLimits {

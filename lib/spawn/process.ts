@@ -13,6 +13,8 @@ import { errnoName, fromNodeError, NsgroupsError } from '../errors';
 import { native } from '../native';
 import * as fs from 'node:fs';
 import { CGROUPFS_MIGRATION_FIX, MIGRATION_RULE } from '../cgroup/delegation';
+import { CLONE_NEW } from '../namespace/kinds';
+import { turnGate } from '../util/turns';
 import { childFailureError, cloneError } from './failure';
 import { idMapWriteError, nativeIdMapWrites, writeIdMaps } from './idmap';
 import { closeJoins } from './joins';
@@ -20,8 +22,6 @@ import { type ResolvedSpawn } from './options';
 import { buildHandover, buildPlan, type BuiltPlan, type PlannedOp } from './plan';
 import { LIBRARY_MOUNTPOINTS } from './rootfs';
 import { CgroupMeter, decideStatus, processCpuUsec, usageOf, type NativeRusage, type RunStatus, type StopReason, type Usage } from './usage';
-import { turnGate } from '../util/turns';
-import { CLONE_NEW } from '../namespace/kinds';
 
 // The exits of many sandboxes that end together (their pidfds ready in one poll phase): one
 // exit's work (the cgroup's counters, the events, the caller's next steps) per turn of the loop,
@@ -221,7 +221,8 @@ export class SandboxProcess extends EventEmitter {
   #spec: ResolvedSpawn;
   #ops: PlannedOp[];
   #unshareUser: boolean;
-  #mapsWritten: NativeSpawnResult | null = null; // the addon wrote the id maps (its result says how it went)
+  // the addon wrote the id maps right after clone: null, or how it went (error: which write failed)
+  #addonMaps: { error: NativeSpawnResult['idMapsError'] } | null = null;
   #spawned = false;
   #failure: NsgroupsError | null = null;
   #requestsDone = new Set<number>();
@@ -381,7 +382,7 @@ export class SandboxProcess extends EventEmitter {
 
   /** @internal the addon wrote the id maps right after clone: `result` says whether it could */
   _idMapsWrittenBy(result: NativeSpawnResult): void {
-    this.#mapsWritten = result;
+    this.#addonMaps = { error: result.idMapsError };
   }
 
   /** @internal parent-side work between clone and the child's go-ahead */
@@ -420,9 +421,9 @@ export class SandboxProcess extends EventEmitter {
   #writeMapsThenRelease(): void {
     const maps = this.#spec.idMaps!;
     const pid = this.pid!;
-    if (this.#mapsWritten) {
+    if (this.#addonMaps) {
       // the addon wrote them right after clone (spawnResolved), or could not
-      const failed = this.#mapsWritten.idMapsError;
+      const failed = this.#addonMaps.error;
       if (failed) return this._fail(idMapWriteError(pid, failed.file, failed.errno));
       this.#handle?.release();
       return;
